@@ -1,0 +1,1 @@
+"""Tracking core: the domain model, PostGIS persistence and queries shared by the gateway and the API."""
