@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ class DatabaseSettings(CommonSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _no_dev_secret_in_production(cls, value: str, info) -> str:  # type: ignore[no-untyped-def]
+    def _no_dev_secret_in_production(cls, value: str, info: ValidationInfo) -> str:
         if info.data.get("env") == "production" and value == DEV_DATABASE_URL:
             raise ValueError("AMB_DATABASE_URL must be set explicitly in production")
         return value

@@ -1,0 +1,203 @@
+-- Ambulance Journey Monitor: the one place tables are defined.
+-- Idempotent: applied by `amb-admin migrate` (and `make run` / `make test`) and by the PostGIS
+-- container's init scripts. Every statement may run again on an existing database.
+
+CREATE EXTENSION IF NOT EXISTS postgis;
+CREATE EXTENSION IF NOT EXISTS pgrouting;
+
+-- ---------------------------------------------------------------------------------------------
+-- Fleet
+-- ---------------------------------------------------------------------------------------------
+
+-- Plates are stored as Vietnam's national exchange writes them: no spaces or symbols, upper case,
+-- e.g. 43A12345 (two-digit province code, series of one or two letters with an optional digit,
+-- four or five digits). amb_normalise_plate() turns "43A-123.45" into that form.
+CREATE OR REPLACE FUNCTION amb_normalise_plate(raw text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT upper(regexp_replace(raw, '[^0-9A-Za-z]', '', 'g')) $$;
+
+CREATE TABLE IF NOT EXISTS vehicles (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    plate       text NOT NULL UNIQUE
+                CHECK (plate = amb_normalise_plate(plate) AND plate ~ '^[0-9]{2}[A-Z]{1,2}[0-9]?[0-9]{4,5}$'),
+    call_sign   text NOT NULL UNIQUE CHECK (length(call_sign) BETWEEN 1 AND 32),
+    kind        text NOT NULL DEFAULT 'ambulance'
+                CHECK (kind IN ('ambulance', 'advanced_life_support', 'rapid_response', 'support')),
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS devices (
+    id          text PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9_.:-]{1,64}$'),  -- tracker id or IMEI
+    protocol    text NOT NULL DEFAULT 'mqtt_json'
+                CHECK (protocol IN ('mqtt_json', 'owntracks', 'gt06', 'teltonika', 'h02', 'osmand')),
+    vehicle_id  bigint REFERENCES vehicles (id) ON DELETE SET NULL,
+    enabled     boolean NOT NULL DEFAULT true,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS devices_vehicle_idx ON devices (vehicle_id);
+
+-- ---------------------------------------------------------------------------------------------
+-- Positions: every stored fix, partitioned by day on fix time (UTC days).
+-- ---------------------------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS positions (
+    device_id    text NOT NULL,
+    vehicle_id   bigint,
+    fix_time     timestamptz NOT NULL,
+    received_at  timestamptz NOT NULL,
+    stored_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    geom         geometry(Point, 4326) NOT NULL,
+    speed_kmh    real CHECK (speed_kmh >= 0),
+    course       real CHECK (course >= 0 AND course < 360),
+    altitude_m   real,
+    accuracy_m   real CHECK (accuracy_m >= 0),
+    hdop         real CHECK (hdop >= 0),
+    satellites   smallint CHECK (satellites >= 0),
+    valid        boolean NOT NULL DEFAULT true,
+    archived     boolean NOT NULL DEFAULT false,  -- arrived as backlog, after later fixes
+    protocol     text NOT NULL,
+    attributes   jsonb NOT NULL DEFAULT '{}'::jsonb,
+    -- One fix per device and fix time: the de-duplication key of the gateway.
+    PRIMARY KEY (device_id, fix_time)
+) PARTITION BY RANGE (fix_time);
+
+CREATE INDEX IF NOT EXISTS positions_vehicle_time_idx ON positions (vehicle_id, fix_time);
+CREATE INDEX IF NOT EXISTS positions_geom_idx ON positions USING gist (geom);
+CREATE INDEX IF NOT EXISTS positions_fix_time_brin ON positions USING brin (fix_time);
+
+-- Settings of the database itself (retention, partitions ahead), editable with UPDATE.
+CREATE TABLE IF NOT EXISTS amb_settings (
+    key    text PRIMARY KEY,
+    value  text NOT NULL
+);
+-- Vietnamese journey-monitoring rules require at least one year of journey data.
+INSERT INTO amb_settings (key, value) VALUES
+    ('positions_retention_days', '400'),
+    ('positions_partitions_ahead_days', '7')
+ON CONFLICT (key) DO NOTHING;
+
+-- Creates the daily partition holding `day` if it is missing; returns its name.
+CREATE OR REPLACE FUNCTION amb_ensure_position_partition(day date) RETURNS text
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    part text := format('positions_%s', to_char(day, 'YYYYMMDD'));
+BEGIN
+    IF to_regclass(part) IS NULL THEN
+        -- Serialise concurrent creators (several gateways) on the same day.
+        PERFORM pg_advisory_xact_lock(hashtext(part));
+        IF to_regclass(part) IS NULL THEN
+            EXECUTE format(
+                'CREATE TABLE %I PARTITION OF positions FOR VALUES FROM (%L) TO (%L)',
+                part, (day::timestamp AT TIME ZONE 'UTC'), ((day + 1)::timestamp AT TIME ZONE 'UTC'));
+        END IF;
+    END IF;
+    RETURN part;
+END
+$$;
+
+-- Creates partitions from yesterday to `ahead` days after today (UTC), and drops partitions whose
+-- whole day is older than the retention. Run at start-up and daily by the gateway.
+CREATE OR REPLACE FUNCTION amb_maintain_position_partitions() RETURNS TABLE (created int, dropped int)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    today      date := (now() AT TIME ZONE 'UTC')::date;
+    ahead      int := (SELECT value::int FROM amb_settings WHERE key = 'positions_partitions_ahead_days');
+    retention  int := (SELECT value::int FROM amb_settings WHERE key = 'positions_retention_days');
+    d          date;
+    part       record;
+BEGIN
+    created := 0;
+    dropped := 0;
+    FOR d IN SELECT generate_series(today - 1, today + ahead, interval '1 day')::date LOOP
+        IF to_regclass(format('positions_%s', to_char(d, 'YYYYMMDD'))) IS NULL THEN
+            PERFORM amb_ensure_position_partition(d);
+            created := created + 1;
+        END IF;
+    END LOOP;
+    FOR part IN
+        SELECT c.relname
+        FROM pg_inherits i
+        JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'positions'::regclass
+          AND c.relname ~ '^positions_[0-9]{8}$'
+          AND to_date(substr(c.relname, 11), 'YYYYMMDD') < today - retention
+    LOOP
+        EXECUTE format('DROP TABLE %I', part.relname);
+        dropped := dropped + 1;
+    END LOOP;
+    RETURN NEXT;
+END
+$$;
+
+SELECT * FROM amb_maintain_position_partitions();
+
+-- The latest position of each vehicle: only ever moves forward in fix time.
+CREATE TABLE IF NOT EXISTS vehicle_latest (
+    vehicle_id   bigint PRIMARY KEY REFERENCES vehicles (id) ON DELETE CASCADE,
+    device_id    text NOT NULL,
+    fix_time     timestamptz NOT NULL,
+    received_at  timestamptz NOT NULL,
+    geom         geometry(Point, 4326) NOT NULL,
+    speed_kmh    real,
+    course       real,
+    altitude_m   real,
+    accuracy_m   real,
+    satellites   smallint,
+    valid        boolean NOT NULL DEFAULT true,
+    attributes   jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+CREATE INDEX IF NOT EXISTS vehicle_latest_geom_idx ON vehicle_latest USING gist (geom);
+
+-- ---------------------------------------------------------------------------------------------
+-- Places
+-- ---------------------------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS hospitals (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name_vi        text NOT NULL,
+    name_en        text,
+    category       text NOT NULL,
+    has_emergency  boolean NOT NULL DEFAULT false,
+    osm_ref        text,
+    geom           geometry(Point, 4326) NOT NULL,
+    UNIQUE (name_vi)
+);
+CREATE INDEX IF NOT EXISTS hospitals_geom_idx ON hospitals USING gist (geom);
+
+CREATE TABLE IF NOT EXISTS stations (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name       text NOT NULL UNIQUE,
+    is_sample  boolean NOT NULL DEFAULT true,  -- real 115 station sites are not public: label samples
+    geom       geometry(Point, 4326) NOT NULL
+);
+CREATE INDEX IF NOT EXISTS stations_geom_idx ON stations USING gist (geom);
+
+-- Road lines as imported (drawn on the map; the routable pgRouting network builds on them).
+CREATE TABLE IF NOT EXISTS roads (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name      text,
+    highway   text NOT NULL,
+    oneway    boolean NOT NULL DEFAULT false,
+    length_m  double precision NOT NULL,
+    source    text NOT NULL,  -- file the line came from
+    geom      geometry(LineString, 4326) NOT NULL
+);
+CREATE INDEX IF NOT EXISTS roads_geom_idx ON roads USING gist (geom);
+
+-- ---------------------------------------------------------------------------------------------
+-- Access: API keys scoped by role (accounts and browser sessions build on the same roles).
+-- ---------------------------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS api_keys (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name         text NOT NULL,
+    key_hash     text NOT NULL UNIQUE,  -- sha256 hex of the secret; the secret itself is never stored
+    role         text NOT NULL CHECK (role IN ('admin', 'dispatcher', 'hospital', 'viewer')),
+    hospital_id  bigint REFERENCES hospitals (id) ON DELETE CASCADE,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz,
+    revoked_at   timestamptz,
+    CHECK ((role = 'hospital') = (hospital_id IS NOT NULL))
+);

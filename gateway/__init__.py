@@ -1,0 +1,1 @@
+"""Gateway: receives tracker fixes, validates, de-duplicates and stores them, then relays what committed."""

@@ -1,0 +1,61 @@
+"""The gateway process: wires the pipeline, the batch writer, the MQTT transport and maintenance."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from prometheus_client import start_http_server
+from psycopg_pool import AsyncConnectionPool
+
+from gateway.batch_writer import PositionBatchWriter
+from gateway.mqtt_ingest import MqttIngest
+from gateway.pipeline import MqttJsonPipeline
+from gateway.registry import DeviceRegistry
+from gateway.settings import GatewaySettings
+from tracking.config import DatabaseSettings, MqttSettings
+from tracking.db import open_pool
+from tracking.model import StoredFix
+
+log = logging.getLogger(__name__)
+MAINTENANCE_PERIOD_S = 3600.0
+
+
+async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, mqtt: MqttSettings) -> None:
+    """Run until cancelled."""
+    if gateway.metrics_port:
+        start_http_server(gateway.metrics_port, addr=gateway.metrics_host)
+        log.info("metrics on http://%s:%d/metrics", gateway.metrics_host, gateway.metrics_port)
+    async with open_pool(database, "amb-gateway") as pool:
+        registry = DeviceRegistry(pool, gateway.registry_refresh_s, gateway.registry_miss_refresh_s)
+        await registry.reload()
+        ingest: MqttIngest | None = None
+
+        async def relay(stored: list[StoredFix]) -> None:
+            if ingest is not None:
+                await ingest.publish_committed(stored)
+
+        writer = PositionBatchWriter(
+            database.database_url, gateway.batch_max_fixes, gateway.flush_interval_ms / 1000, relay
+        )
+        pipeline = MqttJsonPipeline(gateway, registry, writer)
+        ingest = MqttIngest(
+            mqtt.endpoint(), gateway.client_id, gateway.share_group, pipeline.handle, writer.drain
+        )
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(writer.run(), name="batch-writer")
+            tg.create_task(ingest.run(), name="mqtt-ingest")
+            tg.create_task(_maintain_partitions(pool), name="partition-maintenance")
+
+
+async def _maintain_partitions(pool: AsyncConnectionPool) -> None:
+    """Create tomorrow's partitions and drop expired ones, hourly (cheap when nothing is due)."""
+    while True:
+        with contextlib.suppress(Exception):
+            async with pool.connection() as conn:
+                cur = await conn.execute("SELECT * FROM amb_maintain_position_partitions()")
+                row = await cur.fetchone()
+                if row and any(row):
+                    log.info("partitions: %d created, %d dropped", *row)
+        await asyncio.sleep(MAINTENANCE_PERIOD_S)

@@ -1,0 +1,30 @@
+"""Prometheus metrics of the gateway."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+disable_created_metrics()
+
+MESSAGES = Counter("amb_gateway_messages_total", "Messages (MQTT publishes, frames) received.", ["transport"])
+FIXES_RECEIVED = Counter("amb_gateway_fixes_received_total", "Fixes decoded from messages.", ["transport"])
+FIXES_STORED = Counter("amb_gateway_fixes_stored_total", "Fixes newly committed to PostgreSQL.")
+REFUSED = Counter("amb_gateway_refused_total", "Refused messages and fixes, by reason.", ["reason"])
+BATCH_SECONDS = Histogram(
+    "amb_gateway_batch_commit_seconds",
+    "Time to commit one batch.",
+    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+)
+BATCH_FIXES = Histogram(
+    "amb_gateway_batch_fixes",
+    "Fixes per committed batch.",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+)
+ACK_SECONDS = Histogram(
+    "amb_gateway_ack_latency_seconds",
+    "From receipt of a message to its acknowledgement (after commit).",
+    buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
+)
+COMMIT_FAILURES = Counter("amb_gateway_commit_failures_total", "Batch commits that failed and were retried.")
+PENDING_FIXES = Gauge("amb_gateway_pending_fixes", "Fixes received and not yet committed.")
+MQTT_CONNECTED = Gauge("amb_gateway_mqtt_connected", "1 while connected to the broker.")

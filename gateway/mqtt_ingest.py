@@ -1,0 +1,132 @@
+"""MQTT transport: a persistent, shared subscription whose PUBACKs wait for the commit, and the
+relay of committed fixes to the API processes.
+
+aiomqtt acknowledges QoS 1 messages as soon as they are received; paho-mqtt 2 (which it wraps)
+can leave that to the application (`manual_ack`). We switch it on and send each PUBACK only
+when the batch holding the message has committed. A gateway killed before that never
+acknowledged the message, so the broker redelivers it to the next session with the same id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiomqtt
+
+from gateway import metrics
+from gateway.batch_writer import Ack
+from tracking.config import MqttEndpoint
+from tracking.model import StoredFix
+from tracking.topics import COMMITTED_FIXES, DEVICE_POSITION_FILTER
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, bytes, Ack], Awaitable[None]]
+RELAY_CHUNK = 500  # fixes per relay message, well under the broker's packet limit
+
+
+class ManualAckClient(aiomqtt.Client):
+    """An aiomqtt client whose QoS 1/2 messages are acknowledged by `ack`, not on receipt."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._client.manual_ack_set(True)
+
+    def ack(self, message: aiomqtt.Message) -> None:
+        if message.qos > 0:
+            self._client.ack(message.mid, message.qos)
+
+
+class MqttIngest:
+    """Consumes `$share/{group}/trackers/+/position` with a persistent session and reconnects
+    with jittered exponential backoff around the client."""
+
+    def __init__(
+        self,
+        endpoint: MqttEndpoint,
+        client_id: str,
+        share_group: str,
+        handler: Handler,
+        on_disconnect_drain: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._endpoint = endpoint
+        self._client_id = client_id
+        self._topic = f"$share/{share_group}/{DEVICE_POSITION_FILTER}"
+        self._handler = handler
+        self._drain = on_disconnect_drain
+        self._client: ManualAckClient | None = None
+        # Message ids are per connection: an ack computed on an old connection must never be
+        # sent on a new one, where the same mid may name another, uncommitted, message.
+        self._epoch = 0
+
+    async def run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self._session()
+                delay = 0.5
+            except aiomqtt.MqttError as exc:
+                metrics.MQTT_CONNECTED.set(0)
+                wait = delay * random.uniform(0.5, 1.5)
+                log.warning("broker connection lost (%s); reconnecting in %.1f s", exc, wait)
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, 30.0)
+
+    async def _session(self) -> None:
+        client = ManualAckClient(
+            self._endpoint.host,
+            self._endpoint.port,
+            username=self._endpoint.username,
+            password=self._endpoint.password,
+            identifier=self._client_id,
+            clean_session=False,
+            keepalive=30,
+        )
+        async with client:
+            self._epoch += 1
+            epoch = self._epoch
+            self._client = client
+            metrics.MQTT_CONNECTED.set(1)
+            log.info("connected to %s:%d as %s", self._endpoint.host, self._endpoint.port, self._client_id)
+            try:
+                await client.subscribe(self._topic, qos=1)
+                async for message in client.messages:
+                    await self._handler(
+                        str(message.topic),
+                        _payload_bytes(message.payload),
+                        self._acker(client, epoch, message),
+                    )
+            finally:
+                # On shutdown, commit and acknowledge what was read while the connection is still up.
+                await asyncio.shield(self._drain())
+                self._client = None
+                metrics.MQTT_CONNECTED.set(0)
+
+    def _acker(self, client: ManualAckClient, epoch: int, message: aiomqtt.Message) -> Ack:
+        def ack() -> None:
+            if epoch == self._epoch and self._client is client:
+                client.ack(message)
+
+        return ack
+
+    async def publish_committed(self, stored: list[StoredFix]) -> None:
+        """Relay committed fixes to every API process (QoS 0: a live view, the database is the record)."""
+        client = self._client
+        if client is None:
+            return
+        for start in range(0, len(stored), RELAY_CHUNK):
+            chunk = [s.to_json() for s in stored[start : start + RELAY_CHUNK]]
+            await client.publish(COMMITTED_FIXES, json.dumps({"fixes": chunk}, separators=(",", ":")), qos=0)
+
+
+def _payload_bytes(payload: Any) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode()
+    return b"" if payload is None else str(payload).encode()

@@ -1,0 +1,51 @@
+"""Gateway settings (environment variables prefixed AMB_GATEWAY_)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    """How the gateway batches, validates and acknowledges."""
+
+    model_config = SettingsConfigDict(env_prefix="AMB_GATEWAY_", extra="ignore")
+
+    client_id: str = Field(
+        "amb-gateway-1",
+        description="MQTT client id; stable across restarts so the broker keeps and redelivers the session. "
+        "Give each gateway process its own.",
+    )
+    share_group: str = Field(
+        "gateway", description="Shared-subscription group splitting devices between gateways."
+    )
+    batch_max_fixes: int = Field(
+        2000, ge=1, description="A batch is committed when it holds this many fixes..."
+    )
+    flush_interval_ms: int = Field(40, ge=1, description="...or this long after its first fix arrived.")
+    max_payload_bytes: int = Field(1_048_576, ge=256, description="Larger MQTT payloads are refused.")
+    max_fixes_per_message: int = Field(
+        1000, ge=1, description="Longest backlog array accepted in one message."
+    )
+    max_future_s: float = Field(
+        300.0, ge=0, description="Fixes stamped further ahead of the clock are refused."
+    )
+    max_age_days: float = Field(
+        400.0, gt=0, description="Older fixes are refused (match the database's retention of 400 days)."
+    )
+    max_speed_kmh: float = Field(
+        400.0, gt=0, description="A reported speed above this is refused as corrupt."
+    )
+    dedupe_window: int = Field(
+        512, ge=1, description="Recent fix times remembered per device to drop repeats."
+    )
+    registry_refresh_s: float = Field(30.0, gt=0, description="Period of the full device-registry reload.")
+    registry_miss_refresh_s: float = Field(
+        2.0,
+        gt=0,
+        description="An unknown device triggers a reload at most this often (new devices appear fast).",
+    )
+    metrics_port: int = Field(
+        9108, ge=0, description="Prometheus /metrics port on 127.0.0.1; 0 turns it off."
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address the metrics endpoint listens on.")

@@ -1,0 +1,100 @@
+"""`amb-admin`: schema, data imports, fleet registration and API keys from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+from tracking import access, fleet, places
+from tracking.config import DEFAULT_DATA_DIR, DatabaseSettings
+from tracking.db import apply_schema
+
+
+def _migrate(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    return "schema applied"
+
+
+def _load_danang(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    data: Path = args.data_dir
+    hospitals = places.load_hospitals(conn, data / "hospitals.csv")
+    stations = places.load_sample_stations(conn)
+    roads = places.load_road_lines(conn, data / "roads-central.geojson")
+    return f"loaded {hospitals} hospitals, {stations} sample stations, {roads} road lines from {data}"
+
+
+def _seed_fleet(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    vehicles = fleet.seed_demo_fleet(conn, args.count, args.prefix)
+    return f"registered {len(vehicles)} demo ambulances with devices {args.prefix}0001..{args.prefix}{args.count:04d}"
+
+
+def _add_vehicle(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    v = fleet.register_vehicle(conn, args.plate, args.call_sign, args.kind)
+    return f"vehicle {v.id}: {v.plate} {v.call_sign} ({v.kind})"
+
+
+def _add_device(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    fleet.register_device(conn, args.device_id, args.protocol, args.plate)
+    return f"device {args.device_id} ({args.protocol}) registered" + (
+        f" to {args.plate}" if args.plate else ""
+    )
+
+
+def _create_api_key(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    secret = access.create_api_key(conn, args.name, args.role, args.hospital_id)
+    return secret if args.quiet else f"API key for {args.name} ({args.role}), shown once:\n{secret}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="amb-admin", description=__doc__)
+    parser.add_argument("--database-url", help="defaults to AMB_DATABASE_URL")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: Callable[..., str], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(handler=handler)
+        return p
+
+    command("migrate", _migrate, "apply db/schema.sql (idempotent)")
+    p = command("load-danang", _load_danang, "load hospitals, sample stations and road lines")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    p = command("seed-fleet", _seed_fleet, "register N demo ambulances and their emulated trackers")
+    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--prefix", default="emu-")
+    p = command("add-vehicle", _add_vehicle, "register a vehicle (or update the one with that plate)")
+    p.add_argument("plate", help="e.g. 43A-123.45 (stored as 43A12345)")
+    p.add_argument("call_sign", help="e.g. 115-07")
+    p.add_argument("--kind", default="ambulance", choices=fleet.VEHICLE_KINDS)
+    p = command("add-device", _add_device, "register a tracker, optionally assigned to a vehicle")
+    p.add_argument("device_id", help="tracker id or IMEI")
+    p.add_argument("--protocol", default="mqtt_json", choices=fleet.PROTOCOLS)
+    p.add_argument("--plate", help="plate of the vehicle carrying it")
+    p = command("create-api-key", _create_api_key, "issue an API key for a role")
+    p.add_argument("name", help="who or what the key is for")
+    p.add_argument("--role", required=True, choices=access.ROLES)
+    p.add_argument("--hospital-id", type=int)
+    p.add_argument("--quiet", action="store_true", help="print only the key")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    url = args.database_url or DatabaseSettings().database_url
+    try:
+        apply_schema(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            print(args.handler(conn, args))
+    except (fleet.FleetError, access.AccessError) as exc:
+        print(f"amb-admin: {exc}", file=sys.stderr)
+        return 2
+    except psycopg.Error as exc:
+        print(f"amb-admin: database error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The fleet registry: vehicles and the devices (trackers) that speak for them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import psycopg
+
+PLATE_PATTERN = re.compile(r"^[0-9]{2}[A-Z]{1,2}[0-9]?[0-9]{4,5}$")
+DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+PROTOCOLS = ("mqtt_json", "owntracks", "gt06", "teltonika", "h02", "osmand")
+VEHICLE_KINDS = ("ambulance", "advanced_life_support", "rapid_response", "support")
+
+
+class FleetError(ValueError):
+    """A registry request that cannot be carried out (bad plate, unknown vehicle...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Vehicle:
+    id: int
+    plate: str
+    call_sign: str
+    kind: str
+
+
+def normalise_plate(raw: str) -> str:
+    """A plate as Vietnam's national exchange writes it: '43A-123.45' -> '43A12345'."""
+    plate = re.sub(r"[^0-9A-Za-z]", "", raw).upper()
+    if not PLATE_PATTERN.match(plate):
+        raise FleetError(f"not a Vietnamese plate: {raw!r} (expected e.g. 43A-123.45)")
+    return plate
+
+
+def register_vehicle(
+    conn: psycopg.Connection, plate: str, call_sign: str, kind: str = "ambulance"
+) -> Vehicle:
+    """Create the vehicle, or update the call sign and kind of the one with this plate."""
+    if kind not in VEHICLE_KINDS:
+        raise FleetError(f"unknown vehicle kind {kind!r}; one of {', '.join(VEHICLE_KINDS)}")
+    row = conn.execute(
+        """
+        INSERT INTO vehicles (plate, call_sign, kind) VALUES (%s, %s, %s)
+        ON CONFLICT (plate) DO UPDATE SET call_sign = EXCLUDED.call_sign, kind = EXCLUDED.kind
+        RETURNING id, plate, call_sign, kind
+        """,
+        (normalise_plate(plate), call_sign, kind),
+    ).fetchone()
+    assert row is not None
+    return Vehicle(*row)
+
+
+def register_device(
+    conn: psycopg.Connection, device_id: str, protocol: str = "mqtt_json", plate: str | None = None
+) -> None:
+    """Register a tracker (or re-assign it) to the vehicle with `plate`."""
+    if not DEVICE_ID_PATTERN.match(device_id):
+        raise FleetError(f"bad device id {device_id!r}: 1-64 of A-Z a-z 0-9 _ . : -")
+    if protocol not in PROTOCOLS:
+        raise FleetError(f"unknown protocol {protocol!r}; one of {', '.join(PROTOCOLS)}")
+    vehicle_id = None
+    if plate is not None:
+        row = conn.execute("SELECT id FROM vehicles WHERE plate = %s", (normalise_plate(plate),)).fetchone()
+        if row is None:
+            raise FleetError(f"no vehicle with plate {plate!r}; register it first")
+        vehicle_id = row[0]
+    conn.execute(
+        """
+        INSERT INTO devices (id, protocol, vehicle_id) VALUES (%s, %s, %s)
+        ON CONFLICT (id) DO UPDATE SET protocol = EXCLUDED.protocol, vehicle_id = EXCLUDED.vehicle_id,
+                                       enabled = true
+        """,
+        (device_id, protocol, vehicle_id),
+    )
+
+
+def demo_device_id(index: int, prefix: str = "emu-") -> str:
+    """The id of the emulator's device number `index` (1-based): emu-0001, emu-0002..."""
+    return f"{prefix}{index:04d}"
+
+
+def seed_demo_fleet(conn: psycopg.Connection, count: int, prefix: str = "emu-") -> list[Vehicle]:
+    """Register `count` demo ambulances (plates 43A900NN, call signs 115-NN) and their emulated trackers."""
+    vehicles = []
+    for i in range(1, count + 1):
+        vehicle = register_vehicle(conn, f"43A{90000 + i:05d}", f"115-{i:02d}")
+        register_device(conn, demo_device_id(i, prefix), "mqtt_json", vehicle.plate)
+        vehicles.append(vehicle)
+    return vehicles

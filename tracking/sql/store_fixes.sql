@@ -1,0 +1,41 @@
+-- Moves the staged batch (temp table incoming, filled by COPY) into positions, skipping fixes
+-- already stored (same device and fix time), and advances vehicle_latest only forwards in time.
+-- Returns every newly stored fix with its archived and latest flags.
+WITH staged AS (
+    SELECT DISTINCT ON (i.device_id, i.fix_time) i.*
+    FROM incoming i
+    ORDER BY i.device_id, i.fix_time, i.seq
+),
+inserted AS (
+    INSERT INTO positions (device_id, vehicle_id, fix_time, received_at, geom, speed_kmh, course,
+                           altitude_m, accuracy_m, hdop, satellites, valid, archived, protocol, attributes)
+    SELECT s.device_id, s.vehicle_id, s.fix_time, s.received_at,
+           ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), s.speed_kmh, s.course,
+           s.altitude_m, s.accuracy_m, s.hdop, s.satellites, s.valid,
+           s.fix_time < coalesce(vl.fix_time, '-infinity'), s.protocol, s.attributes
+    FROM staged s
+    LEFT JOIN vehicle_latest vl ON vl.vehicle_id = s.vehicle_id
+    ON CONFLICT (device_id, fix_time) DO NOTHING
+    RETURNING device_id, vehicle_id, fix_time, received_at, geom, speed_kmh, course, altitude_m,
+              accuracy_m, satellites, valid, archived, attributes
+),
+newest AS (
+    INSERT INTO vehicle_latest AS vl (vehicle_id, device_id, fix_time, received_at, geom, speed_kmh,
+                                      course, altitude_m, accuracy_m, satellites, valid, attributes)
+    SELECT DISTINCT ON (vehicle_id) vehicle_id, device_id, fix_time, received_at, geom, speed_kmh,
+           course, altitude_m, accuracy_m, satellites, valid, attributes
+    FROM inserted
+    WHERE vehicle_id IS NOT NULL AND valid
+    ORDER BY vehicle_id, fix_time DESC
+    ON CONFLICT (vehicle_id) DO UPDATE
+        SET device_id = EXCLUDED.device_id, fix_time = EXCLUDED.fix_time,
+            received_at = EXCLUDED.received_at, geom = EXCLUDED.geom,
+            speed_kmh = EXCLUDED.speed_kmh, course = EXCLUDED.course,
+            altitude_m = EXCLUDED.altitude_m, accuracy_m = EXCLUDED.accuracy_m,
+            satellites = EXCLUDED.satellites, valid = EXCLUDED.valid, attributes = EXCLUDED.attributes
+        WHERE EXCLUDED.fix_time > vl.fix_time
+    RETURNING vehicle_id, fix_time
+)
+SELECT i.device_id, i.fix_time, i.archived, (n.vehicle_id IS NOT NULL) AS latest
+FROM inserted i
+LEFT JOIN newest n ON n.vehicle_id = i.vehicle_id AND n.fix_time = i.fix_time
