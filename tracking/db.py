@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 import psycopg
@@ -12,12 +11,13 @@ from psycopg_pool import AsyncConnectionPool
 from tracking.config import REPO_ROOT, DatabaseSettings
 
 SCHEMA_PATH = REPO_ROOT / "db" / "schema.sql"
+SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 
 @cache
 def query(name: str) -> str:
     """The text of `tracking/sql/{name}.sql`."""
-    return resources.files("tracking").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def apply_schema(conninfo: str, schema_path: Path = SCHEMA_PATH) -> None:

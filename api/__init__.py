@@ -1,0 +1,1 @@
+"""API: REST and websocket service for dispatchers and hospitals (FastAPI)."""

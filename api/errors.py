@@ -1,0 +1,31 @@
+"""Domain errors mapped to HTTP once; anything else becomes a plain 500 that leaks nothing."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from tracking.vehicles import VehicleNotFoundError
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[Exception], int] = {
+    VehicleNotFoundError: 404,
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for error, status in STATUS_BY_ERROR.items():
+
+        async def handler(request: Request, exc: Exception, status: int = status) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+
+        app.add_exception_handler(error, handler)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    app.add_exception_handler(Exception, unexpected)

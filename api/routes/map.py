@@ -1,0 +1,37 @@
+"""Map layers and map configuration: roads, hospitals, tiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from api.deps import AnyUser, Conn
+from api.settings import ApiSettings
+from tracking.vehicles import hospitals, roads_geojson
+
+router = APIRouter(prefix="/api/v1", tags=["map"])
+
+
+@router.get("/config", summary="What the dispatcher page needs to draw its map")
+async def map_config(request: Request, _: AnyUser) -> dict[str, Any]:
+    s: ApiSettings = request.app.state.settings
+    return {
+        "tile_url": s.tile_url,
+        "tile_attribution": s.tile_attribution,
+        "map_center": [s.map_center_lat, s.map_center_lon],
+        "map_zoom": s.map_zoom,
+        "offline_after_s": s.offline_after_s,
+    }
+
+
+@router.get(
+    "/roads", summary="The imported road network as GeoJSON lines (© OpenStreetMap contributors, ODbL)"
+)
+async def roads(conn: Conn, _: AnyUser) -> Response:
+    return Response(await roads_geojson(conn), media_type="application/geo+json")
+
+
+@router.get("/hospitals", summary="Hospitals and health centres")
+async def list_hospitals(conn: Conn, _: AnyUser) -> dict[str, Any]:
+    return {"hospitals": await hospitals(conn)}

@@ -1,0 +1,111 @@
+"""The live websocket: a snapshot of the fleet, then every committed fix, with heartbeats.
+
+Authenticated with `?token=<API key>`; close codes: 4401 no valid key, 4403 role not allowed,
+1013 the client fell behind (its queue overflowed) and should reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from api.deps import FLEET_READERS, authenticate, pool_of
+from api.hub import StreamHub, Subscriber
+from tracking.model import iso_utc
+from tracking.vehicles import vehicles_with_latest
+
+router = APIRouter(tags=["stream"])
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_SLOW = 1013
+
+
+@router.websocket("/api/v1/stream")
+async def stream(websocket: WebSocket) -> None:
+    principal = await authenticate(pool_of(websocket), websocket.query_params.get("token"))
+    if principal is None:
+        await websocket.close(CLOSE_UNAUTHENTICATED, "a valid API key is required")
+        return
+    if principal.role not in FLEET_READERS:
+        await websocket.close(CLOSE_FORBIDDEN, f"role {principal.role} may not watch the fleet")
+        return
+    await websocket.accept()
+    hub: StreamHub = websocket.app.state.hub
+    # Subscribe before the snapshot, so no fix committed in between is missed.
+    sub = hub.subscribe(f"{principal.name}@{websocket.client.host if websocket.client else '?'}")
+    try:
+        async with pool_of(websocket).connection() as conn:
+            snapshot = await vehicles_with_latest(conn)
+        send = _serialised_sender(websocket)
+        await send(json.dumps({"type": "snapshot", "vehicles": snapshot}))
+        heartbeat_s = websocket.app.state.settings.stream_heartbeat_s
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(_send_loop(send, sub), name="ws-send")
+            tg.create_task(_heartbeat_loop(send, heartbeat_s), name="ws-heartbeat")
+            tg.create_task(_receive_loop(websocket, send), name="ws-receive")
+    except* (WebSocketDisconnect, _ClientGone):
+        pass
+    except* _TooSlow:
+        await websocket.close(CLOSE_TOO_SLOW, "client fell behind; reconnect")
+    finally:
+        hub.unsubscribe(sub)
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class _TooSlow(Exception):
+    pass
+
+
+Send = Callable[[str], Awaitable[None]]
+
+
+def _serialised_sender(websocket: WebSocket) -> Send:
+    """One frame at a time, whichever task sends it."""
+    lock = asyncio.Lock()
+
+    async def send(text: str) -> None:
+        async with lock:
+            await websocket.send_text(text)
+
+    return send
+
+
+async def _send_loop(send: Send, sub: Subscriber) -> None:
+    overflow = asyncio.create_task(sub.overflowed.wait())
+    try:
+        while True:
+            get = asyncio.create_task(sub.queue.get())
+            done, _ = await asyncio.wait({get, overflow}, return_when=asyncio.FIRST_COMPLETED)
+            if overflow in done:
+                get.cancel()
+                raise _TooSlow
+            await send(get.result())
+    finally:
+        overflow.cancel()
+
+
+async def _heartbeat_loop(send: Send, period_s: float) -> None:
+    while True:
+        await asyncio.sleep(period_s)
+        await send(json.dumps({"type": "heartbeat", "time": iso_utc(datetime.now(UTC))}))
+
+
+async def _receive_loop(websocket: WebSocket, send: Send) -> None:
+    """Reads client messages (answering pings) and notices when the client goes away."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise _ClientGone
+        text = message.get("text")
+        if text and '"ping"' in text:
+            await send(json.dumps({"type": "pong", "time": iso_utc(datetime.now(UTC))}))
