@@ -52,6 +52,12 @@ def create_api_key(
     return secret
 
 
+def revoke_api_keys_named(conn: psycopg.Connection, name: str) -> int:
+    """Revoke every live key called `name`; returns how many."""
+    cur = conn.execute("UPDATE api_keys SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL", (name,))
+    return cur.rowcount
+
+
 async def resolve_api_key(conn: AsyncConnection, secret: str) -> Principal | None:
     """The principal of a live (not revoked, not expired) key, or None."""
     cur = await conn.execute(

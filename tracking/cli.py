@@ -44,6 +44,10 @@ def _add_device(conn: psycopg.Connection, args: argparse.Namespace) -> str:
 
 
 def _create_api_key(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    if args.replace:
+        revoked = access.revoke_api_keys_named(conn, args.name)
+        if revoked and not args.quiet:
+            print(f"revoked {revoked} earlier key(s) named {args.name!r}")
     secret = access.create_api_key(conn, args.name, args.role, args.hospital_id)
     return secret if args.quiet else f"API key for {args.name} ({args.role}), shown once:\n{secret}"
 
@@ -76,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="who or what the key is for")
     p.add_argument("--role", required=True, choices=access.ROLES)
     p.add_argument("--hospital-id", type=int)
+    p.add_argument("--replace", action="store_true", help="revoke earlier keys with the same name")
     p.add_argument("--quiet", action="store_true", help="print only the key")
     return parser
 

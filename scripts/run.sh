@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# `make run`: the whole system on this machine — services, schema, Da Nang data, demo fleet,
+# gateway, API and emulator — until Ctrl-C, which stops everything this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+export AMB_ENV=${AMB_ENV:-development}
+export AMB_DATABASE_URL=${AMB_DATABASE_URL:-postgresql://amb:amb@127.0.0.1:5432/ambulance}
+BROKER_PORT=${AMB_BROKER_PORT:-1884}
+export AMB_MQTT_URL=${AMB_MQTT_URL:-mqtt://127.0.0.1:$BROKER_PORT}
+export AMB_API_HOST=${AMB_API_HOST:-127.0.0.1}
+export AMB_API_PORT=${AMB_API_PORT:-8000}
+VEHICLES=${AMB_EMULATOR_VEHICLES:-20}
+RUN=.run
+mkdir -p "$RUN/logs"
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  log "stopping"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+log "database: schema, Da Nang data, $VEHICLES demo ambulances"
+.venv/bin/amb-admin migrate
+.venv/bin/amb-admin load-danang
+.venv/bin/amb-admin seed-fleet --count "$VEHICLES"
+KEY=$(.venv/bin/amb-admin create-api-key "make run dispatcher" --role dispatcher --replace --quiet)
+
+if port_open "$BROKER_PORT"; then
+  log "broker already listening on 127.0.0.1:$BROKER_PORT"
+else
+  log "starting Mosquitto (mosquitto/mosquitto.conf) on 127.0.0.1:$BROKER_PORT"
+  bash scripts/broker_conf.sh "$BROKER_PORT" "$PWD/$RUN/broker" > "$RUN/mosquitto.conf"
+  mosquitto -c "$RUN/mosquitto.conf" > "$RUN/logs/mosquitto.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 50); do port_open "$BROKER_PORT" && break; sleep 0.1; done
+fi
+
+start() {  # name, command...
+  local name=$1
+  shift
+  "$@" > "$RUN/logs/$name.log" 2>&1 &
+  pids+=($!)
+  log "$name started (pid $!, log $RUN/logs/$name.log)"
+}
+start gateway .venv/bin/amb-gateway
+start api .venv/bin/amb-api
+for _ in $(seq 100); do
+  curl -fs "http://$AMB_API_HOST:$AMB_API_PORT/healthz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+start emulator .venv/bin/amb-emulator --vehicles "$VEHICLES"
+
+cat <<MSG
+
+  Dispatcher page / Trang điều phối:
+    http://$AMB_API_HOST:$AMB_API_PORT/#token=$KEY
+
+  API key (role dispatcher): $KEY
+  API docs: http://$AMB_API_HOST:$AMB_API_PORT/docs     Gateway metrics: http://127.0.0.1:9108/metrics
+  Logs: $RUN/logs/        Ctrl-C stops everything started here.
+
+MSG
+# Stop everything when any of the services dies.
+wait -n "${pids[@]}" || true
+log "a service exited; see $RUN/logs/"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# `make test`: the same set-up as `make run` (with the test database and Chromium), lint, then pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test
+export AMB_ENV=test
+export AMB_TEST_DATABASE_URL=${AMB_TEST_DATABASE_URL:-postgresql://amb:amb@127.0.0.1:5432/ambulance_test}
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+exec .venv/bin/pytest "$@"

@@ -1,0 +1,65 @@
+"""Fixtures on real services: PostGIS (the test database) and the project's own Mosquitto."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Two shared cores run the services next to the tests: no wall-clock health checks or deadlines.
+settings.register_profile("shared-machine", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("shared-machine")
+
+from tests.services import TEST_DATABASE_URL, Broker
+from tracking.db import apply_schema
+from tracking.fleet import register_device, register_vehicle
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+MUTABLE_TABLES = "positions, vehicle_latest, devices, vehicles, api_keys"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    apply_schema(TEST_DATABASE_URL)
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection to an emptied test database (hospitals and roads are kept)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {MUTABLE_TABLES} RESTART IDENTITY CASCADE")
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    b = Broker(tmp_path_factory.mktemp("broker")).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short id making device ids, client ids and share groups unique to one test."""
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def vehicle(db: psycopg.Connection, unique: str) -> tuple[int, str]:
+    """One registered ambulance with one MQTT JSON tracker: (vehicle id, device id)."""
+    v = register_vehicle(db, "43A10001", "115-T1")
+    device_id = f"dev-{unique}"
+    register_device(db, device_id, "mqtt_json", v.plate)
+    return v.id, device_id
