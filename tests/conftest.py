@@ -10,13 +10,13 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 
-# Two shared cores run the services next to the tests: no wall-clock health checks or deadlines.
-settings.register_profile("shared-machine", suppress_health_check=[HealthCheck.too_slow], deadline=None)
-settings.load_profile("shared-machine")
-
 from tests.services import TEST_DATABASE_URL, Broker
 from tracking.db import apply_schema
 from tracking.fleet import register_device, register_vehicle
+
+# Two shared cores run the services next to the tests: no wall-clock health checks or deadlines.
+settings.register_profile("shared-machine", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("shared-machine")
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from pathlib import Path
 
 import psycopg
@@ -53,7 +53,7 @@ async def test_killed_between_receipt_and_commit_loses_nothing_and_stores_once(
     gw = start_gateway(broker, tmp_path, client_id, group, flush_interval_ms="20")
     try:
         wait_for(lambda: count(db, device) == 1, 15, "the redelivered fix stored")
-        time.sleep(0.5)
+        await asyncio.sleep(0.5)
         assert count(db, device) == 1
         row = db.execute(
             "SELECT fix_time, speed_kmh FROM positions WHERE device_id = %s", (device,)
@@ -65,7 +65,7 @@ async def test_killed_between_receipt_and_commit_loses_nothing_and_stores_once(
         gw.stop()
     gw = start_gateway(broker, tmp_path, client_id, group, flush_interval_ms="20")
     try:
-        time.sleep(1.0)
+        await asyncio.sleep(1.0)
         assert gw.metric('amb_gateway_fixes_received_total{transport="mqtt_json"}') == 0
         assert count(db, device) == 1
     finally:
