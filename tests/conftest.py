@@ -10,8 +10,11 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.services import TEST_DATABASE_URL, Broker
+from tests.services import TEST_DATABASE_URL, Broker, start_api
+from tracking.access import create_api_key
+from tracking.config import DEFAULT_DATA_DIR
 from tracking.db import apply_schema
+from tracking.places import load_hospitals, load_road_lines
 from tracking.fleet import register_device, register_vehicle
 
 # Two shared cores run the services next to the tests: no wall-clock health checks or deadlines.
@@ -26,6 +29,9 @@ MUTABLE_TABLES = "positions, vehicle_latest, devices, vehicles, api_keys"
 @pytest.fixture(scope="session")
 def database_url() -> str:
     apply_schema(TEST_DATABASE_URL)
+    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as conn:
+        load_hospitals(conn, DEFAULT_DATA_DIR / "hospitals.csv")
+        load_road_lines(conn, DEFAULT_DATA_DIR / "roads-central.geojson")
     return TEST_DATABASE_URL
 
 
@@ -63,3 +69,21 @@ def vehicle(db: psycopg.Connection, unique: str) -> tuple[int, str]:
     device_id = f"dev-{unique}"
     register_device(db, device_id, "mqtt_json", v.plate)
     return v.id, device_id
+
+
+@pytest.fixture(scope="session")
+def api_server(broker: Broker, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One API process for the session; yields its base URL."""
+    proc, port = start_api(broker, tmp_path_factory.mktemp("api"))
+    yield f"http://127.0.0.1:{port}"
+    proc.stop()
+
+
+@pytest.fixture
+def keys(db: psycopg.Connection) -> dict[str, str]:
+    """An API key per role (the hospital one bound to the first hospital)."""
+    hospital_id = db.execute("SELECT min(id) FROM hospitals").fetchone()[0]  # type: ignore[index]
+    return {
+        role: create_api_key(db, f"test {role}", role, hospital_id if role == "hospital" else None)
+        for role in ("admin", "dispatcher", "hospital", "viewer")
+    }

@@ -30,13 +30,14 @@ CLOSE_TOO_SLOW = 1013
 @router.websocket("/api/v1/stream")
 async def stream(websocket: WebSocket) -> None:
     principal = await authenticate(pool_of(websocket), websocket.query_params.get("token"))
+    # Accept first, then close with an application code: a browser cannot see why a handshake failed.
+    await websocket.accept()
     if principal is None:
         await websocket.close(CLOSE_UNAUTHENTICATED, "a valid API key is required")
         return
     if principal.role not in FLEET_READERS:
         await websocket.close(CLOSE_FORBIDDEN, f"role {principal.role} may not watch the fleet")
         return
-    await websocket.accept()
     hub: StreamHub = websocket.app.state.hub
     # Subscribe before the snapshot, so no fix committed in between is missed.
     sub = hub.subscribe(f"{principal.name}@{websocket.client.host if websocket.client else '?'}")
