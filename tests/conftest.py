@@ -14,8 +14,8 @@ from tests.services import TEST_DATABASE_URL, Broker, start_api
 from tracking.access import create_api_key
 from tracking.config import DEFAULT_DATA_DIR
 from tracking.db import apply_schema
-from tracking.places import load_hospitals, load_road_lines
 from tracking.fleet import register_device, register_vehicle
+from tracking.places import load_hospitals, load_road_lines
 
 # Two shared cores run the services next to the tests: no wall-clock health checks or deadlines.
 settings.register_profile("shared-machine", suppress_health_check=[HealthCheck.too_slow], deadline=None)

@@ -1,0 +1,212 @@
+/** The "Đội xe" / "Fleet" side panel: summary counts, filterable vehicle list and the selected vehicle's details. */
+
+import { byId, h, setData, setText } from './dom.js';
+import { formatAge, formatCoords, formatDateTime, formatHeading, formatQuantity, formatSpeed } from './format.js';
+import { t } from './i18n.js';
+
+const SUMMARY_ORDER = ['fresh', 'stale', 'offline', 'none'];
+
+function kindLabel(kind) {
+  const key = `kind.${kind}`;
+  const label = t(key);
+  return label === key ? kind || '—' : label;
+}
+
+function matches(vehicle, query) {
+  if (!query) return true;
+  const haystack = `${vehicle.call_sign ?? ''} ${vehicle.plate ?? ''} ${vehicle.device_id ?? ''}`.toLowerCase();
+  return haystack.includes(query);
+}
+
+export class FleetPanel {
+  /** `onSelect(id)` runs when a row is clicked; `onFit()` for the "show all" button. */
+  constructor({ onSelect, onFit }) {
+    this.onSelect = onSelect;
+    this.list = byId('fleet-list');
+    this.count = byId('fleet-count');
+    this.summary = byId('fleet-summary');
+    this.empty = byId('fleet-empty');
+    this.filter = byId('fleet-filter');
+    this.detail = new VehicleDetail(() => this.onSelect(null));
+    this.rows = new Map();
+    this.selectedId = null;
+    this.query = '';
+    this.summaryChips = new Map(
+      SUMMARY_ORDER.map((freshness) => {
+        const value = h('span', { class: 'chip-value', text: '0' });
+        const label = h('span', { class: 'chip-label' });
+        const chip = h('span', { class: 'chip', dataset: { freshness } }, h('span', { class: 'dot' }), value, label);
+        this.summary.append(chip);
+        return [freshness, { chip, value, label }];
+      }),
+    );
+    this.filter.addEventListener('input', () => {
+      this.query = this.filter.value.trim().toLowerCase();
+      this.applyFilter();
+    });
+    byId('fit-fleet').addEventListener('click', onFit);
+  }
+
+  /** Rebuilds the row set and order from the store (after a snapshot or a fleet refetch). */
+  syncAll(vehicles) {
+    const ids = new Set(vehicles.map((vehicle) => vehicle.id));
+    for (const [id, row] of this.rows) {
+      if (!ids.has(id)) {
+        row.item.remove();
+        this.rows.delete(id);
+      }
+    }
+    for (const vehicle of vehicles) {
+      const row = this.rows.get(vehicle.id) ?? this.createRow(vehicle.id);
+      this.list.append(row.item); // appending in sorted order also reorders existing rows
+      this.updateVehicle(vehicle);
+    }
+    if (this.selectedId !== null && !ids.has(this.selectedId)) this.onSelect(null);
+    this.applyFilter();
+  }
+
+  createRow(id) {
+    const row = {
+      status: h('span', { class: 'row-status', 'aria-hidden': 'true' }),
+      callSign: h('span', { class: 'row-callsign' }),
+      plate: h('span', { class: 'row-plate' }),
+      speed: h('span', { class: 'row-speed' }),
+      age: h('span', { class: 'row-age' }),
+      badge: h('span', { class: 'row-badge' }),
+    };
+    row.button = h(
+      'button',
+      {
+        type: 'button',
+        class: 'fleet-row',
+        'aria-pressed': 'false',
+        dataset: { vehicleId: String(id) },
+        onclick: () => this.onSelect(id),
+      },
+      row.status,
+      row.callSign,
+      row.speed,
+      h('span', { class: 'row-sub' }, row.plate, row.badge),
+      row.age,
+    );
+    row.item = h('li', { dataset: { vehicleId: String(id) } }, row.button);
+    this.rows.set(id, row);
+    return row;
+  }
+
+  /** Refreshes a row's identity and speed (after a fix or a list update). */
+  updateVehicle(vehicle) {
+    const row = this.rows.get(vehicle.id);
+    if (!row) return;
+    row.vehicle = vehicle;
+    const name = vehicle.call_sign || vehicle.plate || String(vehicle.id);
+    setText(row.callSign, name);
+    setText(row.plate, vehicle.plate ?? '');
+    setText(row.speed, formatSpeed(vehicle.position?.speed_kmh));
+    row.button.setAttribute('aria-label', t('fleet.showOnMap', { c: name }));
+    if (vehicle.id === this.selectedId) this.detail.show(vehicle);
+  }
+
+  /** Once a second: ages, freshness and the summary. `view(id)` gives { age, freshness }. */
+  tick(view) {
+    const counts = { fresh: 0, stale: 0, offline: 0, none: 0 };
+    for (const [id, row] of this.rows) {
+      const { age, freshness } = view(id);
+      counts[freshness] += 1;
+      setText(row.age, freshness === 'none' ? t('fresh.none') : formatAge(age));
+      setData(row.button, 'freshness', freshness);
+      setText(row.badge, freshness === 'offline' ? t('fresh.offline') : '');
+      if (id === this.selectedId && row.vehicle) this.detail.update(row.vehicle, age, freshness);
+    }
+    for (const [freshness, { chip, value, label }] of this.summaryChips) {
+      setText(value, String(counts[freshness]));
+      setText(label, t(`fresh.${freshness}`));
+      chip.hidden = freshness === 'none' && counts.none === 0;
+    }
+    setText(this.count, t('fleet.count', { n: this.rows.size }));
+  }
+
+  /** Marks one row as selected and scrolls it into view (null clears). */
+  select(id) {
+    const previous = this.rows.get(this.selectedId);
+    if (previous) previous.button.setAttribute('aria-pressed', 'false');
+    this.selectedId = id;
+    const row = this.rows.get(id);
+    if (row) {
+      row.button.setAttribute('aria-pressed', 'true');
+      row.item.scrollIntoView({ block: 'nearest' });
+      this.detail.show(row.vehicle);
+    } else {
+      this.detail.hide();
+    }
+  }
+
+  applyFilter() {
+    let visible = 0;
+    for (const row of this.rows.values()) {
+      const shown = row.vehicle ? matches(row.vehicle, this.query) : true;
+      row.item.hidden = !shown;
+      if (shown) visible += 1;
+    }
+    this.empty.hidden = visible > 0;
+    setText(this.empty, this.rows.size ? t('fleet.noMatch') : t('fleet.empty'));
+  }
+
+  /** Re-translates dynamic text after a language change. */
+  relabel(view) {
+    for (const row of this.rows.values()) if (row.vehicle) this.updateVehicle(row.vehicle);
+    this.applyFilter();
+    this.tick(view);
+  }
+}
+
+/** The details card of the selected vehicle at the bottom of the panel. */
+class VehicleDetail {
+  constructor(onClose) {
+    this.root = byId('vehicle-detail');
+    this.title = byId('detail-callsign');
+    this.fields = new Map();
+    const list = byId('detail-fields');
+    const keys = ['status', 'speed', 'heading', 'lastSeen', 'fixTime', 'receivedAt', 'plate', 'kind', 'device', 'accuracy', 'satellites', 'coords'];
+    for (const key of keys) {
+      const value = h('dd', { dataset: { field: key } });
+      list.append(h('div', { class: 'detail-row' }, h('dt', { 'data-i18n': `detail.${key}`, text: t(`detail.${key}`) }), value));
+      this.fields.set(key, value);
+    }
+    byId('detail-close').addEventListener('click', onClose);
+  }
+
+  show(vehicle) {
+    if (!vehicle) return;
+    this.root.hidden = false;
+    this.root.dataset.vehicleId = String(vehicle.id);
+    setText(this.title, vehicle.call_sign || vehicle.plate || String(vehicle.id));
+    const position = vehicle.position ?? {};
+    this.set('plate', vehicle.plate || '—');
+    this.set('kind', kindLabel(vehicle.kind));
+    this.set('device', vehicle.device_id || '—');
+    this.set('speed', formatSpeed(position.speed_kmh));
+    this.set('heading', formatHeading(position.heading));
+    this.set('fixTime', formatDateTime(position.time));
+    this.set('receivedAt', formatDateTime(position.received_at));
+    this.set('accuracy', formatQuantity(position.accuracy_m, ' m'));
+    this.set('satellites', formatQuantity(position.satellites, ''));
+    this.set('coords', formatCoords(position.lat, position.lon));
+  }
+
+  update(vehicle, age, freshness) {
+    this.show(vehicle);
+    this.set('status', t(`fresh.${freshness}`));
+    this.fields.get('status').dataset.freshness = freshness;
+    this.set('lastSeen', freshness === 'none' ? '—' : formatAge(age));
+  }
+
+  set(key, text) {
+    setText(this.fields.get(key), text);
+  }
+
+  hide() {
+    this.root.hidden = true;
+    delete this.root.dataset.vehicleId;
+  }
+}
