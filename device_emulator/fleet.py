@@ -1,0 +1,162 @@
+"""Ambulance missions: idle at the station, drive to a scene, to the nearest hospital, and back."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from device_emulator.motion import DrivingStyle, Path, Progress, advance, build_path, locate
+from device_emulator.places import Place
+from device_emulator.roads import RoadEdge, RoadGraph, path_to
+
+# Each vehicle cruises at its class speed times a personal factor, times a per-road variation.
+SPEED_FACTOR_RANGE = (0.9, 1.1)
+ROAD_VARIATION_RANGE = (0.92, 1.08)
+ACCEL_RANGE_MPS2 = (1.5, 2.5)
+
+
+class Phase(StrEnum):
+    IDLE = "idle"
+    TO_SCENE = "to_scene"
+    AT_SCENE = "at_scene"
+    TO_HOSPITAL = "to_hospital"
+    AT_HOSPITAL = "at_hospital"
+    RETURNING = "returning"
+
+
+# Where each driving phase ends, and which drive follows each stop.
+ARRIVAL = {Phase.TO_SCENE: Phase.AT_SCENE, Phase.TO_HOSPITAL: Phase.AT_HOSPITAL, Phase.RETURNING: Phase.IDLE}
+DEPARTURE = {
+    Phase.IDLE: Phase.TO_SCENE,
+    Phase.AT_SCENE: Phase.TO_HOSPITAL,
+    Phase.AT_HOSPITAL: Phase.RETURNING,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MissionTiming:
+    """How long a vehicle stays put in each stopped phase (drawn uniformly, in seconds), times scale."""
+
+    idle_s: tuple[float, float] = (120.0, 600.0)
+    scene_s: tuple[float, float] = (60.0, 240.0)
+    hospital_s: tuple[float, float] = (120.0, 300.0)
+    scale: float = 1.0
+
+    def draw(self, phase: Phase, rng: random.Random) -> float:
+        ranges = {Phase.IDLE: self.idle_s, Phase.AT_SCENE: self.scene_s, Phase.AT_HOSPITAL: self.hospital_s}
+        low, high = ranges[phase]
+        return rng.uniform(low, high) * self.scale
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleSample:
+    """The true state of a vehicle at one instant."""
+
+    lat: float
+    lon: float
+    speed_mps: float
+    heading_deg: float  # clockwise from north
+    phase: Phase
+    edge: int | None  # RoadEdge.index being driven, None when stopped
+
+    @property
+    def speed_kmh(self) -> float:
+        return self.speed_mps * 3.6
+
+
+def max_cruise_kmh(highway_kmh: float) -> float:
+    """The fastest any vehicle cruises on a road class of this speed."""
+    return highway_kmh * SPEED_FACTOR_RANGE[1] * ROAD_VARIATION_RANGE[1]
+
+
+class Vehicle:
+    """One ambulance running missions over the road graph; step() advances its own simulated clock."""
+
+    def __init__(
+        self,
+        graph: RoadGraph,
+        station: Place,
+        hospitals: Sequence[Place],
+        rng: random.Random,
+        timing: MissionTiming = MissionTiming(),
+    ) -> None:
+        if not hospitals:
+            raise ValueError("a vehicle needs at least one hospital")
+        self.graph = graph
+        self.station = station
+        self.hospitals = tuple(hospitals)
+        self.timing = timing
+        self._rng = rng
+        self.style = DrivingStyle(accel_mps2=rng.uniform(*ACCEL_RANGE_MPS2))
+        self.speed_factor = rng.uniform(*SPEED_FACTOR_RANGE)
+        self.phase = Phase.IDLE
+        self.node = station.node  # where it stands, or the node it left
+        self.target = station.node
+        self.target_name = station.name
+        self._path: Path | None = None
+        self._progress = Progress()
+        self._heading = 0.0
+        # Stagger the first call-outs so a fleet does not leave its stations in lockstep.
+        self._wait_s = rng.uniform(0.0, timing.idle_s[0]) * timing.scale
+
+    def step(self, dt: float) -> VehicleSample:
+        """Live dt more seconds: wait out a stop, depart, or drive on; return the state at the end."""
+        if self._path is None:
+            self._wait_s -= dt
+            if self._wait_s <= 0.0:
+                self._depart()
+        if self._path is not None:
+            self._progress = advance(self._path, self._progress, dt, self.style)
+            if self._progress.offset_m >= self._path.length_m:
+                self._arrive()
+        return self.sample()
+
+    def sample(self) -> VehicleSample:
+        if self._path is None:
+            lat, lon = self.graph.node_latlon(self.node)
+            return VehicleSample(lat, lon, 0.0, self._heading, self.phase, None)
+        (x, y), self._heading = locate(self._path, self._progress)
+        lat, lon = self.graph.projection.to_latlon(x, y)
+        edge = self._path.piece_edges[self._progress.piece]
+        return VehicleSample(lat, lon, self._progress.speed_mps, self._heading, self.phase, edge)
+
+    def _depart(self) -> None:
+        self.phase = DEPARTURE[self.phase]
+        if self.phase is Phase.TO_SCENE:
+            self.target = self._pick_scene()
+            self.target_name = f"scene at junction {self.target}"
+            route = self.graph.shortest_path(self.node, self.target)
+        elif self.phase is Phase.TO_HOSPITAL:
+            hospital, route = self._nearest_hospital()
+            self.target, self.target_name = hospital.node, hospital.name
+        else:
+            self.target, self.target_name = self.station.node, self.station.name
+            route = self.graph.shortest_path(self.node, self.target)
+        if not route:
+            self._arrive()  # already there: a scene at the hospital's door
+            return
+        self._path = build_path(route, [self._cruise_mps(edge) for edge in route], self.style)
+        self._progress = Progress()
+
+    def _arrive(self) -> None:
+        self.node = self.target
+        self.phase = ARRIVAL[self.phase]
+        self._path = None
+        self._progress = Progress()
+        self._wait_s = self.timing.draw(self.phase, self._rng)
+
+    def _pick_scene(self) -> int:
+        scene = self._rng.randrange(len(self.graph.nodes) - 1)
+        return scene + 1 if scene >= self.node else scene  # anywhere but here
+
+    def _nearest_hospital(self) -> tuple[Place, tuple[RoadEdge, ...]]:
+        """The hospital reached soonest by road, which is not always the closest as the crow flies."""
+        cost, via = self.graph.travel_times(self.node)
+        nearest = min(self.hospitals, key=lambda place: cost.get(place.node, math.inf))
+        return nearest, path_to(via, self.node, nearest.node)
+
+    def _cruise_mps(self, edge: RoadEdge) -> float:
+        return edge.cruise_kmh / 3.6 * self.speed_factor * self._rng.uniform(*ROAD_VARIATION_RANGE)
