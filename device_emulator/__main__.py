@@ -1,0 +1,84 @@
+"""amb-emulator: drive an emulated ambulance fleet over Da Nang and publish its fixes to the MQTT broker."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from pydantic import ValidationError
+
+from device_emulator.runner import password_file, run_fleet
+from device_emulator.settings import EmulatorSettings
+from device_emulator.tracker import build_fleet
+from tracking.config import MqttSettings
+
+log = logging.getLogger("device_emulator")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One option per EmulatorSettings field; an option left out falls back to AMB_EMULATOR_<NAME>."""
+    parser = argparse.ArgumentParser(
+        prog="amb-emulator",
+        description="Emulated ambulances driving over Da Nang's roads, each publishing GPS fixes over MQTT "
+        "to trackers/<device_id>/position. The broker comes from AMB_MQTT_URL.",
+    )
+    for name, field in EmulatorSettings.model_fields.items():
+        kind = field.annotation if field.annotation in (int, float, str) else str
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=kind,  # type: ignore[arg-type]
+            default=None,
+            metavar=name.upper(),
+            help=f"{field.description} (default {field.default!r}; env AMB_EMULATOR_{name.upper()})",
+        )
+    parser.add_argument("--mqtt-url", help="Broker URL, mqtt://[user:password@]host:port (env AMB_MQTT_URL).")
+    parser.add_argument("--log-level", help="Logging level (env AMB_LOG_LEVEL, default INFO).")
+    return parser
+
+
+def load_settings(argv: list[str] | None = None) -> tuple[EmulatorSettings, MqttSettings]:
+    """Settings from the command line, falling back to the environment, then to the defaults."""
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    mqtt_args = {key: args.pop(key) for key in ("mqtt_url", "log_level")}
+    try:
+        settings = EmulatorSettings(**{key: value for key, value in args.items() if value is not None})
+        mqtt = MqttSettings(**{key: value for key, value in mqtt_args.items() if value is not None})
+    except ValidationError as exc:
+        parser.error(str(exc))
+    return settings, mqtt
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings, mqtt = load_settings(argv)
+    logging.basicConfig(
+        level=mqtt.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(_run(settings, mqtt))
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed
+        sys.exit(130)
+
+
+async def _run(settings: EmulatorSettings, mqtt: MqttSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    trackers = build_fleet(settings.fleet_config())
+    endpoint = mqtt.endpoint()
+    log.info(
+        "%d vehicles (%s..%s) at %.2g Hz, seed %d, publishing to %s:%d",
+        len(trackers), trackers[0].device_id, trackers[-1].device_id, settings.rate, settings.seed,
+        endpoint.host, endpoint.port,
+    )  # fmt: skip
+    passwords = password_file(settings.password_file) if settings.password_file else None
+    await run_fleet(trackers, endpoint, settings.run_options(), stop=stop, passwords=passwords)
+    log.info("stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Emulator settings from AMB_EMULATOR_* environment variables (the command line overrides them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from device_emulator.outbox import DEFAULT_MAX_BACKLOG
+from device_emulator.runner import RunOptions
+from device_emulator.tracker import FleetConfig
+
+
+class EmulatorSettings(BaseSettings):
+    """What the emulated fleet looks like and how it reports."""
+
+    model_config = SettingsConfigDict(env_prefix="AMB_EMULATOR_", extra="ignore")
+
+    vehicles: int = Field(20, ge=1, le=9999, description="Number of emulated ambulances.")
+    rate: float = Field(1.0, gt=0, le=50, description="Fixes per second per vehicle.")
+    seed: int = Field(42, description="Random seed: the same seed replays the same trajectories and fixes.")
+    noise_m: float = Field(
+        4.0, ge=0, description="RMS GPS position error in metres; 0 puts fixes on the road."
+    )
+    gap_probability: float = Field(
+        0.0, ge=0, le=1, description="Chance per vehicle per minute that mobile coverage is lost."
+    )
+    gap_seconds: float = Field(60.0, gt=0, description="How long a coverage gap lasts.")
+    device_prefix: str = Field(
+        "emu-", pattern=r"^[A-Za-z0-9_.-]*$", description="Device ids are PREFIX0001, PREFIX0002, ..."
+    )
+    duration: float = Field(0.0, ge=0, description="Seconds to run; 0 runs until SIGINT/SIGTERM.")
+    dwell_scale: float = Field(1.0, gt=0, description="Multiplier for idle and dwell times (0.1 for demos).")
+    max_backlog: int = Field(
+        DEFAULT_MAX_BACKLOG,
+        ge=1,
+        description="Fixes a tracker keeps while it cannot publish; oldest dropped.",
+    )
+    password_file: Path | None = Field(
+        None, description="File of `device_id password` lines (`*` for all); none connects without one."
+    )
+
+    def fleet_config(self) -> FleetConfig:
+        return FleetConfig(
+            vehicles=self.vehicles,
+            seed=self.seed,
+            device_prefix=self.device_prefix,
+            noise_m=self.noise_m,
+            gap_probability=self.gap_probability,
+            gap_seconds=self.gap_seconds,
+            dwell_scale=self.dwell_scale,
+            max_backlog=self.max_backlog,
+        )
+
+    def run_options(self) -> RunOptions:
+        return RunOptions(rate_hz=self.rate, duration_s=self.duration)
