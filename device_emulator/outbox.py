@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from device_emulator.fixes import Fix, encode_backlog, encode_fix
 
 DEFAULT_MAX_BACKLOG = 3600  # an hour of fixes at 1 Hz; older ones are dropped first, as trackers do
+# A backlog goes out in arrays of at most this many fixes (~85 KB): well inside the gateway's
+# 1,000 fixes and the broker's 1 MiB per message.
+MAX_FIXES_PER_MESSAGE = 500
 
 
 class CoverageGaps:
@@ -45,7 +48,7 @@ class Outbox:
     """Fixes waiting to be published, oldest first.
 
     One pending fix goes out as a JSON object; several (a gap's or a lost connection's backlog) go out
-    together as one JSON array. Fixes leave the outbox only when acknowledged, so a failed publish is retried.
+    together as JSON arrays of at most MAX_FIXES_PER_MESSAGE. Fixes leave the outbox only when acknowledged, so a failed publish is retried.
     """
 
     def __init__(self, max_fixes: int = DEFAULT_MAX_BACKLOG) -> None:
@@ -67,9 +70,10 @@ class Outbox:
         """What to publish now, or None when there is nothing or coverage is lost."""
         if self.held or not self._pending:
             return None
-        fixes = [fix for _, fix in self._pending]
+        chunk = [self._pending[i] for i in range(min(len(self._pending), MAX_FIXES_PER_MESSAGE))]
+        fixes = [fix for _, fix in chunk]
         payload = encode_fix(fixes[0]) if len(fixes) == 1 else encode_backlog(fixes)
-        return OutgoingMessage(payload, self._pending[-1][0], len(fixes))
+        return OutgoingMessage(payload, chunk[-1][0], len(fixes))
 
     def acknowledge(self, last_seq: int) -> None:
         """Forget every fix up to last_seq: the broker has them."""

@@ -13,7 +13,7 @@ import pytest
 
 from device_emulator.fixes import Fix, GpsReceiver, encode_fix, format_time
 from device_emulator.fleet import Phase, VehicleSample
-from device_emulator.outbox import CoverageGaps, Outbox
+from device_emulator.outbox import MAX_FIXES_PER_MESSAGE, CoverageGaps, Outbox
 from device_emulator.roads import DANANG, RoadGraph, load_road_graph
 from device_emulator.tracker import FleetConfig, build_fleet, device_ids, simulate
 
@@ -187,3 +187,17 @@ def test_outbox_holds_retries_and_bounds() -> None:
 def test_device_ids_match_seed_fleet() -> None:
     assert device_ids("emu-", 3) == ["emu-0001", "emu-0002", "emu-0003"]
     assert device_ids("x", 12)[-1] == "x0012"
+
+
+def test_a_long_backlog_goes_out_in_bounded_arrays_in_order() -> None:
+    outbox = Outbox(max_fixes=5000)
+    for i in range(1200):
+        outbox.put(Fix(START + timedelta(seconds=i), 16.05, 108.2, 0.0, 0, 5, 4, 9, "idle"))
+    sizes, times = [], []
+    while (message := outbox.next_message()) is not None:
+        batch = json.loads(message.payload)
+        sizes.append(len(batch))
+        times.extend(item["time"] for item in batch)
+        outbox.acknowledge(message.last_seq)
+    assert sizes == [MAX_FIXES_PER_MESSAGE, MAX_FIXES_PER_MESSAGE, 200]
+    assert times == sorted(times) and len(set(times)) == 1200

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import uuid
 
@@ -12,20 +11,15 @@ import aiomqtt
 
 from device_emulator.runner import RunOptions, run_fleet
 from device_emulator.tracker import FleetConfig, build_fleet
+from tests.services import Broker
 from tracking.config import MqttEndpoint, MqttSettings
 from tracking.topics import DEVICE_POSITION_FILTER, device_id_from_topic
 
-# Switchable to the project's own broker once a fixture starts one.
-BROKER_URL = os.environ.get("AMB_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 PAYLOAD_KEYS = {"time", "lat", "lon", "speed_kmh", "heading", "alt_m", "accuracy_m", "sats", "attrs"}
 
 
-def broker() -> MqttEndpoint:
-    return MqttSettings(mqtt_url=BROKER_URL).endpoint()
-
-
-async def test_each_vehicle_publishes_valid_fixes_on_its_own_topic() -> None:
-    endpoint = broker()
+async def test_each_vehicle_publishes_valid_fixes_on_its_own_topic(broker: Broker) -> None:
+    endpoint = MqttSettings(mqtt_url=broker.url).endpoint()
     prefix = f"emutest{uuid.uuid4().hex[:8]}-"  # unique devices, so other publishers cannot interfere
     trackers = build_fleet(FleetConfig(vehicles=2, device_prefix=prefix, dwell_scale=0.01))
     received: dict[str, list[object]] = {tracker.device_id: [] for tracker in trackers}
