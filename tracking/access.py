@@ -54,7 +54,9 @@ def create_api_key(
 
 def revoke_api_keys_named(conn: psycopg.Connection, name: str) -> int:
     """Revoke every live key called `name`; returns how many."""
-    cur = conn.execute("UPDATE api_keys SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL", (name,))
+    cur = conn.execute(
+        "UPDATE api_keys SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL", (name,)
+    )
     return cur.rowcount
 
 

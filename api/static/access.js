@@ -31,13 +31,14 @@ export function showAccessRequired(reason) {
     storeToken(token);
     window.location.reload();
   });
-  content.replaceChildren(
+  const parts = [
     h('h2', { lang: 'vi', text: tIn('vi', 'access.title') }),
     h('h2', { lang: 'en', class: 'access-en', text: tIn('en', 'access.title') }),
     reason === 'denied' ? h('div', { class: 'access-denied', role: 'alert' }, both('access.denied')) : null,
     h('div', { class: 'access-body' }, both('access.body')),
     form,
-  );
+  ];
+  content.replaceChildren(...parts.filter(Boolean));
   document.body.dataset.auth = reason;
   byId('app').hidden = true;
   section.hidden = false;

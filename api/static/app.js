@@ -193,7 +193,8 @@ class DispatcherConsole {
 
   select(id, { pan }) {
     this.vehicleLayer?.select(id);
-    this.panel.select(id);
+    // A row click pans the map to the vehicle; a marker click scrolls the list to its row.
+    this.panel.select(id, { scroll: !pan });
     if (pan && id !== null) this.vehicleLayer?.panTo(id);
     this.tick();
   }
@@ -202,7 +203,6 @@ class DispatcherConsole {
     this.connection = status;
     ambState.connected = status.state === 'connected';
     ambState.connection = status.state;
-    document.body.dataset.connection = status.state;
     renderConnection(status);
     if (status.state === 'auth') this.deny();
   }
@@ -236,7 +236,6 @@ class DispatcherConsole {
     this.stream?.stop();
     ambState.connected = false;
     ambState.connection = 'auth';
-    document.body.dataset.connection = 'auth';
     renderConnection({ state: 'auth', retryAt: 0 });
     showAccessRequired('denied');
   }
@@ -252,6 +251,7 @@ function main() {
 
   const token = takeTokenFromUrl();
   if (!token) {
+    ambState.connection = 'auth';
     renderConnection({ state: 'auth', retryAt: 0 });
     showAccessRequired('missing');
     onLangChange(() => {

@@ -36,3 +36,9 @@ export function byId(id) {
   if (!node) throw new Error(`index.html lacks #${id}`);
   return node;
 }
+
+/** The UI scale relative to a 16 px root font (the CSS scales type up on wall screens). */
+export function uiScale() {
+  const rootPx = parseFloat(getComputedStyle(document.documentElement).fontSize);
+  return Number.isFinite(rootPx) && rootPx > 0 ? Math.max(1, rootPx / 16) : 1;
+}

@@ -25,6 +25,7 @@ export function renderConnection({ state, retryAt }, nowMs = Date.now()) {
   else if (state === 'retrying') text = t('conn.retrying');
   else text = t('conn.connecting');
   setData(indicator, 'state', state === 'retrying' ? 'reconnecting' : state);
+  setData(document.body, 'connection', state);
   setText(byId('conn-text'), text);
 }
 

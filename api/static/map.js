@@ -1,6 +1,6 @@
 /** Base map: Leaflet setup, optional raster tiles, OSM road vectors, hospital markers and legend. */
 
-import { h } from './dom.js';
+import { h, uiScale } from './dom.js';
 import { lang, t } from './i18n.js';
 
 const L = window.L;
@@ -101,7 +101,7 @@ export class HospitalLayer {
     for (const hospital of hospitals) {
       if (!Number.isFinite(hospital.lat) || !Number.isFinite(hospital.lon)) continue;
       const emergency = Boolean(hospital.has_emergency);
-      const size = emergency ? 24 : 18;
+      const size = Math.round((emergency ? 24 : 18) * uiScale());
       const icon = L.divIcon({
         className: `hospital-icon ${emergency ? 'hospital-ed' : 'hospital-other'}`,
         html: '<span class="hospital-cross" aria-hidden="true"></span>',

@@ -126,15 +126,15 @@ export class FleetPanel {
     setText(this.count, t('fleet.count', { n: this.rows.size }));
   }
 
-  /** Marks one row as selected and scrolls it into view (null clears). */
-  select(id) {
+  /** Marks one row as selected (null clears); `scroll` brings it into view, e.g. after a map click. */
+  select(id, { scroll = false } = {}) {
     const previous = this.rows.get(this.selectedId);
     if (previous) previous.button.setAttribute('aria-pressed', 'false');
     this.selectedId = id;
     const row = this.rows.get(id);
     if (row) {
       row.button.setAttribute('aria-pressed', 'true');
-      row.item.scrollIntoView({ block: 'nearest' });
+      if (scroll) row.item.scrollIntoView({ block: 'nearest' });
       this.detail.show(row.vehicle);
     } else {
       this.detail.hide();

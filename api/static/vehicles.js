@@ -1,6 +1,6 @@
 /** Vehicle markers: heading arrow, call-sign label, freshness colour, smooth moves and faint trails. */
 
-import { h, setData, setText } from './dom.js';
+import { h, setData, setText, uiScale } from './dom.js';
 import { parseTime } from './format.js';
 import { t } from './i18n.js';
 
@@ -66,14 +66,15 @@ export class VehicleLayer {
   }
 
   create(vehicle, latLng) {
-    const icon = L.divIcon({ className: 'vehicle-icon', html: ICON_HTML, iconSize: [40, 40], iconAnchor: [20, 20] });
+    const size = Math.round(40 * uiScale());
+    const icon = L.divIcon({ className: 'vehicle-icon', html: ICON_HTML, iconSize: [size, size], iconAnchor: [size / 2, size / 2] });
     const marker = L.marker(latLng, { icon, keyboard: false, riseOnHover: true });
     const callSign = h('span', { class: 'vehicle-callsign' });
     const badge = h('span', { class: 'vehicle-badge', text: t('fresh.offline') });
     marker.bindTooltip(h('span', { class: 'vehicle-label-text' }, callSign, badge), {
       permanent: true,
       direction: 'right',
-      offset: [14, 0],
+      offset: [Math.round(size * 0.35), 0],
       className: 'vehicle-label',
     });
     marker.on('click', () => this.onSelect(vehicle.id));
