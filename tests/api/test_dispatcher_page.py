@@ -1,0 +1,123 @@
+"""The dispatcher page in Debian's headless Chromium, on the running system: the emulated fleet
+drives, the gateway stores, the API streams, and the map shows vehicles moving."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.services import Broker, start_gateway
+from tracking.access import create_api_key
+from tracking.fleet import seed_demo_fleet
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def positions(page) -> dict[str, tuple[float, float]]:  # type: ignore[no-untyped-def]
+    return page.evaluate(
+        """() => Object.fromEntries(Object.values(window.ambState.vehicles)
+              .filter(v => v.position).map(v => [v.call_sign, [v.position.lat, v.position.lon]]))"""
+    )
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+def test_dispatcher_page_shows_the_fleet_moving(
+    broker: Broker,
+    api_server: str,
+    db: psycopg.Connection,
+    tmp_path: Path,
+    unique: str,
+    artifacts: Path,
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    prefix = f"b{unique}-"
+    seed_demo_fleet(db, 4, prefix)
+    key = create_api_key(db, "browser test", "dispatcher")
+    gw = start_gateway(broker, tmp_path, f"gw-{unique}", f"g{unique}")
+    emulator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "device_emulator",
+            "--vehicles",
+            "4",
+            "--rate",
+            "2",
+            "--dwell-scale",
+            "0.01",
+            "--noise-m",
+            "0",
+            "--duration",
+            "60",
+            "--device-prefix",
+            prefix,
+        ],
+        env={**os.environ, "AMB_MQTT_URL": broker.url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 900})
+            page.goto(f"{api_server}/#token={key}")
+            page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+            assert "#token" not in page.url  # the key leaves the address bar
+            page.wait_for_function(
+                "() => window.ambState.connected && window.ambState.fixesReceived > 0", timeout=20_000
+            )
+            page.wait_for_function(
+                "() => Object.values(window.ambState.vehicles).filter(v => v.position).length === 4",
+                timeout=20_000,
+            )
+            first = positions(page)
+            time.sleep(4)
+            second = positions(page)
+            moved = [sign for sign in first if first[sign] != second[sign]]
+            assert moved, f"no vehicle moved: {first} -> {second}"
+            assert "Giám sát hành trình xe cứu thương" in page.inner_text("#app-title")
+            assert page.locator(".leaflet-control-attribution").inner_text().find("OpenStreetMap") >= 0
+            page.screenshot(path=str(artifacts / "dispatcher-vi.png"))
+
+            page.click("#lang-en")
+            page.wait_for_function("() => document.documentElement.lang === 'en'")
+            assert "Ambulance" in page.inner_text("#app-title")
+            assert "Fleet" in page.inner_text("#fleet-title")
+            page.screenshot(path=str(artifacts / "dispatcher-en.png"))
+            browser.close()
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+        gw.stop()
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+def test_dispatcher_page_without_a_key_asks_for_one(api_server: str, artifacts: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{api_server}/")
+        page.wait_for_selector("#access-required", state="visible", timeout=10_000)
+        assert "mã truy cập" in page.inner_text("#access-required").lower()
+        browser.close()
