@@ -66,7 +66,7 @@ for db in "${dbs[@]}"; do
     psql_super -d postgres -c "CREATE DATABASE $db OWNER amb"
   fi
   # Extensions need a superuser; the schema (applied as amb) then finds them in place.
-  psql_super -d "$db" -c "CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS pgrouting;"
+  psql_super -d "$db" -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS pgrouting;"
 done
 
 # --- Python ------------------------------------------------------------------------------------

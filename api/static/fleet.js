@@ -24,9 +24,10 @@ function hasCoordinates(position) {
 }
 
 /**
- * Holds the latest record of each vehicle, shaped like GET /api/v1/vehicles items. Ages are kept
- * against the browser's clock (`seenAt`) from the server's `age_s`, so a skewed PC clock does not
- * turn the whole fleet "disconnected".
+ * Holds the latest record of each vehicle, shaped like GET /api/v1/vehicles items. A position's
+ * age (seconds since its fix time) is anchored to the browser's clock when it arrives (`seenAt`),
+ * from the server's `age_s` or a fix's transit time, so a skewed PC clock does not turn the whole
+ * fleet "disconnected".
  */
 export class FleetStore {
   constructor() {
@@ -70,7 +71,7 @@ export class FleetStore {
     } else if (typeof vehicle.age_s === 'number' && Number.isFinite(vehicle.age_s)) {
       this.seenAt.set(vehicle.id, nowMs - vehicle.age_s * 1000);
     } else {
-      const received = parseTime(offered.received_at ?? offered.time);
+      const received = parseTime(offered.time);
       this.seenAt.set(vehicle.id, Number.isNaN(received) ? nowMs : Math.min(received, nowMs));
     }
   }
@@ -82,7 +83,8 @@ export class FleetStore {
    */
   applyFix(fix, nowMs) {
     this.fixesReceived += 1;
-    const vehicle = this.vehicles.get(fix?.vehicle_id);
+    if (fix?.vehicle_id === null || fix?.vehicle_id === undefined) return { kind: 'invalid', vehicle: null };
+    const vehicle = this.vehicles.get(fix.vehicle_id);
     if (!vehicle) return { kind: 'unknown', vehicle: null };
     if (!hasCoordinates(fix)) return { kind: 'invalid', vehicle };
     const held = vehicle.position;
@@ -90,12 +92,16 @@ export class FleetStore {
       return { kind: 'late', vehicle };
     }
     vehicle.position = positionFromFix(fix);
-    vehicle.age_s = 0;
-    this.seenAt.set(vehicle.id, nowMs);
+    // Age counts from the fix time, like the server's age_s: a fix that took 3 s to reach the
+    // server is already 3 s old. Both times are server-side, so the PC clock does not matter.
+    const transit = parseTime(fix.received_at) - parseTime(fix.time);
+    const ageMs = Number.isFinite(transit) ? Math.max(0, transit) : 0;
+    vehicle.age_s = Math.round(ageMs / 100) / 10;
+    this.seenAt.set(vehicle.id, nowMs - ageMs);
     return { kind: 'moved', vehicle };
   }
 
-  /** Seconds since the vehicle's current position reached the server, or null without one. */
+  /** Age in seconds of the vehicle's current position, or null without one. */
   ageSeconds(id, nowMs) {
     const seen = this.seenAt.get(id);
     return seen === undefined ? null : Math.max(0, (nowMs - seen) / 1000);

@@ -13,20 +13,21 @@ export function renderClock(now) {
 }
 
 /**
- * Shows the stream state: 'connecting' | 'retrying' | 'connected' | 'reconnecting' | 'auth'.
- * While waiting to reconnect, counts down to `retryAt` (epoch ms).
+ * Shows the stream state: 'connecting' | 'connected' | 'reconnecting' | 'auth'. While waiting
+ * to reconnect, counts down to `retryAt` (epoch ms).
  */
 export function renderConnection({ state, retryAt }, nowMs = Date.now()) {
-  const indicator = byId('conn-status');
-  let text;
-  if (state === 'connected') text = t('conn.connected');
-  else if (state === 'auth') text = t('conn.auth');
-  else if (state === 'reconnecting') text = t('conn.reconnecting', { s: Math.max(1, Math.ceil((retryAt - nowMs) / 1000)) });
-  else if (state === 'retrying') text = t('conn.retrying');
-  else text = t('conn.connecting');
-  setData(indicator, 'state', state === 'retrying' ? 'reconnecting' : state);
+  const labels = {
+    connected: 'conn.connected',
+    auth: 'conn.auth',
+    reconnecting: 'conn.reconnecting',
+    connecting: 'conn.connecting',
+  };
+  const waiting = state === 'reconnecting' && retryAt > nowMs ? Math.ceil((retryAt - nowMs) / 1000) : 0;
+  setData(byId('conn-status'), 'state', state);
   setData(document.body, 'connection', state);
-  setText(byId('conn-text'), text);
+  setText(byId('conn-text'), t(labels[state] ?? 'conn.connecting'));
+  setText(byId('conn-detail'), waiting ? t('conn.retryIn', { s: waiting }) : '');
 }
 
 /** Wires the VI | EN buttons; the pressed one mirrors the current language. */

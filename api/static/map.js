@@ -23,11 +23,12 @@ const ROAD_STYLES = {
 export function sanitiseAttribution(markup) {
   const parsed = new DOMParser().parseFromString(String(markup ?? ''), 'text/html');
   const out = document.createElement('span');
+  const dropped = new Set(['SCRIPT', 'STYLE', 'TEMPLATE', 'NOSCRIPT', 'IFRAME', 'OBJECT', 'SVG', 'MATH']);
   const copy = (from, to) => {
     for (const node of from.childNodes) {
       if (node.nodeType === Node.TEXT_NODE) {
         to.append(node.textContent);
-      } else if (node.nodeType === Node.ELEMENT_NODE) {
+      } else if (node.nodeType === Node.ELEMENT_NODE && !dropped.has(node.tagName.toUpperCase())) {
         const href = node.tagName === 'A' ? node.getAttribute('href') ?? '' : '';
         if (/^https?:\/\//i.test(href)) {
           const link = h('a', { href, target: '_blank', rel: 'noopener' });

@@ -17,6 +17,7 @@ export function backoffDelay(attempt) {
  * Follows `/api/v1/stream`. Callbacks:
  * - onMessage(message): each parsed JSON message;
  * - onStatus({ state, retryAt }): state is 'connecting' | 'connected' | 'reconnecting' | 'auth';
+ *   retryAt (epoch ms) is set while waiting for the next attempt, 0 during the attempt itself;
  * - checkAuth(): resolves false when the token is refused (asked after a failed handshake, since a
  *   browser cannot see the HTTP status of a refused websocket upgrade).
  */
@@ -51,7 +52,7 @@ export class FleetStream {
 
   connect() {
     clearTimeout(this.retryTimer);
-    this.setStatus(this.attempt === 0 ? 'connecting' : 'retrying');
+    this.setStatus(this.attempt === 0 ? 'connecting' : 'reconnecting');
     let socket;
     try {
       socket = new WebSocket(this.url());
