@@ -1,4 +1,4 @@
-"""The gateway process: wires the pipeline, the batch writer, the MQTT transport and maintenance."""
+"""The gateway process: wires the ingest, the batch writer, the MQTT transport and maintenance."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from prometheus_client import start_http_server
 from psycopg_pool import AsyncConnectionPool
 
 from gateway.batch_writer import PositionBatchWriter
-from gateway.mqtt_ingest import MqttIngest
-from gateway.pipeline import MqttJsonPipeline
+from gateway.handlers.mqtt_json import MqttJsonHandler
+from gateway.ingest import FixIngest
 from gateway.registry import DeviceRegistry
 from gateway.settings import GatewaySettings
+from gateway.transports.mqtt import MqttIngest
 from tracking.config import DatabaseSettings, MqttSettings
 from tracking.db import open_pool
 from tracking.model import StoredFix
@@ -39,9 +40,9 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, mqtt
         writer = PositionBatchWriter(
             database.database_url, gateway.batch_max_fixes, gateway.flush_interval_ms / 1000, relay
         )
-        pipeline = MqttJsonPipeline(gateway, registry, writer)
+        fixes = FixIngest(gateway, registry, writer)
         ingest = MqttIngest(
-            mqtt.endpoint(), gateway.client_id, gateway.share_group, pipeline.handle, writer.drain
+            mqtt.endpoint(), gateway.client_id, gateway.share_group, [MqttJsonHandler(fixes)], writer.drain
         )
         async with asyncio.TaskGroup() as tg:
             tg.create_task(writer.run(), name="batch-writer")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from gateway.json_fixes import FixFields
+from gateway.decoded import FixFields
 from gateway.refusals import Reason, Refusal
 from gateway.settings import GatewaySettings
 

@@ -10,6 +10,11 @@ MESSAGES = Counter("amb_gateway_messages_total", "Messages (MQTT publishes, fram
 FIXES_RECEIVED = Counter("amb_gateway_fixes_received_total", "Fixes decoded from messages.", ["transport"])
 FIXES_STORED = Counter("amb_gateway_fixes_stored_total", "Fixes newly committed to PostgreSQL.")
 REFUSED = Counter("amb_gateway_refused_total", "Refused messages and fixes, by reason.", ["reason"])
+REFUSED_BY_PROTOCOL = Counter(
+    "amb_gateway_protocol_refused_total",
+    "Refused messages and fixes, by protocol and reason.",
+    ["protocol", "reason"],
+)
 BATCH_SECONDS = Histogram(
     "amb_gateway_batch_commit_seconds",
     "Time to commit one batch.",

@@ -28,6 +28,7 @@ class Reason(StrEnum):
     BAD_SPEED = "bad_speed"
     BAD_HEADING = "bad_heading"
     DUPLICATE = "duplicate"
+    IMPOSSIBLE_JUMP = "impossible_jump"
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,14 @@ class GatewaySettings(BaseSettings):
     max_speed_kmh: float = Field(
         400.0, gt=0, description="A reported speed above this is refused as corrupt."
     )
+    max_jump_kmh: float = Field(
+        250.0, gt=0, description="A fix implying a faster move from the device's previous fix is refused."
+    )
+    jump_min_distance_m: float = Field(
+        500.0,
+        ge=0,
+        description="Moves shorter than this are never judged as jumps (GPS noise at a standstill).",
+    )
     dedupe_window: int = Field(
         512, ge=1, description="Recent fix times remembered per device to drop repeats."
     )

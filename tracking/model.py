@@ -25,6 +25,7 @@ class Fix:
     hdop: float | None = None
     satellites: int | None = None
     valid: bool = True
+    backlog: bool = False  # the device says it buffered this fix and sent it late
     attributes: dict[str, Any] = field(default_factory=dict)
 
 

@@ -13,7 +13,7 @@ from tracking.model import Fix, StoredFix
 
 _COPY_INCOMING = (
     "COPY incoming (seq, device_id, vehicle_id, fix_time, received_at, lat, lon, speed_kmh, course,"
-    " altitude_m, accuracy_m, hdop, satellites, valid, protocol, attributes) FROM STDIN"
+    " altitude_m, accuracy_m, hdop, satellites, valid, backlog, protocol, attributes) FROM STDIN"
 )
 
 
@@ -63,6 +63,7 @@ async def store_fixes(conn: AsyncConnection, fixes: Sequence[Fix]) -> list[Store
                         f.hdop,
                         f.satellites,
                         f.valid,
+                        f.backlog,
                         f.protocol,
                         Jsonb(f.attributes),
                     )

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.checks import first_refusal
-from gateway.json_fixes import FixFields, parse_fix, parse_time, split_payload
+from gateway.decoded import FixFields
+from gateway.protocols.mqtt_json import parse_fix, parse_time, split_payload
 from gateway.refusals import Reason, Refusal
 from gateway.settings import GatewaySettings
 

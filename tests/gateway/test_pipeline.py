@@ -12,7 +12,8 @@ import psycopg
 import pytest
 
 from gateway.batch_writer import PositionBatchWriter
-from gateway.pipeline import MqttJsonPipeline
+from gateway.handlers.mqtt_json import MqttJsonHandler
+from gateway.ingest import FixIngest
 from gateway.registry import DeviceRegistry
 from gateway.settings import GatewaySettings
 from tracking.config import DatabaseSettings
@@ -48,7 +49,7 @@ class Harness:
         self.writer = PositionBatchWriter(
             self.database_url, self.settings.batch_max_fixes, self.settings.flush_interval_ms / 1000, relay
         )
-        self.pipeline = MqttJsonPipeline(self.settings, registry, self.writer)
+        self.handler = MqttJsonHandler(FixIngest(self.settings, registry, self.writer))
         self.task = asyncio.create_task(self.writer.run())
         return self
 
@@ -66,7 +67,7 @@ class Harness:
             with psycopg.connect(self.database_url) as conn:
                 self.rows_at_ack.append(conn.execute("SELECT count(*) FROM positions").fetchone()[0])  # type: ignore[index]
 
-        await self.pipeline.handle(f"trackers/{device_id}/position", body, ack)
+        await self.handler.handle(f"trackers/{device_id}/position", body, ack)
 
 
 @pytest.fixture
@@ -234,3 +235,31 @@ async def test_fixes_on_several_days_create_their_partitions(
     await harness.writer.drain()
     part = f"positions_{old:%Y%m%d}"
     assert db.execute("SELECT count(*) FROM " + part).fetchone() == (1,)
+
+
+async def test_an_impossible_jump_is_refused_but_backlog_is_not_judged(
+    harness: Harness, db: psycopg.Connection, vehicle: tuple[int, str]
+) -> None:
+    _, device = vehicle
+    await harness.send(device, fix(0, lat=16.000))
+    await harness.send(device, fix(10, lat=16.100))  # 11 km in 10 s: ~4,000 km/h
+    await harness.send(device, fix(20, lat=16.001))  # 110 m in 20 s from the last accepted fix
+    await harness.send(device, [fix(5, lat=16.05), fix(6, lat=16.0505)])  # late backlog: kept
+    await harness.writer.drain()
+    assert [t for t, _ in stored(db, device)] == [T0 + timedelta(seconds=s) for s in (0, 5, 6, 20)]
+
+
+async def test_a_backlog_array_is_archived_and_its_newest_fix_may_become_latest(
+    harness: Harness, db: psycopg.Connection, vehicle: tuple[int, str]
+) -> None:
+    vehicle_id, device = vehicle
+    await harness.send(device, [fix(2), fix(0), fix(1)])  # any order in the array
+    await harness.writer.drain()
+    assert stored(db, device) == [(T0 + timedelta(seconds=s), True) for s in (0, 1, 2)]
+    latest = db.execute("SELECT fix_time FROM vehicle_latest WHERE vehicle_id = %s", (vehicle_id,)).fetchone()
+    assert latest == (T0 + timedelta(seconds=2),)
+    assert [(s.fix.fix_time, s.latest) for s in harness.relayed] == [
+        (T0, False),
+        (T0 + timedelta(seconds=1), False),
+        (T0 + timedelta(seconds=2), True),
+    ]

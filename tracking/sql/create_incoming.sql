@@ -14,6 +14,7 @@ CREATE TEMP TABLE IF NOT EXISTS incoming (
     hdop         real,
     satellites   smallint,
     valid        boolean NOT NULL,
+    backlog      boolean NOT NULL,
     protocol     text NOT NULL,
     attributes   jsonb NOT NULL
 ) ON COMMIT DELETE ROWS

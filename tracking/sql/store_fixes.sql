@@ -1,5 +1,6 @@
 -- Moves the staged batch (temp table incoming, filled by COPY) into positions, skipping fixes
--- already stored (same device and fix time), and advances vehicle_latest only forwards in time.
+-- already stored (same device and fix time), marks as archived the fixes the device buffered or
+-- that are older than the vehicle's latest, and advances vehicle_latest only forwards in time.
 -- Returns every newly stored fix with its archived and latest flags.
 WITH staged AS (
     SELECT DISTINCT ON (i.device_id, i.fix_time) i.*
@@ -12,7 +13,7 @@ inserted AS (
     SELECT s.device_id, s.vehicle_id, s.fix_time, s.received_at,
            ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), s.speed_kmh, s.course,
            s.altitude_m, s.accuracy_m, s.hdop, s.satellites, s.valid,
-           s.fix_time < coalesce(vl.fix_time, '-infinity'), s.protocol, s.attributes
+           s.backlog OR s.fix_time < coalesce(vl.fix_time, '-infinity'), s.protocol, s.attributes
     FROM staged s
     LEFT JOIN vehicle_latest vl ON vl.vehicle_id = s.vehicle_id
     ON CONFLICT (device_id, fix_time) DO NOTHING

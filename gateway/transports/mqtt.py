@@ -13,8 +13,8 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 import aiomqtt
 
@@ -22,11 +22,19 @@ from gateway import metrics
 from gateway.batch_writer import Ack
 from tracking.config import MqttEndpoint
 from tracking.model import StoredFix
-from tracking.topics import COMMITTED_FIXES, DEVICE_POSITION_FILTER
+from tracking.topics import COMMITTED_FIXES
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[str, bytes, Ack], Awaitable[None]]
+
+class MqttHandler(Protocol):
+    """Decodes the messages of one topic filter (e.g. `trackers/+/position`)."""
+
+    topic_filter: str
+
+    async def handle(self, topic: str, payload: bytes, ack: Ack) -> None: ...
+
+
 RELAY_CHUNK = 500  # fixes per relay message, well under the broker's packet limit
 
 
@@ -43,21 +51,21 @@ class ManualAckClient(aiomqtt.Client):
 
 
 class MqttIngest:
-    """Consumes `$share/{group}/trackers/+/position` with a persistent session and reconnects
-    with jittered exponential backoff around the client."""
+    """Consumes each handler's topic as `$share/{group}/{filter}` with a persistent session, and
+    reconnects with jittered exponential backoff around the client."""
 
     def __init__(
         self,
         endpoint: MqttEndpoint,
         client_id: str,
         share_group: str,
-        handler: Handler,
+        handlers: Sequence[MqttHandler],
         on_disconnect_drain: Callable[[], Awaitable[None]],
     ) -> None:
         self._endpoint = endpoint
         self._client_id = client_id
-        self._topic = f"$share/{share_group}/{DEVICE_POSITION_FILTER}"
-        self._handler = handler
+        self._share_group = share_group
+        self._handlers = list(handlers)
         self._drain = on_disconnect_drain
         self._client: ManualAckClient | None = None
         # Message ids are per connection: an ack computed on an old connection must never be
@@ -94,18 +102,23 @@ class MqttIngest:
             metrics.MQTT_CONNECTED.set(1)
             log.info("connected to %s:%d as %s", self._endpoint.host, self._endpoint.port, self._client_id)
             try:
-                await client.subscribe(self._topic, qos=1)
+                for handler in self._handlers:
+                    await client.subscribe(f"$share/{self._share_group}/{handler.topic_filter}", qos=1)
                 async for message in client.messages:
-                    await self._handler(
-                        str(message.topic),
-                        _payload_bytes(message.payload),
-                        self._acker(client, epoch, message),
-                    )
+                    ack = self._acker(client, epoch, message)
+                    chosen = self._handler_for(message.topic)
+                    if chosen is None:  # a topic no handler asked for: nothing to store
+                        ack()
+                        continue
+                    await chosen.handle(str(message.topic), _payload_bytes(message.payload), ack)
             finally:
                 # On shutdown, commit and acknowledge what was read while the connection is still up.
                 await asyncio.shield(self._drain())
                 self._client = None
                 metrics.MQTT_CONNECTED.set(0)
+
+    def _handler_for(self, topic: aiomqtt.Topic) -> MqttHandler | None:
+        return next((h for h in self._handlers if topic.matches(h.topic_filter)), None)
 
     def _acker(self, client: ManualAckClient, epoch: int, message: aiomqtt.Message) -> Ack:
         def ack() -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.decoded import FixFields
 from gateway.refusals import Reason, Refusal
 
 # Epoch numbers above this are milliseconds (as seconds it would be the year 5138).
@@ -25,23 +25,6 @@ _OPTIONAL_NUMBERS = {
     "accuracy_m": "accuracy_m",
     "hdop": "hdop",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class FixFields:
-    """The fields of one decoded fix, before validation against ranges and the clock."""
-
-    fix_time: datetime
-    lat: float
-    lon: float
-    speed_kmh: float | None = None
-    course: float | None = None
-    altitude_m: float | None = None
-    accuracy_m: float | None = None
-    hdop: float | None = None
-    satellites: int | None = None
-    valid: bool = True
-    attributes: dict[str, Any] | None = None
 
 
 def split_payload(payload: bytes, max_fixes: int) -> list[Any] | Refusal:

@@ -1,0 +1,1 @@
+"""Handlers: the glue between a transport (MQTT, TCP, HTTP) and a pure protocol module."""
