@@ -33,3 +33,17 @@ ACK_SECONDS = Histogram(
 COMMIT_FAILURES = Counter("amb_gateway_commit_failures_total", "Batch commits that failed and were retried.")
 PENDING_FIXES = Gauge("amb_gateway_pending_fixes", "Fixes received and not yet committed.")
 MQTT_CONNECTED = Gauge("amb_gateway_mqtt_connected", "1 while connected to the broker.")
+
+# Stream (TCP/UDP/HTTP) transports, per protocol.
+CONNECTIONS = Counter("amb_gateway_connections_total", "Connections accepted.", ["protocol"])
+CONNECTIONS_OPEN = Gauge("amb_gateway_connections_open", "Connections open now.", ["protocol"])
+CLOSED = Counter(
+    "amb_gateway_connections_closed_total", "Connections closed, by reason.", ["protocol", "reason"]
+)
+BYTES = Counter("amb_gateway_bytes_total", "Bytes received.", ["protocol"])
+FRAMES = Counter("amb_gateway_frames_total", "Frames (or datagrams, or requests) received.", ["protocol"])
+FRAME_ERRORS = Counter("amb_gateway_frame_errors_total", "Streams that could not be framed.", ["protocol"])
+GARBAGE_BYTES = Counter(
+    "amb_gateway_garbage_bytes_total", "Bytes skipped while resynchronising.", ["protocol"]
+)
+CHECKSUM_ERRORS = Counter("amb_gateway_checksum_errors_total", "Frames with a wrong checksum.", ["protocol"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -52,6 +54,33 @@ class GatewaySettings(BaseSettings):
         2.0,
         gt=0,
         description="An unknown device triggers a reload at most this often (new devices appear fast).",
+    )
+    listen_host: str = Field(
+        "127.0.0.1",
+        description="Address the device listeners (TCP, UDP, HTTP) bind; 0.0.0.0 to face devices.",
+    )
+    gt06_port: int = Field(
+        5023, ge=0, le=65535, description="GT06 TCP port (Traccar's default); 0 turns it off."
+    )
+    teltonika_port: int = Field(
+        5027, ge=0, le=65535, description="Teltonika TCP and UDP port; 0 turns it off."
+    )
+    h02_port: int = Field(5013, ge=0, le=65535, description="H02 TCP and UDP port; 0 turns it off.")
+    osmand_port: int = Field(
+        5055, ge=0, le=65535, description="OsmAnd / Traccar Client HTTP port; 0 turns it off."
+    )
+    checksum_mode: Literal["strict", "lenient"] = Field(
+        "strict",
+        description="strict: a frame with a wrong checksum is refused (counted); lenient: counted, then decoded anyway.",
+    )
+    osmand_speed_unit: Literal["knots", "kmh", "mps"] = Field(
+        "knots", description="Unit of OsmAnd's `speed` parameter (Traccar Client sends knots)."
+    )
+    idle_timeout_s: float = Field(600.0, gt=0, description="A TCP connection silent this long is closed.")
+    frame_timeout_s: float = Field(30.0, gt=0, description="A frame begun must be complete within this.")
+    frames_per_second: float = Field(50.0, gt=0, description="Sustained frame rate allowed per connection.")
+    frame_burst: int = Field(
+        500, ge=1, description="Frames a connection may send at once (a backlog upload)."
     )
     metrics_port: int = Field(
         9108, ge=0, description="Prometheus /metrics port on 127.0.0.1; 0 turns it off."

@@ -11,14 +11,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from gateway.batch_writer import PositionBatchWriter
 from gateway.handlers.mqtt_json import MqttJsonHandler
-from gateway.ingest import FixIngest
-from gateway.registry import DeviceRegistry
-from gateway.settings import GatewaySettings
-from tracking.config import DatabaseSettings
-from tracking.db import open_pool
-from tracking.model import StoredFix
+from tests.gateway.harness import IngestHarness
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 
@@ -28,46 +22,17 @@ def fix(seconds: float, lat: float = 16.06, lon: float = 108.21, **extra: object
     return {"time": moment.isoformat().replace("+00:00", "Z"), "lat": lat, "lon": lon, **extra}
 
 
-class Harness:
-    """A pipeline and writer in this event loop, recording acknowledgements and relayed fixes."""
-
-    def __init__(self, database_url: str, **settings: object) -> None:
-        self.settings = GatewaySettings(metrics_port=0, **settings)  # type: ignore[arg-type]
-        self.database_url = database_url
-        self.acked: list[str] = []
-        self.relayed: list[StoredFix] = []
-        self.rows_at_ack: list[int] = []
+class Harness(IngestHarness):
+    """The ingest with the MQTT JSON handler on top, as the gateway wires it."""
 
     async def __aenter__(self) -> Harness:
-        self.pool = open_pool(DatabaseSettings(database_url=self.database_url), "test-gateway")
-        await self.pool.open()
-        registry = DeviceRegistry(self.pool, 30, 0.01)
-
-        async def relay(stored: list[StoredFix]) -> None:
-            self.relayed.extend(stored)
-
-        self.writer = PositionBatchWriter(
-            self.database_url, self.settings.batch_max_fixes, self.settings.flush_interval_ms / 1000, relay
-        )
-        self.handler = MqttJsonHandler(FixIngest(self.settings, registry, self.writer))
-        self.task = asyncio.create_task(self.writer.run())
+        await super().__aenter__()
+        self.handler = MqttJsonHandler(self.ingest)
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-        await self.pool.close()
 
     async def send(self, device_id: str, payload: object, name: str | None = None) -> None:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        label = name or f"m{len(self.acked)}"
-
-        def ack() -> None:
-            self.acked.append(label)
-            with psycopg.connect(self.database_url) as conn:
-                self.rows_at_ack.append(conn.execute("SELECT count(*) FROM positions").fetchone()[0])  # type: ignore[index]
-
-        await self.handler.handle(f"trackers/{device_id}/position", body, ack)
+        await self.handler.handle(f"trackers/{device_id}/position", body, self.recording_ack(name))
 
 
 @pytest.fixture
