@@ -16,6 +16,8 @@ class Reason(StrEnum):
     BAD_TOPIC = "bad_topic"
     UNKNOWN_DEVICE = "unknown_device"
     DEVICE_DISABLED = "device_disabled"
+    BAD_FRAME = "bad_frame"  # a binary frame that cannot be decoded (truncated, inconsistent counts...)
+    BAD_CHECKSUM = "bad_checksum"  # a frame whose checksum does not match its content
     # one fix
     MISSING_FIELD = "missing_field"
     BAD_TYPE = "bad_type"
