@@ -35,6 +35,17 @@ CREATE TABLE IF NOT EXISTS devices (
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS devices_vehicle_idx ON devices (vehicle_id);
+-- MQTT password of a device (Mosquitto's PBKDF2-SHA512 form); the broker's password and ACL files
+-- are generated from the registry (`amb-admin broker-auth`): a device may publish only its own topic.
+ALTER TABLE devices ADD COLUMN IF NOT EXISTS mqtt_password_hash text;
+
+-- Broker accounts of the project's own services (gateways, API processes).
+CREATE TABLE IF NOT EXISTS mqtt_service_accounts (
+    username       text PRIMARY KEY CHECK (username ~ '^[A-Za-z0-9_.-]{1,64}$'),
+    role           text NOT NULL CHECK (role IN ('gateway', 'api')),
+    password_hash  text NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now()
+);
 
 -- ---------------------------------------------------------------------------------------------
 -- Positions: every stored fix, partitioned by day on fix time (UTC days).

@@ -29,16 +29,24 @@ trap cleanup INT TERM EXIT
 log "database: schema, Da Nang data, $VEHICLES demo ambulances"
 .venv/bin/amb-admin migrate
 .venv/bin/amb-admin load-danang
-.venv/bin/amb-admin seed-fleet --count "$VEHICLES"
+.venv/bin/amb-admin seed-fleet --count "$VEHICLES" --passwords-file "$RUN/emulator-passwords"
 KEY=$(.venv/bin/amb-admin create-api-key "make run dispatcher" --role dispatcher --replace --quiet)
+
+# Broker accounts: fresh random passwords for this run's services; every device has its own.
+secret() { head -c 24 /dev/urandom | base64 | tr -d '/+='; }
+GATEWAY_PW=$(secret)
+API_PW=$(secret)
+.venv/bin/amb-admin broker-auth --dir "$RUN/broker-auth" --pid-file "$RUN/mosquitto.pid" \
+  --service "amb-gateway=gateway:$GATEWAY_PW" --service "amb-api=api:$API_PW"
 
 if port_open "$BROKER_PORT"; then
   log "broker already listening on 127.0.0.1:$BROKER_PORT"
 else
   log "starting Mosquitto (mosquitto/mosquitto.conf) on 127.0.0.1:$BROKER_PORT"
-  bash scripts/broker_conf.sh "$BROKER_PORT" "$PWD/$RUN/broker" > "$RUN/mosquitto.conf"
+  bash scripts/broker_conf.sh "$BROKER_PORT" "$PWD/$RUN/broker" "$PWD/$RUN/broker-auth" > "$RUN/mosquitto.conf"
   mosquitto -c "$RUN/mosquitto.conf" > "$RUN/logs/mosquitto.log" 2>&1 &
   pids+=($!)
+  echo $! > "$RUN/mosquitto.pid"
   for _ in $(seq 50); do port_open "$BROKER_PORT" && break; sleep 0.1; done
 fi
 
@@ -49,13 +57,13 @@ start() {  # name, command...
   pids+=($!)
   log "$name started (pid $!, log $RUN/logs/$name.log)"
 }
-start gateway .venv/bin/amb-gateway
-start api .venv/bin/amb-api
+start gateway env AMB_MQTT_USERNAME=amb-gateway AMB_MQTT_PASSWORD="$GATEWAY_PW" .venv/bin/amb-gateway
+start api env AMB_MQTT_USERNAME=amb-api AMB_MQTT_PASSWORD="$API_PW" .venv/bin/amb-api
 for _ in $(seq 100); do
   curl -fs "http://$AMB_API_HOST:$AMB_API_PORT/healthz" >/dev/null 2>&1 && break
   sleep 0.2
 done
-start emulator .venv/bin/amb-emulator --vehicles "$VEHICLES"
+start emulator .venv/bin/amb-emulator --vehicles "$VEHICLES" --password-file "$RUN/emulator-passwords"
 
 cat <<MSG
 

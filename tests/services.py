@@ -50,6 +50,7 @@ class Broker:
     """Mosquitto with the project's configuration (mosquitto/mosquitto.conf)."""
 
     state_dir: Path
+    auth_dir: Path | None = None  # passwd and acl from `amb-admin broker-auth`; None: anonymous
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -60,7 +61,13 @@ class Broker:
     def start(self) -> Broker:
         conf = self.state_dir / "mosquitto.conf"
         text = subprocess.run(
-            ["bash", str(REPO / "scripts/broker_conf.sh"), str(self.port), str(self.state_dir)],
+            [
+                "bash",
+                str(REPO / "scripts/broker_conf.sh"),
+                str(self.port),
+                str(self.state_dir),
+                str(self.auth_dir) if self.auth_dir else "--anonymous",
+            ],
             check=True,
             capture_output=True,
             text=True,
@@ -77,6 +84,11 @@ class Broker:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the password and ACL files."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 
-from tracking import access, fleet, places
+from tracking import access, broker_auth, fleet, places
 from tracking.config import DEFAULT_DATA_DIR, DatabaseSettings
 from tracking.db import apply_schema
 
@@ -28,6 +28,14 @@ def _load_danang(conn: psycopg.Connection, args: argparse.Namespace) -> str:
 
 def _seed_fleet(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     vehicles = fleet.seed_demo_fleet(conn, args.count, args.prefix)
+    if args.passwords_file:
+        lines = [
+            f"{device} {broker_auth.issue_device_password(conn, device)}"
+            for device in (fleet.demo_device_id(i, args.prefix) for i in range(1, args.count + 1))
+        ]
+        args.passwords_file.parent.mkdir(parents=True, exist_ok=True)
+        args.passwords_file.touch(mode=0o600)
+        args.passwords_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return f"registered {len(vehicles)} demo ambulances with devices {args.prefix}0001..{args.prefix}{args.count:04d}"
 
 
@@ -52,6 +60,26 @@ def _create_api_key(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     return secret if args.quiet else f"API key for {args.name} ({args.role}), shown once:\n{secret}"
 
 
+def _broker_auth(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    for spec in args.service:
+        name, _, rest = spec.partition("=")
+        role, _, password = rest.partition(":")
+        broker_auth.set_service_password(conn, name, role, password or None)
+    passwd, acl = broker_auth.write_broker_files(conn, args.dir, args.pid_file)
+    return f"wrote {passwd} and {acl}"
+
+
+def _issue_mqtt_password(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    password = broker_auth.issue_device_password(conn, args.device_id)
+    if args.dir:
+        broker_auth.write_broker_files(conn, args.dir, args.pid_file)
+    return (
+        password
+        if args.quiet
+        else f"MQTT password of {args.device_id} (user {args.device_id}), shown once:\n{password}"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amb-admin", description=__doc__)
     parser.add_argument("--database-url", help="defaults to AMB_DATABASE_URL")
@@ -68,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("seed-fleet", _seed_fleet, "register N demo ambulances and their emulated trackers")
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--prefix", default="emu-")
+    p.add_argument(
+        "--passwords-file", type=Path, help="issue MQTT passwords and write `device password` lines here"
+    )
     p = command("add-vehicle", _add_vehicle, "register a vehicle (or update the one with that plate)")
     p.add_argument("plate", help="e.g. 43A-123.45 (stored as 43A12345)")
     p.add_argument("call_sign", help="e.g. 115-07")
@@ -76,6 +107,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("device_id", help="tracker id or IMEI")
     p.add_argument("--protocol", default="mqtt_json", choices=fleet.PROTOCOLS)
     p.add_argument("--plate", help="plate of the vehicle carrying it")
+    p = command("broker-auth", _broker_auth, "write the broker's password and ACL files from the registry")
+    p.add_argument("--dir", type=Path, required=True, help="where to write passwd and acl")
+    p.add_argument("--pid-file", type=Path, help="the broker's pid file: SIGHUP it to reload")
+    p.add_argument(
+        "--service",
+        action="append",
+        default=[],
+        metavar="NAME=ROLE[:PASSWORD]",
+        help="create or re-key a service account (role gateway or api) first; repeatable",
+    )
+    p = command(
+        "issue-mqtt-password", _issue_mqtt_password, "give an MQTT device a new password (shown once)"
+    )
+    p.add_argument("device_id")
+    p.add_argument("--dir", type=Path, help="also rewrite the broker files there")
+    p.add_argument("--pid-file", type=Path, help="the broker's pid file: SIGHUP it to reload")
+    p.add_argument("--quiet", action="store_true", help="print only the password")
     p = command("create-api-key", _create_api_key, "issue an API key for a role")
     p.add_argument("name", help="who or what the key is for")
     p.add_argument("--role", required=True, choices=access.ROLES)
@@ -92,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         apply_schema(url)
         with psycopg.connect(url, autocommit=True) as conn:
             print(args.handler(conn, args))
-    except (fleet.FleetError, access.AccessError) as exc:
+    except (fleet.FleetError, access.AccessError, broker_auth.BrokerAuthError) as exc:
         print(f"amb-admin: {exc}", file=sys.stderr)
         return 2
     except psycopg.Error as exc:

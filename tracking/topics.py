@@ -7,8 +7,10 @@ DEVICE_POSITION = "trackers/{device_id}/position"
 DEVICE_POSITION_FILTER = "trackers/+/position"
 # Shared subscription group of the gateways: the broker splits device traffic between them.
 GATEWAY_SHARE_GROUP = "gateway"
-# Committed fixes, relayed by the gateway to every API process (not shared: each API gets all).
-COMMITTED_FIXES = "amb/v1/committed/fixes"
+# What the gateway relays after a commit to every API process (not shared: each API gets all).
+COMMITTED_PREFIX = "amb/v1/committed/"
+COMMITTED_FIXES = COMMITTED_PREFIX + "fixes"
+COMMITTED_EVENTS = COMMITTED_PREFIX + "events"
 
 
 def device_position_topic(device_id: str) -> str:
