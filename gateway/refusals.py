@@ -18,6 +18,10 @@ class Reason(StrEnum):
     DEVICE_DISABLED = "device_disabled"
     BAD_FRAME = "bad_frame"  # a binary frame that cannot be decoded (truncated, inconsistent counts...)
     BAD_CHECKSUM = "bad_checksum"  # a frame whose checksum does not match its content
+    WRONG_PROTOCOL = "wrong_protocol"  # a registered id speaking another protocol than its registration
+    BAD_TOKEN = "bad_token"  # noqa: S105 - a reason name: a missing or wrong device token (OsmAnd HTTP)
+    RATE_LIMITED = "rate_limited"  # a device sending faster than its allowed rate (OsmAnd HTTP)
+    ENCRYPTED = "encrypted_payload"  # an end-to-end encrypted payload the gateway has no key for (OwnTracks)
     # one fix
     MISSING_FIELD = "missing_field"
     BAD_TYPE = "bad_type"
