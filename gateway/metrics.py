@@ -47,3 +47,18 @@ GARBAGE_BYTES = Counter(
     "amb_gateway_garbage_bytes_total", "Bytes skipped while resynchronising.", ["protocol"]
 )
 CHECKSUM_ERRORS = Counter("amb_gateway_checksum_errors_total", "Frames with a wrong checksum.", ["protocol"])
+
+# HTTP (OsmAnd) and OwnTracks devices.
+UNAUTHENTICATED = Counter(
+    "amb_gateway_unauthenticated_total",
+    "Requests accepted on the device id alone (the device has no token yet).",
+    ["protocol"],
+)
+HTTP_RESPONSES = Counter(
+    "amb_gateway_http_responses_total", "HTTP responses sent to devices, by status.", ["protocol", "status"]
+)
+IGNORED_MESSAGES = Counter(
+    "amb_gateway_ignored_messages_total",
+    "Well-formed messages that carry no fix (OwnTracks lwt, transition, card...), by type.",
+    ["protocol", "type"],
+)
