@@ -38,6 +38,9 @@ CREATE INDEX IF NOT EXISTS devices_vehicle_idx ON devices (vehicle_id);
 -- MQTT password of a device (Mosquitto's PBKDF2-SHA512 form); the broker's password and ACL files
 -- are generated from the registry (`amb-admin broker-auth`): a device may publish only its own topic.
 ALTER TABLE devices ADD COLUMN IF NOT EXISTS mqtt_password_hash text;
+-- Token of an HTTP (OsmAnd / Traccar Client) device: SHA-256 hex of `amb_dev_...`, issued with
+-- `amb-admin issue-device-token`. NULL: the device is accepted on its id alone (and counted).
+ALTER TABLE devices ADD COLUMN IF NOT EXISTS token_hash text;
 
 -- Broker accounts of the project's own services (gateways, API processes).
 CREATE TABLE IF NOT EXISTS mqtt_service_accounts (
