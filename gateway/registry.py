@@ -17,6 +17,7 @@ class DeviceEntry:
     vehicle_id: int | None
     protocol: str
     enabled: bool
+    token_hash: str | None = None  # SHA-256 hex of the device's HTTP token; None: the id alone
 
 
 class DeviceRegistry:
@@ -42,7 +43,7 @@ class DeviceRegistry:
 
     async def reload(self) -> None:
         async with self._pool.connection() as conn:
-            cur = await conn.execute("SELECT id, vehicle_id, protocol, enabled FROM devices")
+            cur = await conn.execute("SELECT id, vehicle_id, protocol, enabled, token_hash FROM devices")
             rows = await cur.fetchall()
         self._devices = {r[0]: DeviceEntry(*r) for r in rows}
         self._loaded_at = time.monotonic()
