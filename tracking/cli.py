@@ -80,6 +80,11 @@ def _issue_mqtt_password(conn: psycopg.Connection, args: argparse.Namespace) -> 
     )
 
 
+def _issue_device_token(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    token = fleet.issue_device_token(conn, args.device_id)
+    return token if args.quiet else f"HTTP token of {args.device_id}, shown once:\n{token}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amb-admin", description=__doc__)
     parser.add_argument("--database-url", help="defaults to AMB_DATABASE_URL")
@@ -124,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", type=Path, help="also rewrite the broker files there")
     p.add_argument("--pid-file", type=Path, help="the broker's pid file: SIGHUP it to reload")
     p.add_argument("--quiet", action="store_true", help="print only the password")
+    p = command(
+        "issue-device-token",
+        _issue_device_token,
+        "give an HTTP (OsmAnd / Traccar Client) device a new token (shown once)",
+    )
+    p.add_argument("device_id")
+    p.add_argument("--quiet", action="store_true", help="print only the token")
     p = command("create-api-key", _create_api_key, "issue an API key for a role")
     p.add_argument("name", help="who or what the key is for")
     p.add_argument("--role", required=True, choices=access.ROLES)

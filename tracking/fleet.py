@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from dataclasses import dataclass
 
 import psycopg
@@ -73,6 +75,25 @@ def register_device(
         """,
         (device_id, protocol, vehicle_id),
     )
+
+
+def hash_device_token(token: str) -> str:
+    """What the registry keeps of a device token: SHA-256 hex (the token is 192 random bits, so one
+    round is enough; there is no password to stretch)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_device_token(conn: psycopg.Connection, device_id: str) -> str:
+    """Give an HTTP (OsmAnd / Traccar Client) device a new token and return it (shown once: only its
+    hash is stored). The previous token stops working at the gateway's next registry reload."""
+    token = "amb_dev_" + secrets.token_urlsafe(24)
+    cur = conn.execute(
+        "UPDATE devices SET token_hash = %s WHERE id = %s AND protocol = 'osmand'",
+        (hash_device_token(token), device_id),
+    )
+    if cur.rowcount != 1:
+        raise FleetError(f"no OsmAnd device {device_id!r} (register it with --protocol osmand first)")
+    return token
 
 
 def demo_device_id(index: int, prefix: str = "emu-") -> str:
