@@ -199,6 +199,7 @@ CREATE TABLE IF NOT EXISTS roads (
     geom      geometry(LineString, 4326) NOT NULL
 );
 CREATE INDEX IF NOT EXISTS roads_geom_idx ON roads USING gist (geom);
+CREATE INDEX IF NOT EXISTS roads_geog_idx ON roads USING gist ((geom::geography));
 
 -- ---------------------------------------------------------------------------------------------
 -- Access: API keys scoped by role (accounts and browser sessions build on the same roles).
@@ -215,3 +216,110 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at   timestamptz,
     CHECK ((role = 'hospital') = (hospital_id IS NOT NULL))
 );
+
+-- ---------------------------------------------------------------------------------------------
+-- Tracking core: geofences, journeys, unit state, events
+-- ---------------------------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS geofences (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name             text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    kind             text NOT NULL CHECK (kind IN ('hospital_area', 'station', 'scene', 'service_area',
+                                                   'restricted_zone', 'speed_zone')),
+    shape            jsonb NOT NULL,  -- as defined: polygon, circle (centre, radius) or corridor (line, width)
+    geom             geometry(Polygon, 4326) NOT NULL CHECK (ST_IsValid(geom)),
+    hysteresis_m     real NOT NULL CHECK (hysteresis_m >= 0),  -- enter this far inside, exit this far outside
+    speed_limit_kmh  real CHECK (speed_limit_kmh > 0),
+    hospital_id      bigint REFERENCES hospitals (id) ON DELETE CASCADE,
+    station_id       bigint REFERENCES stations (id) ON DELETE CASCADE,
+    journey_id       bigint,  -- the scene of one journey
+    active           boolean NOT NULL DEFAULT true,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS geofences_geog_idx ON geofences USING gist ((geom::geography)) WHERE active;
+CREATE UNIQUE INDEX IF NOT EXISTS geofences_hospital_default ON geofences (hospital_id) WHERE kind = 'hospital_area';
+CREATE UNIQUE INDEX IF NOT EXISTS geofences_station_default ON geofences (station_id) WHERE kind = 'station';
+
+CREATE TABLE IF NOT EXISTS journeys (
+    id                       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    vehicle_id               bigint NOT NULL REFERENCES vehicles (id),
+    status                   text NOT NULL DEFAULT 'dispatched'
+                             CHECK (status IN ('dispatched', 'en_route', 'on_scene', 'transporting',
+                                               'at_hospital', 'returning', 'completed', 'cancelled')),
+    priority                 smallint NOT NULL DEFAULT 2 CHECK (priority BETWEEN 1 AND 3),  -- 1 most urgent
+    incident_geom            geometry(Point, 4326) NOT NULL,
+    incident_address         text,
+    scene_radius_m           real NOT NULL DEFAULT 150 CHECK (scene_radius_m BETWEEN 20 AND 2000),
+    destination_hospital_id  bigint REFERENCES hospitals (id),
+    note                     text,
+    created_by               text,
+    -- NEMSIS-style timestamps, set by the first transition into each status.
+    dispatched_at            timestamptz NOT NULL DEFAULT now(),
+    en_route_at              timestamptz,
+    on_scene_at              timestamptz,
+    transporting_at          timestamptz,
+    at_hospital_at           timestamptz,
+    returning_at             timestamptz,
+    completed_at             timestamptz,
+    cancelled_at             timestamptz,
+    updated_at               timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS journeys_vehicle_idx ON journeys (vehicle_id, dispatched_at DESC);
+CREATE INDEX IF NOT EXISTS journeys_destination_idx ON journeys (destination_hospital_id)
+    WHERE status NOT IN ('completed', 'cancelled');
+-- One open journey per vehicle.
+CREATE UNIQUE INDEX IF NOT EXISTS journeys_one_open_per_vehicle ON journeys (vehicle_id)
+    WHERE status NOT IN ('completed', 'cancelled');
+
+CREATE TABLE IF NOT EXISTS journey_status_log (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    journey_id   bigint NOT NULL REFERENCES journeys (id) ON DELETE CASCADE,
+    from_status  text,
+    to_status    text NOT NULL,
+    at           timestamptz NOT NULL,  -- when it happened (the fix time for automatic rules)
+    source       text NOT NULL CHECK (source IN ('rule', 'dispatcher', 'crew')),
+    rule         text,  -- which automatic rule, or the actor for manual changes
+    device_id    text,  -- the fix that caused it
+    fix_time     timestamptz,
+    logged_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS journey_status_log_journey_idx ON journey_status_log (journey_id, at);
+
+-- What the tracking worker remembers per vehicle between batches.
+CREATE TABLE IF NOT EXISTS vehicle_state (
+    vehicle_id        bigint PRIMARY KEY REFERENCES vehicles (id) ON DELETE CASCADE,
+    unit_status       text NOT NULL DEFAULT 'available'
+                      CHECK (unit_status IN ('available', 'on_journey', 'out_of_service')),
+    evaluated_until   timestamptz,  -- fix time of the newest evaluated fix
+    rules             jsonb NOT NULL DEFAULT '{}'::jsonb,  -- per-rule memory (dwell, episodes...)
+    geofences         bigint[] NOT NULL DEFAULT '{}',  -- geofences the vehicle is inside
+    offline_since     timestamptz,  -- set while a device-offline event is open
+    updated_at        timestamptz NOT NULL DEFAULT now()
+);
+
+-- Fixes committed but not yet evaluated by the tracking worker (filled in the same transaction).
+CREATE TABLE IF NOT EXISTS tracking_inbox (
+    vehicle_id  bigint NOT NULL,
+    device_id   text NOT NULL,
+    fix_time    timestamptz NOT NULL,
+    PRIMARY KEY (vehicle_id, fix_time, device_id)
+);
+
+CREATE TABLE IF NOT EXISTS events (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at           timestamptz NOT NULL,  -- when it happened (fix time), not when it was computed
+    kind         text NOT NULL,
+    severity     text NOT NULL DEFAULT 'info' CHECK (severity IN ('info', 'warning', 'critical')),
+    vehicle_id   bigint REFERENCES vehicles (id) ON DELETE CASCADE,
+    journey_id   bigint REFERENCES journeys (id) ON DELETE SET NULL,
+    geofence_id  bigint REFERENCES geofences (id) ON DELETE SET NULL,
+    hospital_id  bigint REFERENCES hospitals (id) ON DELETE SET NULL,
+    geom         geometry(Point, 4326),
+    details      jsonb NOT NULL DEFAULT '{}'::jsonb,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS events_at_idx ON events (at DESC);
+CREATE INDEX IF NOT EXISTS events_vehicle_idx ON events (vehicle_id, at DESC);
+CREATE INDEX IF NOT EXISTS events_journey_idx ON events (journey_id, at) WHERE journey_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_kind_idx ON events (kind, at DESC);

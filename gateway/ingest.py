@@ -10,7 +10,6 @@ the batch writer, so it is sent only once the batch holding it has committed, in
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -24,12 +23,12 @@ from gateway.dedupe import RecentFixes
 from gateway.refusals import Reason, Refusal
 from gateway.registry import DeviceEntry, DeviceRegistry
 from gateway.settings import GatewaySettings
+from tracking.geodesy import haversine_m
 from tracking.model import Fix
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-EARTH_RADIUS_M = 6_371_000.0
 
 
 def utc_now() -> datetime:
@@ -85,13 +84,6 @@ class LastFixes:
             self._last.pop(next(iter(self._last)))
         self._last[device_id] = (f.fix_time, f.lat, f.lon)
         return None
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 class FixIngest:

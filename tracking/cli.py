@@ -9,9 +9,10 @@ from pathlib import Path
 
 import psycopg
 
-from tracking import access, broker_auth, fleet, places
+from tracking import access, broker_auth, fleet, geofences, places
 from tracking.config import DEFAULT_DATA_DIR, DatabaseSettings
 from tracking.db import apply_schema
+from tracking.settings import TrackingSettings
 
 
 def _migrate(conn: psycopg.Connection, args: argparse.Namespace) -> str:
@@ -23,7 +24,11 @@ def _load_danang(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     hospitals = places.load_hospitals(conn, data / "hospitals.csv")
     stations = places.load_sample_stations(conn)
     roads = places.load_road_lines(conn, data / "roads-central.geojson")
-    return f"loaded {hospitals} hospitals, {stations} sample stations, {roads} road lines from {data}"
+    fences = geofences.ensure_default_geofences(conn, TrackingSettings().hysteresis_m)
+    return (
+        f"loaded {hospitals} hospitals, {stations} sample stations, {roads} road lines from {data};"
+        f" {fences} new default geofences"
+    )
 
 
 def _seed_fleet(conn: psycopg.Connection, args: argparse.Namespace) -> str:

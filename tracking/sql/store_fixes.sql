@@ -20,6 +20,11 @@ inserted AS (
     RETURNING device_id, vehicle_id, fix_time, received_at, geom, speed_kmh, course, altitude_m,
               accuracy_m, satellites, valid, archived, attributes
 ),
+queued AS (  -- for the tracking worker, in the same transaction: no committed fix is ever skipped
+    INSERT INTO tracking_inbox (vehicle_id, device_id, fix_time)
+    SELECT vehicle_id, device_id, fix_time FROM inserted WHERE vehicle_id IS NOT NULL
+    ON CONFLICT DO NOTHING
+),
 newest AS (
     INSERT INTO vehicle_latest AS vl (vehicle_id, device_id, fix_time, received_at, geom, speed_kmh,
                                       course, altitude_m, accuracy_m, satellites, valid, attributes)

@@ -1,0 +1,286 @@
+"""Journeys (missions): creation by a dispatcher, destination changes, manual status changes,
+queries. Automatic transitions come from the tracking worker (journey_machine)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import AsyncConnection, errors
+from psycopg.rows import dict_row
+
+from tracking.journey_machine import CLOSED_STATUSES, check_manual_transition
+from tracking.model import iso_utc
+from tracking.tracking_store import insert_event, set_journey_status
+from tracking.vehicle_rules import EventDraft
+
+TIMESTAMPS = (
+    "dispatched_at",
+    "en_route_at",
+    "on_scene_at",
+    "transporting_at",
+    "at_hospital_at",
+    "returning_at",
+    "completed_at",
+    "cancelled_at",
+)
+JOURNEY_COLUMNS = (
+    "j.id, j.vehicle_id, v.call_sign, v.plate, j.status, j.priority, ST_Y(j.incident_geom) AS incident_lat,"
+    " ST_X(j.incident_geom) AS incident_lon, j.incident_address, j.scene_radius_m, j.destination_hospital_id,"
+    " h.name_vi AS destination_name_vi, h.name_en AS destination_name_en, j.note, j.created_by, "
+    + ", ".join(f"j.{t}" for t in TIMESTAMPS)
+    + ", j.updated_at"
+)
+
+
+class JourneyNotFoundError(LookupError):
+    """No journey has this id."""
+
+
+class JourneyConflictError(ValueError):
+    """The request conflicts with the current state (vehicle busy, journey closed...)."""
+
+
+class JourneyInputError(ValueError):
+    """A journey request with a bad value (unknown vehicle or hospital...)."""
+
+
+def journey_json(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in (*TIMESTAMPS, "updated_at"):
+        if out.get(key) is not None:
+            out[key] = iso_utc(out[key])
+    out["open"] = row["status"] not in CLOSED_STATUSES
+    return out
+
+
+async def get_journey(conn: AsyncConnection, journey_id: int) -> dict[str, Any]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {JOURNEY_COLUMNS} FROM journeys j JOIN vehicles v ON v.id = j.vehicle_id"
+            " LEFT JOIN hospitals h ON h.id = j.destination_hospital_id WHERE j.id = %s",
+            (journey_id,),
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise JourneyNotFoundError(f"no journey with id {journey_id}")
+    return journey_json(row)
+
+
+async def list_journeys(
+    conn: AsyncConnection,
+    open_only: bool = True,
+    vehicle_id: int | None = None,
+    hospital_id: int | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"""
+            SELECT {JOURNEY_COLUMNS} FROM journeys j JOIN vehicles v ON v.id = j.vehicle_id
+            LEFT JOIN hospitals h ON h.id = j.destination_hospital_id
+            WHERE (NOT %(open)s OR j.status <> ALL(%(closed)s))
+              AND (%(vehicle)s::bigint IS NULL OR j.vehicle_id = %(vehicle)s)
+              AND (%(hospital)s::bigint IS NULL OR j.destination_hospital_id = %(hospital)s)
+            ORDER BY j.dispatched_at DESC LIMIT %(limit)s
+            """,
+            {
+                "open": open_only,
+                "closed": list(CLOSED_STATUSES),
+                "vehicle": vehicle_id,
+                "hospital": hospital_id,
+                "limit": limit,
+            },
+        )
+        return [journey_json(r) for r in await cur.fetchall()]
+
+
+async def create_journey(
+    conn: AsyncConnection,
+    vehicle_id: int,
+    lat: float,
+    lon: float,
+    address: str | None,
+    priority: int,
+    destination_hospital_id: int | None,
+    scene_radius_m: float,
+    created_by: str,
+    note: str | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Dispatch `vehicle_id` to an incident; returns the journey and the events it raised."""
+    now = datetime.now(UTC)
+    async with conn.transaction():
+        await _check_vehicle_available(conn, vehicle_id)
+        try:
+            cur = await conn.execute(
+                """
+                INSERT INTO journeys (vehicle_id, priority, incident_geom, incident_address, scene_radius_m,
+                                      destination_hospital_id, created_by, note, dispatched_at)
+                VALUES (%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s, %s, %s, %s) RETURNING id
+                """,
+                (
+                    vehicle_id,
+                    priority,
+                    lon,
+                    lat,
+                    address,
+                    scene_radius_m,
+                    destination_hospital_id,
+                    created_by,
+                    note,
+                    now,
+                ),
+            )
+        except errors.UniqueViolation as exc:
+            raise JourneyConflictError(f"vehicle {vehicle_id} already has an open journey") from exc
+        except errors.ForeignKeyViolation as exc:
+            raise JourneyInputError("unknown vehicle or hospital") from exc
+        row = await cur.fetchone()
+        assert row is not None
+        journey_id = row[0]
+        await conn.execute(
+            "INSERT INTO journey_status_log (journey_id, from_status, to_status, at, source, rule) VALUES (%s, NULL, 'dispatched', %s, 'dispatcher', %s)",
+            (journey_id, now, created_by),
+        )
+        await conn.execute(
+            "INSERT INTO vehicle_state (vehicle_id, unit_status) VALUES (%s, 'on_journey')"
+            " ON CONFLICT (vehicle_id) DO UPDATE SET unit_status = 'on_journey', updated_at = now()",
+            (vehicle_id,),
+        )
+        draft = EventDraft(
+            "status_change",
+            now,
+            "info",
+            {"from": None, "to": "dispatched", "by": created_by},
+            hospital_id=destination_hospital_id,
+        )
+        events = [await insert_event(conn, draft, vehicle_id, journey_id, None)]
+    return await get_journey(conn, journey_id), events
+
+
+async def _check_vehicle_available(conn: AsyncConnection, vehicle_id: int) -> None:
+    cur = await conn.execute(
+        "SELECT v.id, s.unit_status FROM vehicles v LEFT JOIN vehicle_state s ON s.vehicle_id = v.id WHERE v.id = %s FOR UPDATE OF v",
+        (vehicle_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise JourneyInputError(f"no vehicle with id {vehicle_id}")
+    if row[1] == "out_of_service":
+        raise JourneyConflictError(f"vehicle {vehicle_id} is out of service")
+
+
+async def set_destination(
+    conn: AsyncConnection, journey_id: int, hospital_id: int | None, actor: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Change the destination hospital; both the old and the new hospital get an event."""
+    async with conn.transaction():
+        current = await _lock_open(conn, journey_id)
+        old = current["destination_hospital_id"]
+        if old == hospital_id:
+            return await get_journey(conn, journey_id), []
+        try:
+            await conn.execute(
+                "UPDATE journeys SET destination_hospital_id = %s, updated_at = now() WHERE id = %s",
+                (hospital_id, journey_id),
+            )
+        except errors.ForeignKeyViolation as exc:
+            raise JourneyInputError(f"no hospital with id {hospital_id}") from exc
+        now = datetime.now(UTC)
+        details = {"from_hospital_id": old, "to_hospital_id": hospital_id, "by": actor}
+        events = [
+            await insert_event(
+                conn,
+                EventDraft("destination_changed", now, "warning", details, hospital_id=h),
+                current["vehicle_id"],
+                journey_id,
+                None,
+            )
+            for h in dict.fromkeys((old, hospital_id))
+            if h is not None
+        ]
+    return await get_journey(conn, journey_id), events
+
+
+async def set_status(
+    conn: AsyncConnection, journey_id: int, status: str, source: str, actor: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A dispatcher's or crew's status change (any open status, or completed/cancelled)."""
+    now = datetime.now(UTC)
+    async with conn.transaction():
+        current = await _lock_open(conn, journey_id)
+        try:
+            check_manual_transition(current["status"], status)
+        except ValueError as exc:
+            raise JourneyConflictError(str(exc)) from exc
+        await set_journey_status(conn, journey_id, status, now)
+        await conn.execute(
+            "INSERT INTO journey_status_log (journey_id, from_status, to_status, at, source, rule) VALUES (%s, %s, %s, %s, %s, %s)",
+            (journey_id, current["status"], status, now, source, actor),
+        )
+        if status in CLOSED_STATUSES:
+            await conn.execute(
+                "UPDATE vehicle_state SET unit_status = 'available', updated_at = now() WHERE vehicle_id = %s AND unit_status = 'on_journey'",
+                (current["vehicle_id"],),
+            )
+        draft = EventDraft(
+            "status_change",
+            now,
+            "info",
+            {"from": current["status"], "to": status, "by": actor, "source": source},
+            hospital_id=current["destination_hospital_id"],
+        )
+        events = [await insert_event(conn, draft, current["vehicle_id"], journey_id, None)]
+    return await get_journey(conn, journey_id), events
+
+
+async def _lock_open(conn: AsyncConnection, journey_id: int) -> dict[str, Any]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT id, vehicle_id, status, destination_hospital_id FROM journeys WHERE id = %s FOR UPDATE",
+            (journey_id,),
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise JourneyNotFoundError(f"no journey with id {journey_id}")
+    if row["status"] in CLOSED_STATUSES:
+        raise JourneyConflictError(f"journey {journey_id} is {row['status']}")
+    return row
+
+
+async def status_log(conn: AsyncConnection, journey_id: int) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT from_status, to_status, at, source, rule, device_id, fix_time FROM journey_status_log WHERE journey_id = %s ORDER BY at, id",
+            (journey_id,),
+        )
+        rows = await cur.fetchall()
+    return [
+        {**r, "at": iso_utc(r["at"]), "fix_time": iso_utc(r["fix_time"]) if r["fix_time"] else None}
+        for r in rows
+    ]
+
+
+async def set_unit_status(conn: AsyncConnection, vehicle_id: int, status: str) -> None:
+    """Take a vehicle out of service or back (not while it has an open journey)."""
+    if status not in ("available", "out_of_service"):
+        raise JourneyInputError("unit status must be available or out_of_service")
+    async with conn.transaction():
+        await _check_vehicle_exists(conn, vehicle_id)
+        cur = await conn.execute(
+            "SELECT 1 FROM journeys WHERE vehicle_id = %s AND status <> ALL(%s)",
+            (vehicle_id, list(CLOSED_STATUSES)),
+        )
+        if await cur.fetchone():
+            raise JourneyConflictError("the vehicle has an open journey: close it first")
+        await conn.execute(
+            "INSERT INTO vehicle_state (vehicle_id, unit_status) VALUES (%s, %s)"
+            " ON CONFLICT (vehicle_id) DO UPDATE SET unit_status = EXCLUDED.unit_status, updated_at = now()",
+            (vehicle_id, status),
+        )
+
+
+async def _check_vehicle_exists(conn: AsyncConnection, vehicle_id: int) -> None:
+    cur = await conn.execute("SELECT 1 FROM vehicles WHERE id = %s", (vehicle_id,))
+    if await cur.fetchone() is None:
+        raise JourneyInputError(f"no vehicle with id {vehicle_id}")

@@ -1,0 +1,222 @@
+"""Loading and saving what the tracking worker evaluates: vehicle state, journeys, events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from tracking.evaluation import BatchFix, GeofenceInfo, Outcome, VehicleMemory
+from tracking.journey_machine import CLOSED_STATUSES, JourneyState
+from tracking.model import iso_utc
+from tracking.settings import TrackingSettings
+from tracking.vehicle_rules import EventDraft, RuleMemory
+
+MAX_HYSTERESIS_M = 200.0  # the geofence search radius; per-geofence hysteresis is capped to it
+EVENT_COLUMNS = "id, at, kind, severity, vehicle_id, journey_id, geofence_id, hospital_id, ST_Y(geom) AS lat, ST_X(geom) AS lon, details"
+
+
+async def load_memories(conn: AsyncConnection, vehicle_ids: list[int]) -> dict[int, VehicleMemory]:
+    """Lock and load the state of these vehicles and of their open journeys."""
+    await conn.execute(
+        "INSERT INTO vehicle_state (vehicle_id) SELECT unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
+        (vehicle_ids,),
+    )
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT id, vehicle_id, status, destination_hospital_id, scene_radius_m FROM journeys"
+            " WHERE vehicle_id = ANY(%s) AND status <> ALL(%s) FOR UPDATE",
+            (vehicle_ids, list(CLOSED_STATUSES)),
+        )
+        journeys = {r["vehicle_id"]: r for r in await cur.fetchall()}
+        await cur.execute(
+            "SELECT vehicle_id, evaluated_until, rules, geofences, offline_since FROM vehicle_state"
+            " WHERE vehicle_id = ANY(%s) FOR UPDATE",
+            (vehicle_ids,),
+        )
+        states = await cur.fetchall()
+    memories = {}
+    for s in states:
+        j = journeys.get(s["vehicle_id"])
+        rules = s["rules"] or {}
+        journey = None
+        if j is not None:
+            stopped = rules.get("journey_stopped_since") if rules.get("journey_id") == j["id"] else None
+            journey = JourneyState(
+                j["id"],
+                j["status"],
+                j["destination_hospital_id"] is not None,
+                j["scene_radius_m"],
+                datetime.fromisoformat(stopped) if stopped else None,
+            )
+        memories[s["vehicle_id"]] = VehicleMemory(
+            s["vehicle_id"],
+            s["evaluated_until"],
+            RuleMemory.from_json(rules),
+            frozenset(s["geofences"] or ()),
+            s["offline_since"],
+            journey,
+            j["destination_hospital_id"] if j else None,
+        )
+    return memories
+
+
+async def load_geofences(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, GeofenceInfo]:
+    cur = await conn.execute(
+        "SELECT id, kind, name, hospital_id, speed_limit_kmh FROM geofences WHERE id = ANY(%s)", (list(ids),)
+    )
+    return {r[0]: GeofenceInfo(*r) for r in await cur.fetchall()}
+
+
+async def save_outcomes(conn: AsyncConnection, outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    """Store events, journey transitions and vehicle state; returns the new events (public form)."""
+    stored: list[dict[str, Any]] = []
+    for out in outcomes:
+        m = out.memory
+        for draft, fix in out.events:
+            stored.append(await insert_event(conn, draft, m.vehicle_id, fix.journey_id, fix))
+        for t, fix in out.transitions:
+            await _apply_transition(conn, t.journey_id, t.from_status, t.to_status, t.at, "rule", t.rule, fix)
+            draft = EventDraft(
+                "status_change", t.at, "info", {"from": t.from_status, "to": t.to_status, "rule": t.rule}
+            )
+            stored.append(await insert_event(conn, draft, m.vehicle_id, t.journey_id, fix))
+        rules = m.rules.to_json()
+        if m.journey is not None:
+            rules["journey_id"] = m.journey.journey_id
+            rules["journey_stopped_since"] = (
+                m.journey.stopped_since.isoformat() if m.journey.stopped_since else None
+            )
+        await conn.execute(
+            """
+            UPDATE vehicle_state SET evaluated_until = %s, rules = %s, geofences = %s, offline_since = %s,
+                   unit_status = CASE WHEN %s THEN 'on_journey'
+                                      WHEN unit_status = 'on_journey' THEN 'available' ELSE unit_status END,
+                   updated_at = now()
+            WHERE vehicle_id = %s
+            """,
+            (
+                m.evaluated_until,
+                Jsonb(rules),
+                sorted(m.inside),
+                m.offline_since,
+                m.journey is not None,
+                m.vehicle_id,
+            ),
+        )
+    return stored
+
+
+async def _apply_transition(
+    conn: AsyncConnection,
+    journey_id: int,
+    from_status: str | None,
+    to_status: str,
+    at: datetime,
+    source: str,
+    rule: str | None,
+    fix: BatchFix | None,
+) -> None:
+    await set_journey_status(conn, journey_id, to_status, at)
+    await conn.execute(
+        "INSERT INTO journey_status_log (journey_id, from_status, to_status, at, source, rule, device_id, fix_time)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            journey_id,
+            from_status,
+            to_status,
+            at,
+            source,
+            rule,
+            fix.device_id if fix else None,
+            fix.fix_time if fix else None,
+        ),
+    )
+
+
+async def set_journey_status(conn: AsyncConnection, journey_id: int, status: str, at: datetime) -> None:
+    """Set the status; its NEMSIS-style timestamp keeps the first time the journey reached it."""
+    stamp = sql.Identifier(f"{status}_at")
+    await conn.execute(
+        sql.SQL(
+            "UPDATE journeys SET status = %s, {stamp} = coalesce({stamp}, %s), updated_at = now() WHERE id = %s"
+        ).format(stamp=stamp),
+        (status, at, journey_id),
+    )
+
+
+async def insert_event(
+    conn: AsyncConnection, e: EventDraft, vehicle_id: int | None, journey_id: int | None, fix: BatchFix | None
+) -> dict[str, Any]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"""
+            INSERT INTO events (at, kind, severity, vehicle_id, journey_id, geofence_id, hospital_id, geom, details)
+            VALUES (%s, %s, %s, %s, %s, %s, %s,
+                    CASE WHEN %s::float8 IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(%s, %s), 4326) END, %s)
+            RETURNING {EVENT_COLUMNS}
+            """,
+            (
+                e.at,
+                e.kind,
+                e.severity,
+                vehicle_id,
+                journey_id,
+                e.geofence_id,
+                e.hospital_id,
+                fix.lon if fix else None,
+                fix.lon if fix else None,
+                fix.lat if fix else None,
+                Jsonb(e.details),
+            ),
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return event_json(row)
+
+
+def event_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "at": iso_utc(row["at"])}
+
+
+async def delete_from_inbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await conn.execute(
+        "DELETE FROM tracking_inbox i USING unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS d(v, dev, t)"
+        " WHERE i.vehicle_id = d.v AND i.device_id = d.dev AND i.fix_time = d.t",
+        ([r["vehicle_id"] for r in rows], [r["device_id"] for r in rows], [r["fix_time"] for r in rows]),
+    )
+
+
+async def open_offline_events(conn: AsyncConnection, cfg: TrackingSettings) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"""
+            WITH silent AS (
+                SELECT l.vehicle_id, l.fix_time, l.geom, j.id AS journey_id
+                FROM vehicle_latest l
+                LEFT JOIN vehicle_state s ON s.vehicle_id = l.vehicle_id
+                LEFT JOIN journeys j ON j.vehicle_id = l.vehicle_id AND j.status <> ALL(%(closed)s)
+                WHERE s.offline_since IS NULL AND coalesce(s.unit_status, 'available') <> 'out_of_service'
+                  AND l.fix_time < now() - make_interval(secs => CASE WHEN j.id IS NULL THEN %(parked)s ELSE %(journey)s END)
+            ), marked AS (
+                INSERT INTO vehicle_state (vehicle_id, offline_since) SELECT vehicle_id, fix_time FROM silent
+                ON CONFLICT (vehicle_id) DO UPDATE SET offline_since = EXCLUDED.offline_since, updated_at = now()
+            )
+            INSERT INTO events (at, kind, severity, vehicle_id, journey_id, geom, details)
+            SELECT now(), 'device_offline', CASE WHEN journey_id IS NULL THEN 'warning' ELSE 'critical' END,
+                   vehicle_id, journey_id, geom,
+                   jsonb_build_object('last_fix', fix_time, 'silent_s', round(extract(epoch FROM now() - fix_time)))
+            FROM silent
+            RETURNING {EVENT_COLUMNS}
+            """,
+            {
+                "closed": list(CLOSED_STATUSES),
+                "parked": cfg.offline_parked_s,
+                "journey": cfg.offline_on_journey_s,
+            },
+        )
+        return [event_json(r) for r in await cur.fetchall()]

@@ -1,0 +1,155 @@
+"""The tracking worker: evaluates committed fixes from `tracking_inbox` in fix-time order, stores
+events, geofence memberships and journey transitions in one transaction with the removal of the
+fixes from the inbox, then hands the new events on (to the websocket relay).
+
+One worker at a time holds the leader lock (a PostgreSQL advisory lock), so several gateway
+processes may each run one: the others wait, and take over if the leader dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from tracking import tracking_store as store
+from tracking.db import query
+from tracking.evaluation import BatchFix, GeofenceInfo, evaluate_vehicle
+from tracking.geofencing import Zone
+from tracking.settings import TrackingSettings
+
+log = logging.getLogger(__name__)
+
+LEADER_LOCK = 7_216_115  # advisory lock key of the tracking leader
+OFFLINE_CHECK_S = 10.0
+OnEvents = Callable[[list[dict[str, Any]]], Awaitable[None]]
+
+
+class TrackingWorker:
+    def __init__(self, conninfo: str, settings: TrackingSettings, on_events: OnEvents | None = None) -> None:
+        self._conninfo = conninfo
+        self._settings = settings
+        self._on_events = on_events
+        self._wake = asyncio.Event()
+        self._conn: psycopg.AsyncConnection | None = None
+        self._leader = False
+        self.evaluated = 0
+
+    def wake(self) -> None:
+        """New fixes were committed: evaluate them now rather than at the next tick."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        next_offline_check = 0.0
+        while True:
+            try:
+                if await self._lead():
+                    while await self.process_once() == self._settings.batch_size:
+                        pass  # a full batch: more are waiting
+                    if time.monotonic() >= next_offline_check:
+                        await self.check_offline()
+                        next_offline_check = time.monotonic() + OFFLINE_CHECK_S
+            except psycopg.Error as exc:
+                log.warning("tracking worker: %s; retrying", exc)
+                await self._reset()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+            self._wake.clear()
+
+    async def _lead(self) -> bool:
+        conn = await self._connection()
+        if not self._leader:
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,))
+            row = await cur.fetchone()
+            self._leader = bool(row and row[0])
+            if self._leader:
+                log.info("tracking worker is the leader")
+        return self._leader
+
+    async def _connection(self) -> psycopg.AsyncConnection:
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(
+                self._conninfo, autocommit=True, application_name="amb-tracking-worker"
+            )
+            self._leader = False
+        return self._conn
+
+    async def _reset(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+        self._conn, self._leader = None, False
+
+    async def close(self) -> None:
+        await self._reset()
+
+    async def process_once(self) -> int:
+        """Evaluate one batch of waiting fixes; returns how many."""
+        conn = await self._connection()
+        cfg = self._settings
+        async with conn.transaction():
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    query("evaluate_batch"),
+                    {"limit": cfg.batch_size, "max_hysteresis_m": store.MAX_HYSTERESIS_M},
+                )
+                rows = await cur.fetchall()
+            if not rows:
+                return 0
+            by_vehicle: defaultdict[int, list[BatchFix]] = defaultdict(list)
+            for row in rows:
+                by_vehicle[row["vehicle_id"]].append(_batch_fix(row))
+            memories = await store.load_memories(conn, list(by_vehicle))
+            known = await store.load_geofences(conn, {g for m in memories.values() for g in m.inside})
+            outcomes = [evaluate_vehicle(memories[v], fixes, cfg, known) for v, fixes in by_vehicle.items()]
+            events = await store.save_outcomes(conn, outcomes)
+            await store.delete_from_inbox(conn, rows)
+        self.evaluated += len(rows)
+        await self._publish(events)
+        return len(rows)
+
+    async def check_offline(self) -> int:
+        """Open a device-offline event for each vehicle silent past its threshold."""
+        conn = await self._connection()
+        async with conn.transaction():
+            events = await store.open_offline_events(conn, self._settings)
+        await self._publish(events)
+        return len(events)
+
+    async def _publish(self, events: list[dict[str, Any]]) -> None:
+        if events and self._on_events is not None:
+            try:
+                await self._on_events(events)
+            except Exception:  # the events are stored; the live feed is best effort
+                log.exception("publishing %d events failed", len(events))
+
+
+def _batch_fix(row: dict[str, Any]) -> BatchFix:
+    seen: dict[int, Zone] = {}
+    geofences: dict[int, GeofenceInfo] = {}
+    for g in row["seen"]:
+        seen[g["id"]] = Zone(g["zone"])
+        geofences[g["id"]] = GeofenceInfo(
+            g["id"], g["kind"], g["name"], g["hospital_id"], g["speed_limit_kmh"]
+        )
+    return BatchFix(
+        vehicle_id=row["vehicle_id"],
+        device_id=row["device_id"],
+        fix_time=row["fix_time"],
+        lat=row["lat"],
+        lon=row["lon"],
+        speed_kmh=float(row["speed_kmh"]),
+        valid=row["valid"],
+        attributes=row["attributes"] or {},
+        seen=seen,
+        geofences=geofences,
+        highway=row["highway"],
+        journey_id=row["journey_id"],
+        scene_distance_m=row["scene_distance_m"],
+    )
