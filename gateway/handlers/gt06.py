@@ -1,0 +1,161 @@
+"""GT06 (Concox/Jimi) trackers over TCP: login, then locations, heartbeats and time requests.
+
+The login (IMEI) binds the connection to one registered gt06 device and is acknowledged at once,
+as the device sends nothing before that acknowledgement; an unknown, disabled or other-protocol
+IMEI gets no reply and the connection is closed. A frame before a successful login is refused
+and closes the connection. Locations and alarms are acknowledged (5-byte echo) only once their
+fix is committed; heartbeats and time requests after the fixes received before them. With
+`checksum_mode=strict` a frame with a wrong CRC is refused without a reply (the device sends it
+again); `lenient` counts it and decodes it anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC
+
+from gateway import metrics
+from gateway.ingest import FixIngest
+from gateway.protocols.gt06 import (
+    COMMAND_TYPES,
+    Gt06Frame,
+    Gt06Splitter,
+    Location,
+    Login,
+    Status,
+    TimeRequest,
+    Unsupported,
+    decode,
+    encode_reply,
+    encode_time_reply,
+    parse_frame,
+)
+from gateway.refusals import Reason, Refusal
+from gateway.registry import DeviceEntry
+from gateway.settings import GatewaySettings
+from gateway.transports.stream import Connection
+
+log = logging.getLogger(__name__)
+
+PROTOCOL = "gt06"
+
+
+def _count_garbage(skipped: int) -> None:
+    metrics.GARBAGE_BYTES.labels(PROTOCOL).inc(skipped)
+
+
+class Gt06Session:
+    """One TCP connection of one GT06 device."""
+
+    def __init__(self, ingest: FixIngest, settings: GatewaySettings, conn: Connection) -> None:
+        self.splitter = Gt06Splitter(on_skip=_count_garbage)
+        self._ingest = ingest
+        self._settings = settings
+        self._conn = conn
+        self._imei: str | None = None
+        self._utc_offset_min = 0
+
+    async def on_frame(self, data: bytes) -> None:
+        received_at = self._ingest.clock()
+        conn, ingest = self._conn, self._ingest
+        frame = parse_frame(data)
+        if isinstance(frame, Refusal):
+            self._refuse(frame)
+            return
+        if not frame.checksum_ok:
+            metrics.CHECKSUM_ERRORS.labels(PROTOCOL).inc()
+            detail = f"0x{frame.protocol:02x} CRC {frame.crc_sent:04x}, computed {frame.crc_computed:04x}"
+            if self._settings.checksum_mode == "strict":
+                self._refuse(Refusal(Reason.BAD_CHECKSUM, detail))
+                return  # no reply: the device sends the frame again
+            log.info("%s: %s; decoded anyway (lenient)", conn, detail)
+        message = decode(frame, self._utc_offset_min)
+        if isinstance(message, Login):
+            await self._login(message, frame)
+            return
+        if self._imei is None:
+            self._refuse(Refusal(Reason.UNKNOWN_DEVICE, f"0x{frame.protocol:02x} before login"))
+            return
+        if isinstance(message, Refusal):
+            self._refuse(message)
+            return
+        device = await ingest.device(self._imei, PROTOCOL, conn.peer)
+        if device is None:  # disabled or removed since the login
+            conn.close("device no longer registered")
+            return
+        ack = encode_reply(frame.protocol, frame.serial, extended=frame.extended)
+        if isinstance(message, Location):
+            # A fix refused by the checks is acknowledged too, else the device resends it forever.
+            await ingest.submit(PROTOCOL, device, [message.item], lambda: conn.reply(ack), received_at)
+        elif isinstance(message, Status):
+            self._log_status(message)
+            await ingest.after_commit(lambda: conn.reply(ack))
+        elif isinstance(message, TimeRequest):
+            await ingest.after_commit(
+                lambda: conn.reply(encode_time_reply(frame.serial, ingest.clock().astimezone(UTC)))
+            )
+        elif isinstance(message, Unsupported):
+            await self._unsupported(frame, ack)
+
+    async def on_close(self) -> None:
+        pass
+
+    def _refuse(self, refusal: Refusal) -> None:
+        """Count and log a refused frame; before a login, the connection is closed too."""
+        self._ingest.refuse(refusal, PROTOCOL, str(self._conn))
+        if self._imei is None:
+            self._conn.close("no login")
+
+    async def _login(self, login: Login, frame: Gt06Frame) -> None:
+        conn = self._conn
+        if self._imei is not None and login.imei != self._imei:
+            # A connection speaks for one device; a second identity on it is not believed.
+            detail = f"login {login.imei} on a connection of {self._imei}"
+            self._ingest.refuse(Refusal(Reason.BAD_FRAME, detail), PROTOCOL, str(conn))
+            conn.close("identity change")
+            return
+        device = await self._ingest.device(login.imei, PROTOCOL, conn.peer)
+        if device is None:  # counted and logged by the ingest; GT06 has no negative reply
+            conn.close("unknown device")
+            return
+        if not _registered_for_gt06(device, self._ingest, conn):
+            return
+        self._imei = conn.device_id = login.imei
+        self._utc_offset_min = login.utc_offset_min or 0
+        conn.reply(encode_reply(frame.protocol, frame.serial, extended=frame.extended))
+
+    def _log_status(self, status: Status) -> None:
+        alarm = status.attributes.get("alarm")
+        if alarm is not None:  # no position to store it with: at least it is in the log
+            log.warning("%s: heartbeat alarm %s %s", self._conn, alarm, status.attributes)
+        else:
+            log.debug("%s: heartbeat %s", self._conn, status.attributes)
+
+    async def _unsupported(self, frame: Gt06Frame, ack: bytes) -> None:
+        metrics.IGNORED_MESSAGES.labels(PROTOCOL, f"0x{frame.protocol:02x}").inc()
+        log.info("%s: message type 0x%02x not decoded: %s", self._conn, frame.protocol, frame.info.hex())
+        if not frame.extended and frame.protocol not in COMMAND_TYPES:  # as Traccar: echo it
+            conn = self._conn
+            await self._ingest.after_commit(lambda: conn.reply(ack))
+
+
+def _registered_for_gt06(device: DeviceEntry, ingest: FixIngest, conn: Connection) -> bool:
+    if device.protocol == PROTOCOL:
+        return True
+    detail = f"{device.device_id} is registered for {device.protocol}"
+    ingest.refuse(Refusal(Reason.WRONG_PROTOCOL, detail), PROTOCOL, conn.peer)
+    conn.close("wrong protocol")
+    return False
+
+
+class Gt06Protocol:
+    """A StreamProtocol for StreamListener (GT06 is TCP only)."""
+
+    name = PROTOCOL
+
+    def __init__(self, ingest: FixIngest, settings: GatewaySettings) -> None:
+        self._ingest = ingest
+        self._settings = settings
+
+    def new_session(self, conn: Connection) -> Gt06Session:
+        return Gt06Session(self._ingest, self._settings, conn)
