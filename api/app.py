@@ -14,11 +14,12 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import install_error_handlers
 from api.hub import StreamHub
 from api.relay import CommittedFixRelay
-from api.routes import health, stream, vehicles
+from api.routes import events, geofences, health, journeys, stream, vehicles
 from api.routes import map as map_routes
 from api.settings import ApiSettings
 from tracking.config import DatabaseSettings, MqttSettings
 from tracking.db import open_pool
+from tracking.settings import TrackingSettings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -54,8 +55,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.tracking = TrackingSettings()
     install_error_handlers(app)
-    for module in (health, vehicles, map_routes, stream):
+    for module in (health, vehicles, journeys, geofences, events, map_routes, stream):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 

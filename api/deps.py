@@ -15,6 +15,7 @@ from tracking.access import Principal, resolve_api_key
 # Who may read the live fleet. Hospital accounts see only ambulances inbound to them (journeys).
 FLEET_READERS = ("admin", "dispatcher", "viewer")
 ANY_ROLE = ("admin", "dispatcher", "hospital", "viewer")
+EDITORS = ("admin", "dispatcher")
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer amb_...`")
 
@@ -60,3 +61,9 @@ def require_role(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
 
 FleetReader = Annotated[Principal, Depends(require_role(*FLEET_READERS))]
 AnyUser = Annotated[Principal, Depends(require_role(*ANY_ROLE))]
+Editor = Annotated[Principal, Depends(require_role(*EDITORS))]
+
+
+def hospital_scope(principal: Principal) -> int | None:
+    """The hospital a caller is confined to (hospital accounts), or None for fleet-wide roles."""
+    return principal.hospital_id if principal.role == "hospital" else None

@@ -7,12 +7,19 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from tracking.geofences import GeofenceError, GeofenceNotFoundError
+from tracking.journeys import JourneyConflictError, JourneyInputError, JourneyNotFoundError
 from tracking.vehicles import VehicleNotFoundError
 
 log = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     VehicleNotFoundError: 404,
+    GeofenceNotFoundError: 404,
+    JourneyNotFoundError: 404,
+    GeofenceError: 422,
+    JourneyInputError: 422,
+    JourneyConflictError: 409,
 }
 
 

@@ -1,4 +1,4 @@
-"""Receives the gateway's committed fixes from the broker and hands them to the stream hub."""
+"""Receives the gateway's committed fixes and events from the broker and hands them to the stream hub."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import logging
 import os
 import random
 import socket
+from typing import Any
 
 import aiomqtt
 
 from api.hub import StreamHub
 from tracking.config import MqttEndpoint
-from tracking.topics import COMMITTED_FIXES
+from tracking.topics import COMMITTED_EVENTS, COMMITTED_FIXES
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class CommittedFixRelay:
         self._hub = hub
         self._client_id = f"{client_id_prefix}-{socket.gethostname()}-{os.getpid()}"
         self.connected = False
+        self._client: aiomqtt.Client | None = None
 
     async def run(self) -> None:
         delay = 0.5
@@ -40,12 +42,17 @@ class CommittedFixRelay:
                     clean_session=True,
                     keepalive=30,
                 ) as client:
+                    self._client = client
                     await client.subscribe(COMMITTED_FIXES, qos=0)
+                    await client.subscribe(COMMITTED_EVENTS, qos=1)
                     self.connected = True
                     delay = 0.5
-                    log.info("relay subscribed to %s", COMMITTED_FIXES)
+                    log.info("relay subscribed to %s and %s", COMMITTED_FIXES, COMMITTED_EVENTS)
                     async for message in client.messages:
-                        self._forward(message.payload)
+                        if message.topic.matches(COMMITTED_EVENTS):
+                            self._forward(message.payload, "events")
+                        else:
+                            self._forward(message.payload, "fixes")
             except aiomqtt.MqttError as exc:
                 self.connected = False
                 wait = delay * random.uniform(0.5, 1.5)
@@ -54,12 +61,29 @@ class CommittedFixRelay:
                 delay = min(delay * 2, 30.0)
             finally:
                 self.connected = False
+                self._client = None
 
-    def _forward(self, payload: object) -> None:
+    def _forward(self, payload: object, kind: str) -> None:
         try:
-            fixes = json.loads(payload)["fixes"]  # type: ignore[arg-type]
+            items = json.loads(payload)[kind]  # type: ignore[arg-type]
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed relay message")
             return
         # Serialised once here, sent as is to every client.
-        self._hub.publish(json.dumps({"type": "fixes", "fixes": fixes}, separators=(",", ":")))
+        self._hub.publish(json.dumps({"type": kind, kind: items}, separators=(",", ":")))
+
+    async def publish_events(self, events: list[dict[str, Any]]) -> None:
+        """Share events raised here (a dispatcher's action) with every API process's clients."""
+        if not events:
+            return
+        body = json.dumps({"events": events}, separators=(",", ":"), default=str)
+        client = self._client
+        if client is not None:
+            try:
+                await client.publish(COMMITTED_EVENTS, body, qos=1)
+                return
+            except aiomqtt.MqttError:
+                log.warning(
+                    "could not publish %d events; showing them to this process's clients only", len(events)
+                )
+        self._forward(body, "events")

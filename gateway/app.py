@@ -5,19 +5,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from prometheus_client import start_http_server
 from psycopg_pool import AsyncConnectionPool
 
 from gateway.batch_writer import PositionBatchWriter
 from gateway.handlers.mqtt_json import MqttJsonHandler
+from gateway.handlers.teltonika import TeltonikaDatagramHandler, TeltonikaProtocol
 from gateway.ingest import FixIngest
 from gateway.registry import DeviceRegistry
 from gateway.settings import GatewaySettings
+from gateway.transports.datagram import DatagramListener
 from gateway.transports.mqtt import MqttIngest
+from gateway.transports.stream import StreamLimits, StreamListener
 from tracking.config import DatabaseSettings, MqttSettings
 from tracking.db import open_pool
 from tracking.model import StoredFix
+from tracking.settings import TrackingSettings
+from tracking.worker import TrackingWorker
 
 log = logging.getLogger(__name__)
 MAINTENANCE_PERIOD_S = 3600.0
@@ -32,10 +39,17 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, mqtt
         registry = DeviceRegistry(pool, gateway.registry_refresh_s, gateway.registry_miss_refresh_s)
         await registry.reload()
         ingest: MqttIngest | None = None
+        tracker: TrackingWorker | None = None
 
         async def relay(stored: list[StoredFix]) -> None:
+            if tracker is not None:
+                tracker.wake()
             if ingest is not None:
                 await ingest.publish_committed(stored)
+
+        async def relay_events(events: list[dict[str, Any]]) -> None:
+            if ingest is not None:
+                await ingest.publish_events(events)
 
         writer = PositionBatchWriter(
             database.database_url, gateway.batch_max_fixes, gateway.flush_interval_ms / 1000, relay
@@ -44,10 +58,48 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, mqtt
         ingest = MqttIngest(
             mqtt.endpoint(), gateway.client_id, gateway.share_group, [MqttJsonHandler(fixes)], writer.drain
         )
+        if gateway.tracking:
+            tracker = TrackingWorker(database.database_url, TrackingSettings(), relay_events)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(writer.run(), name="batch-writer")
             tg.create_task(ingest.run(), name="mqtt-ingest")
             tg.create_task(_maintain_partitions(pool), name="partition-maintenance")
+            if tracker is not None:
+                tg.create_task(tracker.run(), name="tracking-worker")
+            for name, server in device_listeners(gateway, fixes):
+                tg.create_task(server, name=name)
+
+
+def device_listeners(
+    gateway: GatewaySettings, fixes: FixIngest
+) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+    """The TCP, UDP and HTTP listeners of the tracker protocols whose port is set."""
+    limits = StreamLimits(
+        gateway.idle_timeout_s,
+        gateway.frame_timeout_s,
+        frames_per_second=gateway.frames_per_second,
+        frame_burst=gateway.frame_burst,
+    )
+    host = gateway.listen_host
+    servers: list[tuple[str, Coroutine[Any, Any, None]]] = []
+    if gateway.teltonika_port:
+        servers.append(
+            (
+                "teltonika-tcp",
+                StreamListener(
+                    TeltonikaProtocol(fixes, gateway), host, gateway.teltonika_port, limits
+                ).serve(),
+            )
+        )
+        servers.append(
+            (
+                "teltonika-udp",
+                DatagramListener(
+                    TeltonikaDatagramHandler(fixes, gateway), host, gateway.teltonika_port
+                ).serve(),
+            )
+        )
+    return servers
 
 
 async def _maintain_partitions(pool: AsyncConnectionPool) -> None:

@@ -82,6 +82,11 @@ class GatewaySettings(BaseSettings):
     frame_burst: int = Field(
         500, ge=1, description="Frames a connection may send at once (a backlog upload)."
     )
+    tracking: bool = Field(
+        True,
+        description="Run the tracking worker (geofences, journeys, events) in this process; with several "
+        "gateways one leads at a time.",
+    )
     metrics_port: int = Field(
         9108, ge=0, description="Prometheus /metrics port on 127.0.0.1; 0 turns it off."
     )

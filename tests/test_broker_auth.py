@@ -18,7 +18,7 @@ from tracking.broker_auth import (
     write_broker_files,
 )
 from tracking.fleet import register_device, register_vehicle
-from tracking.topics import COMMITTED_FIXES, device_position_topic
+from tracking.topics import COMMITTED_EVENTS, COMMITTED_FIXES, device_position_topic
 
 pytestmark = pytest.mark.slow
 
@@ -82,6 +82,10 @@ async def test_only_gateways_publish_committed_fixes(secured: tuple[Broker, dict
     api = ("amb-api", pw["amb-api"])
     assert await delivered(broker, api, COMMITTED_FIXES, ("amb-gateway", pw["amb-gateway"]), COMMITTED_FIXES)
     assert not await delivered(broker, api, COMMITTED_FIXES, ("dev-a", pw["dev-a"]), COMMITTED_FIXES)
+    assert not await delivered(broker, api, COMMITTED_FIXES, api, COMMITTED_FIXES)
+    assert await delivered(
+        broker, api, COMMITTED_EVENTS, api, COMMITTED_EVENTS
+    )  # events raised by dispatchers
     # An API account cannot read device traffic either.
     assert not await delivered(
         broker, api, "trackers/+/position", ("dev-a", pw["dev-a"]), device_position_topic("dev-a")

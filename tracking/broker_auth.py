@@ -1,8 +1,8 @@
 """Broker credentials from the registry: Mosquitto's password and ACL files.
 
 Each MQTT device has its own password (only a hash is stored) and may publish only to its own
-topics; gateways may read device topics and publish committed fixes; API processes may only read
-committed fixes. Regenerate the files after a registry change (`amb-admin broker-auth`); the
+topics; gateways may read device topics and publish committed fixes; API processes read them and
+publish only events. Regenerate the files after a registry change (`amb-admin broker-auth`); the
 command signals the broker (SIGHUP) to reload them when given its pid file.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 
-from tracking.topics import COMMITTED_PREFIX, DEVICE_POSITION_FILTER, device_position_topic
+from tracking.topics import COMMITTED_EVENTS, COMMITTED_PREFIX, DEVICE_POSITION_FILTER, device_position_topic
 
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes; Mosquitto reads the count from the hash
 SERVICE_ROLES = ("gateway", "api")
@@ -101,8 +101,8 @@ def render_files(conn: psycopg.Connection) -> tuple[str, str]:
                 f"topic read {OWNTRACKS_FILTER}",
                 f"topic write {COMMITTED_PREFIX}#",
             ]
-        else:
-            acl.append(f"topic read {COMMITTED_PREFIX}#")
+        else:  # API processes share the events their users raise (a dispatch, a destination change)
+            acl += [f"topic read {COMMITTED_PREFIX}#", f"topic write {COMMITTED_EVENTS}"]
         acl.append("")
     for device_id, protocol, _ in devices:
         acl.append(f"user {device_id}")

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import Conn, FleetReader
+from api.deps import Conn, Editor, FleetReader
+from api.schemas import UnitStatusChange
+from tracking import journeys
 from tracking.vehicles import track_geojson, vehicle_track, vehicles_with_latest
 
 
@@ -48,6 +50,12 @@ async def get_track(
         raise HTTPException(422, f"at most {MAX_TRACK_SPAN.days} days per request")
     points = await vehicle_track(conn, vehicle_id, start, end, limit)
     return track_geojson(vehicle_id, points, start, end)
+
+
+@router.put("/{vehicle_id}/status", summary="Take a vehicle out of service, or back in service")
+async def set_unit_status(vehicle_id: int, body: UnitStatusChange, conn: Conn, _: Editor) -> dict[str, Any]:
+    await journeys.set_unit_status(conn, vehicle_id, body.status)
+    return {"vehicle_id": vehicle_id, "unit_status": body.status}
 
 
 def _aware(moment: datetime) -> datetime:

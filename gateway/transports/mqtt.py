@@ -22,7 +22,7 @@ from gateway import metrics
 from gateway.batch_writer import Ack
 from tracking.config import MqttEndpoint
 from tracking.model import StoredFix
-from tracking.topics import COMMITTED_FIXES
+from tracking.topics import COMMITTED_EVENTS, COMMITTED_FIXES
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,15 @@ class MqttIngest:
                 client.ack(message)
 
         return ack
+
+    async def publish_events(self, events: list[dict[str, Any]]) -> None:
+        """Relay new events (SOS, status changes...) to every API process, with QoS 1."""
+        client = self._client
+        if client is None:
+            return
+        await client.publish(
+            COMMITTED_EVENTS, json.dumps({"events": events}, separators=(",", ":"), default=str), qos=1
+        )
 
     async def publish_committed(self, stored: list[StoredFix]) -> None:
         """Relay committed fixes to every API process (QoS 0: a live view, the database is the record)."""

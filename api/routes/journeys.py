@@ -1,0 +1,106 @@
+"""Journeys: dispatch, destination changes, status overrides, report, GeoJSON export, replay.
+
+Hospital accounts see only the journeys whose destination is their hospital.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+
+from api.deps import AnyUser, Conn, Editor, hospital_scope
+from api.relay import CommittedFixRelay
+from api.routes.vehicles import GeoJSONResponse
+from api.schemas import DestinationUpdate, JourneyCreate, StatusChange
+from tracking import journeys, reports
+from tracking.access import Principal
+
+router = APIRouter(prefix="/api/v1/journeys", tags=["journeys"])
+
+
+async def _share(request: Request, events: list[dict[str, Any]]) -> None:
+    relay: CommittedFixRelay = request.app.state.relay
+    await relay.publish_events(events)
+
+
+async def _visible(conn: Conn, journey_id: int, principal: Principal) -> dict[str, Any]:
+    journey = await journeys.get_journey(conn, journey_id)
+    scope = hospital_scope(principal)
+    if scope is not None and journey["destination_hospital_id"] != scope:
+        # Not "forbidden": a hospital must not learn which journeys exist elsewhere.
+        raise journeys.JourneyNotFoundError(f"no journey with id {journey_id}")
+    return journey
+
+
+@router.get("", summary="Journeys, newest first (open ones by default)")
+async def list_all(
+    conn: Conn, principal: AnyUser, open: bool = True, vehicle_id: int | None = None, limit: int = 200
+) -> dict[str, Any]:
+    scope = hospital_scope(principal)
+    rows = await journeys.list_journeys(conn, open, vehicle_id, scope, min(max(limit, 1), 1000))
+    return {"journeys": rows}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Dispatch an ambulance to an incident")
+async def create(body: JourneyCreate, conn: Conn, principal: Editor, request: Request) -> dict[str, Any]:
+    journey, events = await journeys.create_journey(
+        conn,
+        body.vehicle_id,
+        body.incident.lat,
+        body.incident.lon,
+        body.incident.address,
+        body.priority,
+        body.destination_hospital_id,
+        body.scene_radius_m,
+        principal.name,
+        body.note,
+    )
+    await _share(request, events)
+    return journey
+
+
+@router.get("/{journey_id}", summary="One journey with its NEMSIS-style timestamps")
+async def get_one(journey_id: int, conn: Conn, principal: AnyUser) -> dict[str, Any]:
+    journey = await _visible(conn, journey_id, principal)
+    return {**journey, "status_log": await journeys.status_log(conn, journey_id)}
+
+
+@router.patch("/{journey_id}", summary="Change the destination hospital (both hospitals are told)")
+async def change_destination(
+    journey_id: int, body: DestinationUpdate, conn: Conn, principal: Editor, request: Request
+) -> dict[str, Any]:
+    journey, events = await journeys.set_destination(
+        conn, journey_id, body.destination_hospital_id, principal.name
+    )
+    await _share(request, events)
+    return journey
+
+
+@router.post("/{journey_id}/status", summary="Set the status by hand (logged with its source)")
+async def change_status(
+    journey_id: int, body: StatusChange, conn: Conn, principal: Editor, request: Request
+) -> dict[str, Any]:
+    journey, events = await journeys.set_status(conn, journey_id, body.status, body.source, principal.name)
+    await _share(request, events)
+    return journey
+
+
+@router.get("/{journey_id}/report", summary="Timestamps, intervals, distance, speeds, stops, overspeed")
+async def report(journey_id: int, conn: Conn, principal: AnyUser) -> dict[str, Any]:
+    await _visible(conn, journey_id, principal)
+    return await reports.journey_report(conn, journey_id)
+
+
+@router.get(
+    "/{journey_id}/geojson", summary="The journey as GeoJSON (RFC 7946)", response_class=GeoJSONResponse
+)
+async def geojson(journey_id: int, conn: Conn, principal: AnyUser) -> dict[str, Any]:
+    await _visible(conn, journey_id, principal)
+    return await reports.journey_geojson(conn, journey_id)
+
+
+@router.get("/{journey_id}/replay", summary="Every fix of the journey with the status in force at its time")
+async def replay(journey_id: int, conn: Conn, principal: AnyUser) -> dict[str, Any]:
+    await _visible(conn, journey_id, principal)
+    return await reports.journey_replay(conn, journey_id)
