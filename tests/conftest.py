@@ -15,7 +15,9 @@ from tracking.access import create_api_key
 from tracking.config import DEFAULT_DATA_DIR
 from tracking.db import apply_schema
 from tracking.fleet import register_device, register_vehicle
-from tracking.places import load_hospitals, load_road_lines
+from tracking.geofences import ensure_default_geofences
+from tracking.places import load_hospitals, load_road_lines, load_sample_stations
+from tracking.settings import TrackingSettings
 
 # Two shared cores run the services next to the tests: no wall-clock health checks or deadlines.
 settings.register_profile("shared-machine", suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -23,7 +25,10 @@ settings.load_profile("shared-machine")
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
-MUTABLE_TABLES = "positions, vehicle_latest, devices, vehicles, api_keys"
+MUTABLE_TABLES = (
+    "positions, vehicle_latest, devices, vehicles, api_keys, events, journeys, journey_status_log,"
+    " vehicle_state, tracking_inbox, mqtt_service_accounts"
+)
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +37,8 @@ def database_url() -> str:
     with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as conn:
         load_hospitals(conn, DEFAULT_DATA_DIR / "hospitals.csv")
         load_road_lines(conn, DEFAULT_DATA_DIR / "roads-central.geojson")
+        load_sample_stations(conn)
+        ensure_default_geofences(conn, TrackingSettings().hysteresis_m)
     return TEST_DATABASE_URL
 
 
@@ -40,6 +47,8 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection to an emptied test database (hospitals and roads are kept)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {MUTABLE_TABLES} RESTART IDENTITY CASCADE")
+        # Geofences made by tests go; the defaults around hospitals and stations stay.
+        conn.execute("DELETE FROM geofences WHERE hospital_id IS NULL AND station_id IS NULL")
         yield conn
 
 

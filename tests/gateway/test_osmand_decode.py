@@ -309,6 +309,7 @@ def test_malformed_json_has_its_reason(body: bytes, reason: Reason) -> None:
         ({"timestamp": "yesterday"}, Reason.BAD_TIME),
         ({"coords": None}, Reason.MISSING_FIELD),
         ({"coords": {"latitude": "1", "longitude": 2}}, Reason.BAD_TYPE),
+        ({"coords": {"latitude": 10**400, "longitude": 2}}, Reason.BAD_TYPE),
         ({"coords": {"latitude": 1}}, Reason.MISSING_FIELD),
         ({"coords": {"latitude": 1, "longitude": 2, "altitude": 1e39}}, Reason.BAD_TYPE),
     ],
