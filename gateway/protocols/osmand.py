@@ -193,7 +193,7 @@ def number(value: Any) -> float | None:
         return None
     try:
         n = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer beyond a double
         return None
     return n if math.isfinite(n) else None
 
