@@ -57,6 +57,9 @@ def _vehicle_json(r: dict[str, Any]) -> dict[str, Any]:
         "device_id": r["device_id"],
         "position": position,
         "age_s": None if r["age_s"] is None else round(r["age_s"], 1),
+        # What a dispatcher colours by: the open journey's status, else the unit's own.
+        "status": r["journey_status"] or r["unit_status"],
+        "journey_id": r["journey_id"],
     }
 
 
