@@ -6,7 +6,9 @@ IMEI gets no reply and the connection is closed. A frame before a successful log
 and closes the connection. Locations and alarms are acknowledged (5-byte echo) only once their
 fix is committed; heartbeats and time requests after the fixes received before them. With
 `checksum_mode=strict` a frame with a wrong CRC is refused without a reply (the device sends it
-again); `lenient` counts it and decodes it anyway.
+again); `lenient` counts it and decodes it anyway. A login that states a time zone (extended
+login) makes the GPS times of the connection local to it, as in Traccar; other devices are
+expected to send UTC (Concox `GMT,E,0,0#`).
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ class Gt06Session:
 
     async def _unsupported(self, frame: Gt06Frame, ack: bytes) -> None:
         metrics.IGNORED_MESSAGES.labels(PROTOCOL, f"0x{frame.protocol:02x}").inc()
-        log.info("%s: message type 0x%02x not decoded: %s", self._conn, frame.protocol, frame.info.hex())
+        log.debug("%s: message type 0x%02x not decoded: %s", self._conn, frame.protocol, frame.info.hex())
         if not frame.extended and frame.protocol not in COMMAND_TYPES:  # as Traccar: echo it
             conn = self._conn
             await self._ingest.after_commit(lambda: conn.reply(ack))

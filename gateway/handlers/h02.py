@@ -86,7 +86,7 @@ class H02Frames:
         elif isinstance(message, Other):
             label = message.command if message.command in KNOWN_COMMANDS else "other"
             metrics.IGNORED_MESSAGES.labels(PROTOCOL, label).inc()
-            log.info("%s: H02 %s not decoded: %r", link.source, message.command, frame[:120])
+            log.debug("%s: H02 %s not decoded: %r", link.source, message.command, frame[:120])
 
     async def _device(self, message: Message, link: _Link) -> DeviceEntry | None:
         """The registered h02 device the frame names, if it may speak on this link."""

@@ -175,7 +175,8 @@ def parse_frame(frame: bytes) -> Gt06Frame | Refusal:
 class Login:
     imei: str
     type_id: int | None = None
-    utc_offset_min: int | None = None  # the login's time zone: later GPS times are local to it
+    # The login's time zone: later GPS times on the connection are local to it (traccar#604).
+    utc_offset_min: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

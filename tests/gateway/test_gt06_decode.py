@@ -47,6 +47,7 @@ def test_login_with_imei_and_serial() -> None:
 
 
 def test_login_with_type_and_time_zone_west() -> None:
+    # Also in traccar/traccar issue #604: this device (GMT-4) then sends local times, hence the shift.
     frame = frame_of("787811010864717003664467100f190a0002c6d20d0a")
     assert frame.checksum_ok and frame.serial == 2
     # 0x190A: 0x190 = 400 -> 4 h 00, bit 3 set -> west.
