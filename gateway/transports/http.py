@@ -22,6 +22,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 log = logging.getLogger(__name__)
 
 
+class ListenError(OSError):
+    """The listener could not start (the port is taken, the address is not local...)."""
+
+
 @dataclass(frozen=True, slots=True)
 class HttpLimits:
     max_header_bytes: int = 16 * 1024  # request line + headers; larger requests get a 431
@@ -84,6 +88,8 @@ class HttpListener:
         log.info("HTTP listening on %s:%d", self._config.host, self._config.port)
         try:
             await self._server.serve()
+        except SystemExit as exc:  # uvicorn exits the process when it cannot bind: fail this task only
+            raise ListenError(f"cannot listen on {self._config.host}:{self._config.port}") from exc
         except asyncio.CancelledError:
             # Stop accepting, close idle connections, give requests in flight a moment.
             self._server.should_exit = True

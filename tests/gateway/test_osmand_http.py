@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from gateway.handlers.osmand import OsmAndApp, OsmAndLimits
-from gateway.transports.http import HttpLimits, HttpListener
+from gateway.transports.http import HttpLimits, HttpListener, ListenError
 from tests.gateway.harness import IngestHarness, recent_utc
 from tests.gateway.test_osmand_decode import (
     J_MOVING,
@@ -290,3 +291,12 @@ async def test_size_rate_and_header_limits(db: psycopg.Connection, harness: Inge
             statuses.append((await client.get(uri)).status_code)
         assert statuses == [200, 200, 429]
         assert len(harness.stored("123456")) == 2
+
+
+async def test_a_taken_port_fails_the_listener_not_the_process(harness: IngestHarness) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ListenError, match=f"cannot listen on 127.0.0.1:{port}"):
+            await HttpListener(OsmAndApp(harness.ingest), "127.0.0.1", port).serve()
