@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import random
 import signal
 import sys
 
 from pydantic import ValidationError
 
+from device_emulator.dispatch import ApiClient, DemoCalls, DispatchFollower
 from device_emulator.runner import password_file, run_fleet
 from device_emulator.settings import EmulatorSettings
 from device_emulator.tracker import build_fleet
@@ -76,7 +78,22 @@ async def _run(settings: EmulatorSettings, mqtt: MqttSettings) -> None:
         endpoint.host, endpoint.port,
     )  # fmt: skip
     passwords = password_file(settings.password_file) if settings.password_file else None
-    await run_fleet(trackers, endpoint, settings.run_options(), stop=stop, passwords=passwords)
+    api = ApiClient(settings.api_url, settings.api_key) if settings.api_url and settings.api_key else None
+    try:
+        async with asyncio.TaskGroup() as tg:
+            if api is not None and settings.follow_dispatch:
+                follower = DispatchFollower(api, trackers, trackers[0].vehicle.graph)
+                tg.create_task(follower.run(stop), name="dispatch-follower")
+            if api is not None and settings.demo_calls_per_hour:
+                calls = DemoCalls(
+                    api, trackers[0].vehicle.graph, settings.demo_calls_per_hour, random.Random(settings.seed)
+                )
+                tg.create_task(calls.run(stop), name="demo-calls")
+            await run_fleet(trackers, endpoint, settings.run_options(), stop=stop, passwords=passwords)
+            stop.set()  # a --duration run ended: stop the API tasks too
+    finally:
+        if api is not None:
+            await api.close()
     log.info("stopped")
 
 

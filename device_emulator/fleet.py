@@ -82,6 +82,7 @@ class Vehicle:
         hospitals: Sequence[Place],
         rng: random.Random,
         timing: MissionTiming = MissionTiming(),
+        follow_dispatch: bool = False,
     ) -> None:
         if not hospitals:
             raise ValueError("a vehicle needs at least one hospital")
@@ -101,12 +102,37 @@ class Vehicle:
         self._heading = 0.0
         # Stagger the first call-outs so a fleet does not leave its stations in lockstep.
         self._wait_s = rng.uniform(0.0, timing.idle_s[0]) * timing.scale
+        # Following dispatch, the vehicle waits at its station for an assignment instead of
+        # inventing missions; `assignment` is (scene node, hospital node or None, label).
+        self.follow_dispatch = follow_dispatch
+        self.assignment: tuple[int, int | None, str] | None = None
+        self._recalled = False
+
+    def assign(self, scene: int, hospital: int | None, label: str) -> bool:
+        """Take a dispatch (a scene and where to bring the patient); False when busy with another."""
+        if self.assignment is not None or self.phase is not Phase.IDLE:
+            return False
+        self.assignment = (scene, hospital, label)
+        self._wait_s = 0.0
+        return True
+
+    def recall(self) -> None:
+        """The journey was cancelled or closed: drop it and head back to the station (a vehicle on
+        the road first reaches the junction it is driving to)."""
+        self.assignment = None
+        if self.phase in (Phase.TO_SCENE, Phase.TO_HOSPITAL):
+            self._recalled = True
+        elif self.phase in (Phase.AT_SCENE, Phase.AT_HOSPITAL):
+            self.phase, self._wait_s = Phase.AT_HOSPITAL, 0.0  # departs next as RETURNING
 
     def step(self, dt: float) -> VehicleSample:
         """Live dt more seconds: wait out a stop, depart, or drive on; return the state at the end."""
         if self._path is None:
             self._wait_s -= dt
-            if self._wait_s <= 0.0:
+            waiting_for_dispatch = (
+                self.follow_dispatch and self.phase is Phase.IDLE and self.assignment is None
+            )
+            if self._wait_s <= 0.0 and not waiting_for_dispatch:
                 self._depart()
         if self._path is not None:
             self._progress = advance(self._path, self._progress, dt, self.style)
@@ -125,13 +151,22 @@ class Vehicle:
 
     def _depart(self) -> None:
         self.phase = DEPARTURE[self.phase]
+        if self.phase is Phase.TO_HOSPITAL and self.assignment is not None and self.assignment[1] is None:
+            self.phase = Phase.RETURNING  # treated on scene: no transport
         if self.phase is Phase.TO_SCENE:
-            self.target = self._pick_scene()
-            self.target_name = f"scene at junction {self.target}"
+            if self.assignment is not None:
+                self.target, _, self.target_name = self.assignment
+            else:
+                self.target = self._pick_scene()
+                self.target_name = f"scene at junction {self.target}"
             route = self.graph.shortest_path(self.node, self.target)
         elif self.phase is Phase.TO_HOSPITAL:
-            hospital, route = self._nearest_hospital()
-            self.target, self.target_name = hospital.node, hospital.name
+            if self.assignment is not None and self.assignment[1] is not None:
+                self.target, self.target_name = self.assignment[1], "assigned hospital"
+                route = self.graph.shortest_path(self.node, self.target)
+            else:
+                hospital, route = self._nearest_hospital()
+                self.target, self.target_name = hospital.node, hospital.name
         else:
             self.target, self.target_name = self.station.node, self.station.name
             route = self.graph.shortest_path(self.node, self.target)
@@ -144,9 +179,14 @@ class Vehicle:
     def _arrive(self) -> None:
         self.node = self.target
         self.phase = ARRIVAL[self.phase]
+        if self.phase is Phase.IDLE:
+            self.assignment = None
         self._path = None
         self._progress = Progress()
         self._wait_s = self.timing.draw(self.phase, self._rng)
+        if self._recalled:  # no dwell: straight back to the station
+            self._recalled = False
+            self.phase, self._wait_s = Phase.AT_HOSPITAL, 0.0
 
     def _pick_scene(self) -> int:
         scene = self._rng.randrange(len(self.graph.nodes) - 1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +11,7 @@ from device_emulator.roads import RoadGraph
 from tracking.config import DEFAULT_DATA_DIR
 
 HOSPITALS_CSV = DEFAULT_DATA_DIR / "hospitals.csv"
+STATIONS_CSV = DEFAULT_DATA_DIR / "stations.csv"  # the sample 115 stations the database loads too
 # A hospital further than this from every junction of the extract is outside it (or on a road it lacks).
 MAX_SNAP_DISTANCE_M = 400.0
 
@@ -68,12 +69,12 @@ def hospitals_on_graph(
     return tuple(places)
 
 
-def stations_at(hospitals: Sequence[Place]) -> tuple[Place, ...]:
-    """Ambulance stations: one per distinct hospital junction (in Da Nang ambulances are based at hospitals)."""
-    seen: set[int] = set()
-    stations = []
-    for place in hospitals:
-        if place.node not in seen:
-            seen.add(place.node)
-            stations.append(Place(f"{place.name} station", place.node, place.snap_distance_m))
-    return tuple(stations)
+def load_stations(graph: RoadGraph, path: Path = STATIONS_CSV) -> tuple[Place, ...]:
+    """The stations of `stations.csv` (the ones `amb-admin load-danang` registers), at their junctions."""
+    with path.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    places = []
+    for row in rows:
+        node, distance = graph.nearest_node(float(row["lat"]), float(row["lon"]))
+        places.append(Place(row["name_en"], node, distance))
+    return tuple(places)

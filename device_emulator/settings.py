@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from device_emulator.outbox import DEFAULT_MAX_BACKLOG
@@ -41,6 +41,26 @@ class EmulatorSettings(BaseSettings):
         None, description="File of `device_id password` lines (`*` for all); none connects without one."
     )
 
+    follow_dispatch: bool = Field(
+        False,
+        description="Wait at the station for journeys dispatched through the API and drive them "
+        "(needs api_url and api_key), instead of inventing missions.",
+    )
+    demo_calls_per_hour: float = Field(
+        0.0,
+        ge=0,
+        le=3600,
+        description="Also play the 115 desk: this many emergency calls an hour, dispatched via the API.",
+    )
+    api_url: str | None = Field(None, description="Base URL of the API, e.g. http://127.0.0.1:8000.")
+    api_key: str | None = Field(None, description="A dispatcher API key (for following and making journeys).")
+
+    @model_validator(mode="after")
+    def _api_when_needed(self) -> EmulatorSettings:
+        if (self.follow_dispatch or self.demo_calls_per_hour) and not (self.api_url and self.api_key):
+            raise ValueError("follow_dispatch and demo_calls_per_hour need api_url and api_key")
+        return self
+
     def fleet_config(self) -> FleetConfig:
         return FleetConfig(
             vehicles=self.vehicles,
@@ -51,6 +71,7 @@ class EmulatorSettings(BaseSettings):
             gap_seconds=self.gap_seconds,
             dwell_scale=self.dwell_scale,
             max_backlog=self.max_backlog,
+            follow_dispatch=self.follow_dispatch,
         )
 
     def run_options(self) -> RunOptions:

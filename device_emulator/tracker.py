@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from device_emulator.fixes import Fix, GpsReceiver
 from device_emulator.fleet import MissionTiming, Vehicle
 from device_emulator.outbox import DEFAULT_MAX_BACKLOG, CoverageGaps, Outbox, OutgoingMessage
-from device_emulator.places import Place, hospitals_on_graph, load_hospitals, stations_at
+from device_emulator.places import Place, hospitals_on_graph, load_hospitals, load_stations
 from device_emulator.roads import RoadGraph, load_road_graph
 
 
@@ -26,6 +26,7 @@ class FleetConfig:
     gap_seconds: float = 60.0
     dwell_scale: float = 1.0
     max_backlog: int = DEFAULT_MAX_BACKLOG
+    follow_dispatch: bool = False
 
 
 @dataclass(slots=True)
@@ -64,9 +65,9 @@ def build_fleet(
 ) -> list[EmulatedTracker]:
     """The fleet of a config: vehicle i is based at station i mod the number of stations."""
     graph = graph or load_road_graph()
-    # Patients go to emergency departments; stations are spread over every hospital of the extract.
+    # Patients go to emergency departments; vehicles are based at the sample 115 stations.
     hospitals = hospitals or hospitals_on_graph(graph, load_hospitals(), emergency_only=True)
-    stations = stations or stations_at(hospitals_on_graph(graph, load_hospitals()))
+    stations = stations or load_stations(graph)
     timing = MissionTiming(scale=config.dwell_scale)
     trackers = []
     for index, device_id in enumerate(device_ids(config.device_prefix, config.vehicles)):
@@ -76,6 +77,7 @@ def build_fleet(
             hospitals,
             vehicle_rng(config.seed, index, "drive"),
             timing,
+            follow_dispatch=config.follow_dispatch,
         )
         trackers.append(
             EmulatedTracker(

@@ -31,6 +31,7 @@ log "database: schema, Da Nang data, $VEHICLES demo ambulances"
 .venv/bin/amb-admin load-danang
 .venv/bin/amb-admin seed-fleet --count "$VEHICLES" --passwords-file "$RUN/emulator-passwords"
 KEY=$(.venv/bin/amb-admin create-api-key "make run dispatcher" --role dispatcher --replace --quiet)
+EMULATOR_KEY=$(.venv/bin/amb-admin create-api-key "demo 115 desk (emulator)" --role dispatcher --replace --quiet)
 
 # Broker accounts: fresh random passwords for this run's services; every device has its own.
 secret() { head -c 24 /dev/urandom | base64 | tr -d '/+='; }
@@ -63,7 +64,11 @@ for _ in $(seq 100); do
   curl -fs "http://$AMB_API_HOST:$AMB_API_PORT/healthz" >/dev/null 2>&1 && break
   sleep 0.2
 done
-start emulator .venv/bin/amb-emulator --vehicles "$VEHICLES" --password-file "$RUN/emulator-passwords"
+# The emulated crews drive the journeys dispatched to them; the emulator also plays the 115 desk
+# with demo calls (AMB_DEMO_CALLS_PER_HOUR, 0 to dispatch only by hand).
+start emulator env AMB_EMULATOR_API_URL="http://$AMB_API_HOST:$AMB_API_PORT" AMB_EMULATOR_API_KEY="$EMULATOR_KEY" \
+  AMB_EMULATOR_FOLLOW_DISPATCH=true AMB_EMULATOR_DEMO_CALLS_PER_HOUR="${AMB_DEMO_CALLS_PER_HOUR:-40}" \
+  .venv/bin/amb-emulator --vehicles "$VEHICLES" --password-file "$RUN/emulator-passwords"
 
 cat <<MSG
 

@@ -16,7 +16,7 @@ from tracking.config import DEFAULT_DATA_DIR
 from tracking.db import apply_schema
 from tracking.fleet import register_device, register_vehicle
 from tracking.geofences import ensure_default_geofences
-from tracking.places import load_hospitals, load_road_lines, load_sample_stations
+from tracking.places import load_hospitals, load_road_lines, load_stations
 from tracking.settings import TrackingSettings
 
 # Two shared cores run the services next to the tests: no wall-clock health checks or deadlines.
@@ -37,7 +37,7 @@ def database_url() -> str:
     with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as conn:
         load_hospitals(conn, DEFAULT_DATA_DIR / "hospitals.csv")
         load_road_lines(conn, DEFAULT_DATA_DIR / "roads-central.geojson")
-        load_sample_stations(conn)
+        load_stations(conn, DEFAULT_DATA_DIR / "stations.csv")
         ensure_default_geofences(conn, TrackingSettings().hysteresis_m)
     return TEST_DATABASE_URL
 

@@ -22,7 +22,7 @@ def _migrate(conn: psycopg.Connection, args: argparse.Namespace) -> str:
 def _load_danang(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     data: Path = args.data_dir
     hospitals = places.load_hospitals(conn, data / "hospitals.csv")
-    stations = places.load_sample_stations(conn)
+    stations = places.load_stations(conn, data / "stations.csv")
     roads = places.load_road_lines(conn, data / "roads-central.geojson")
     fences = geofences.ensure_default_geofences(conn, TrackingSettings().hysteresis_m)
     return (

@@ -8,14 +8,6 @@ from pathlib import Path
 
 import psycopg
 
-# Da Nang's 115 station sites are not public: sample stations sit at district health centres
-# (as HCMC's satellite stations mostly do) and are labelled as samples.
-SAMPLE_STATION_HOSPITALS = (
-    "Trung tâm Y tế quận Hải Châu",
-    "Trung tâm Y tế quận Thanh Khê",
-    "Trung tâm Y tế quận Sơn Trà",
-)
-
 
 def load_hospitals(conn: psycopg.Connection, csv_path: Path) -> int:
     """Upsert the hospitals of a `name_vi,name_en,lat,lon,category,osm_ref` CSV; returns the row count."""
@@ -36,17 +28,25 @@ def load_hospitals(conn: psycopg.Connection, csv_path: Path) -> int:
     return len(rows)
 
 
-def load_sample_stations(conn: psycopg.Connection) -> int:
-    """Create the sample stations at their district health centres (hospitals must be loaded)."""
-    cur = conn.execute(
-        """
-        INSERT INTO stations (name, is_sample, geom)
-        SELECT 'Trạm 115 mẫu — ' || name_vi, true, geom FROM hospitals WHERE name_vi = ANY(%s)
-        ON CONFLICT (name) DO UPDATE SET geom = EXCLUDED.geom
-        """,
-        (list(SAMPLE_STATION_HOSPITALS),),
+def load_stations(conn: psycopg.Connection, csv_path: Path) -> int:
+    """Upsert the stations of a `name_vi,name_en,lat,lon,near` CSV and drop sample stations no longer
+    in it (with their geofences). Da Nang's 115 station sites are not public: the shipped file holds
+    samples, labelled as such, at the junction nearest a district health centre."""
+    with csv_path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        conn.execute(
+            """
+            INSERT INTO stations (name, is_sample, geom)
+            VALUES (%s, true, ST_SetSRID(ST_MakePoint(%s, %s), 4326))
+            ON CONFLICT (name) DO UPDATE SET geom = EXCLUDED.geom
+            """,
+            (r["name_vi"], float(r["lon"]), float(r["lat"])),
+        )
+    conn.execute(
+        "DELETE FROM stations WHERE is_sample AND NOT name = ANY(%s)", ([r["name_vi"] for r in rows],)
     )
-    return cur.rowcount
+    return len(rows)
 
 
 def load_road_lines(conn: psycopg.Connection, geojson_path: Path) -> int:

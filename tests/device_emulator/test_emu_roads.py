@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from device_emulator.places import hospitals_on_graph, load_hospitals, stations_at
+from device_emulator.places import hospitals_on_graph, load_hospitals, load_stations
 from device_emulator.roads import (
     ROADS_GEOJSON,
     RoadGraph,
@@ -105,5 +105,7 @@ def test_hospitals_and_stations_snap_to_graph_nodes(graph: RoadGraph) -> None:
     emergency = hospitals_on_graph(graph, load_hospitals(), emergency_only=True)
     assert 5 <= len(emergency) < len(hospitals) < 27  # many hospitals lie outside the extract
     assert all(0 <= h.node < len(graph.nodes) and h.snap_distance_m <= 400 for h in hospitals)
-    stations = stations_at(hospitals)
-    assert len({s.node for s in stations}) == len(stations) >= 5
+    stations = load_stations(graph)
+    # The sample stations sit exactly on junctions (the database loads the same file).
+    assert len({s.node for s in stations}) == len(stations) == 3
+    assert all(s.snap_distance_m < 1 for s in stations)

@@ -1,0 +1,174 @@
+"""The emulated fleet and the dispatch desk, through the real API.
+
+`DispatchFollower` makes each emulated ambulance drive the journey a dispatcher assigned to its
+vehicle (the scene, then the destination hospital), as a crew would. `DemoCalls` plays the 115
+call-taker for demos: emergency calls at random places in Da Nang, each given to the nearest
+available ambulance with the nearest emergency department as its destination.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from device_emulator.roads import RoadGraph
+from device_emulator.tracker import EmulatedTracker
+from tracking.geodesy import haversine_m
+
+log = logging.getLogger(__name__)
+
+POLL_S = 2.0
+FRESH_S = 60.0
+# A destination is reachable by the emulator only if the road network passes close to it: the
+# vehicle stops at the junction nearest the hospital, which must lie inside its 300 m area.
+MAX_HOSPITAL_SNAP_M = 250.0
+PRIORITIES = (1, 2, 3)
+PRIORITY_WEIGHTS = (0.3, 0.5, 0.2)
+
+
+class ApiClient:
+    """The few calls the emulator makes, with its API key."""
+
+    def __init__(self, base_url: str, api_key: str) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {api_key}"}, timeout=10
+        )
+
+    async def get(self, path: str, **params: Any) -> Any:
+        response = await self._http.get(path, params=params)
+        response.raise_for_status()
+        return response.json()
+
+    async def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return await self._http.post(path, json=body)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+class DispatchFollower:
+    def __init__(self, api: ApiClient, trackers: Sequence[EmulatedTracker], graph: RoadGraph) -> None:
+        self._api = api
+        self._by_device = {t.device_id: t for t in trackers}
+        self._graph = graph
+        self._following: dict[str, int] = {}  # device id -> journey id being driven
+        self._hospital_nodes: dict[int, int] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.poll()
+            except (httpx.HTTPError, KeyError, ValueError) as exc:
+                log.warning("dispatch follower: %s", exc)
+            await _sleep_or_stop(stop, POLL_S)
+
+    async def poll(self) -> None:
+        vehicles = (await self._api.get("/api/v1/vehicles"))["vehicles"]
+        journeys = {
+            j["vehicle_id"]: j for j in (await self._api.get("/api/v1/journeys", open="true"))["journeys"]
+        }
+        if not self._hospital_nodes:
+            for h in (await self._api.get("/api/v1/hospitals"))["hospitals"]:
+                self._hospital_nodes[h["id"]] = self._graph.nearest_node(h["lat"], h["lon"])[0]
+        for v in vehicles:
+            tracker = self._by_device.get(v["device_id"] or "")
+            if tracker is None:
+                continue
+            journey = journeys.get(v["id"])
+            following = self._following.get(tracker.device_id)
+            if journey is None:
+                if following is not None:
+                    tracker.vehicle.recall()
+                    del self._following[tracker.device_id]
+            elif following != journey["id"]:
+                self._take(tracker, journey)
+            else:
+                self._update_destination(tracker, journey)
+
+    def _take(self, tracker: EmulatedTracker, journey: dict[str, Any]) -> None:
+        scene = self._graph.nearest_node(journey["incident_lat"], journey["incident_lon"])[0]
+        hospital = self._hospital_nodes.get(journey["destination_hospital_id"] or -1)
+        label = f"journey {journey['id']}: {journey.get('incident_address') or 'incident'}"
+        if tracker.vehicle.assign(scene, hospital, label):
+            self._following[tracker.device_id] = journey["id"]
+            log.info("%s takes %s", tracker.device_id, label)
+
+    def _update_destination(self, tracker: EmulatedTracker, journey: dict[str, Any]) -> None:
+        current = tracker.vehicle.assignment
+        hospital = self._hospital_nodes.get(journey["destination_hospital_id"] or -1)
+        if current is not None and current[1] != hospital:
+            tracker.vehicle.assignment = (current[0], hospital, current[2])  # taken at the next departure
+
+
+class DemoCalls:
+    """Emergency calls at a given mean rate (a Poisson process), each dispatched through the API."""
+
+    def __init__(self, api: ApiClient, graph: RoadGraph, calls_per_hour: float, rng: random.Random) -> None:
+        self._api = api
+        self._graph = graph
+        self._mean_gap_s = 3600.0 / calls_per_hour
+        self._rng = rng
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await _sleep_or_stop(stop, self._rng.expovariate(1.0 / self._mean_gap_s))
+            if stop.is_set():
+                return
+            try:
+                await self.call()
+            except (httpx.HTTPError, KeyError, ValueError) as exc:
+                log.warning("demo call: %s", exc)
+
+    async def call(self) -> dict[str, Any] | None:
+        node = self._rng.randrange(len(self._graph.nodes))
+        lat, lon = self._graph.node_latlon(node)
+        vehicles = [
+            v for v in (await self._api.get("/api/v1/vehicles"))["vehicles"]
+            if v["status"] == "available" and v["position"] and (v["age_s"] or math.inf) < FRESH_S
+        ]  # fmt: skip
+        if not vehicles:
+            log.info("demo call at %.5f,%.5f: no ambulance available", lat, lon)
+            return None
+        nearest = min(
+            vehicles, key=lambda v: haversine_m(lat, lon, v["position"]["lat"], v["position"]["lon"])
+        )
+        hospital = self._destination(lat, lon, (await self._api.get("/api/v1/hospitals"))["hospitals"])
+        roads = [self._graph.edges[e].name for e in self._graph.out_edges[node] if self._graph.edges[e].name]
+        body = {
+            "vehicle_id": nearest["id"],
+            "incident": {
+                "lat": round(lat, 6),
+                "lon": round(lon, 6),
+                "address": f"Gần {roads[0]}" if roads else None,
+            },
+            "priority": self._rng.choices(PRIORITIES, PRIORITY_WEIGHTS)[0],
+            "destination_hospital_id": hospital["id"] if hospital else None,
+            "note": "Cuộc gọi mô phỏng (demo)",
+        }
+        response = await self._api.post("/api/v1/journeys", body)
+        if response.status_code != 201:
+            log.warning("demo call refused: %s %s", response.status_code, response.text[:200])
+            return None
+        journey: dict[str, Any] = response.json()
+        log.info("demo call: %s sent to %s", nearest["call_sign"], body["incident"]["address"] or (lat, lon))
+        return journey
+
+    def _destination(self, lat: float, lon: float, hospitals: list[dict[str, Any]]) -> dict[str, Any] | None:
+        reachable = [
+            h for h in hospitals
+            if h["has_emergency"]
+            and self._graph.nearest_node(h["lat"], h["lon"])[1] <= MAX_HOSPITAL_SNAP_M
+        ]  # fmt: skip
+        return min(reachable, key=lambda h: haversine_m(lat, lon, h["lat"], h["lon"]), default=None)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
