@@ -8,7 +8,7 @@ import asyncio
 import aiomqtt
 import pytest
 
-from gateway.mqtt_ingest import ManualAckClient
+from gateway.transports.mqtt import ManualAckClient
 from tests.services import Broker
 
 pytestmark = pytest.mark.slow
