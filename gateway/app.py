@@ -12,6 +12,8 @@ from prometheus_client import start_http_server
 from psycopg_pool import AsyncConnectionPool
 
 from gateway.batch_writer import PositionBatchWriter
+from gateway.handlers.gt06 import Gt06Protocol
+from gateway.handlers.h02 import H02DatagramHandler, H02Protocol
 from gateway.handlers.mqtt_json import MqttJsonHandler
 from gateway.handlers.teltonika import TeltonikaDatagramHandler, TeltonikaProtocol
 from gateway.ingest import FixIngest
@@ -82,6 +84,27 @@ def device_listeners(
     )
     host = gateway.listen_host
     servers: list[tuple[str, Coroutine[Any, Any, None]]] = []
+    if gateway.gt06_port:
+        servers.append(
+            (
+                "gt06-tcp",
+                StreamListener(Gt06Protocol(fixes, gateway), host, gateway.gt06_port, limits).serve(),
+            )
+        )
+    if gateway.h02_port:
+        length = gateway.h02_message_length or None
+        servers.append(
+            (
+                "h02-tcp",
+                StreamListener(H02Protocol(fixes, gateway, length), host, gateway.h02_port, limits).serve(),
+            )
+        )
+        servers.append(
+            (
+                "h02-udp",
+                DatagramListener(H02DatagramHandler(fixes, gateway, length), host, gateway.h02_port).serve(),
+            )
+        )
     if gateway.teltonika_port:
         servers.append(
             (

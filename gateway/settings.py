@@ -66,6 +66,10 @@ class GatewaySettings(BaseSettings):
         5027, ge=0, le=65535, description="Teltonika TCP and UDP port; 0 turns it off."
     )
     h02_port: int = Field(5013, ge=0, le=65535, description="H02 TCP and UDP port; 0 turns it off.")
+    h02_message_length: int = Field(
+        0,
+        description="Length of H02 binary `$` frames (32, 42 or 45); 0 learns it per connection as Traccar does.",
+    )
     osmand_port: int = Field(
         5055, ge=0, le=65535, description="OsmAnd / Traccar Client HTTP port; 0 turns it off."
     )
