@@ -40,7 +40,7 @@ class StreamLimits:
 
 
 class Splitter(Protocol):
-    def split(self, buffer: bytearray) -> list[bytes]:
+    def split(self, buffer: bytearray, /) -> list[bytes]:
         """Remove and return the complete frames at the start of `buffer` (skipping garbage);
         leave a partial frame in place; raise FrameError when the stream cannot be framed."""
         ...
@@ -49,7 +49,7 @@ class Splitter(Protocol):
 class StreamSession(Protocol):
     splitter: Splitter
 
-    async def on_frame(self, frame: bytes) -> None: ...
+    async def on_frame(self, frame: bytes, /) -> None: ...
 
     async def on_close(self) -> None: ...
 
@@ -57,7 +57,7 @@ class StreamSession(Protocol):
 class StreamProtocol(Protocol):
     name: str
 
-    def new_session(self, conn: Connection) -> StreamSession: ...
+    def new_session(self, conn: Connection, /) -> StreamSession: ...
 
 
 class Connection:
