@@ -47,7 +47,8 @@ class Splitter(Protocol):
 
 
 class StreamSession(Protocol):
-    splitter: Splitter
+    @property
+    def splitter(self) -> Splitter: ...
 
     async def on_frame(self, frame: bytes, /) -> None: ...
 
