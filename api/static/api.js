@@ -47,6 +47,12 @@ export function createApiClient(token) {
     roads: () => getJson('roads'),
     hospitals: async () => (await getJson('hospitals')).hospitals ?? [],
     vehicles: async () => (await getJson('vehicles')).vehicles ?? [],
+    /** The latest stored events, newest first. */
+    events: async (limit = 100) => (await getJson(`events?limit=${encodeURIComponent(limit)}`)).events ?? [],
+    openJourneys: async () => (await getJson('journeys?open=true')).journeys ?? [],
+    /** One journey with its status log. */
+    journey: (id) => getJson(`journeys/${encodeURIComponent(id)}`),
+    geofences: () => getJson('geofences'),
     /** ws(s)://host/api/v1/stream?token=… (browsers cannot set headers on a websocket). */
     streamUrl() {
       const url = new URL('stream', API_BASE);

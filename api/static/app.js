@@ -1,15 +1,23 @@
-/** Dispatcher page entry point: checks the token, loads the base map, then follows the live fleet. */
+/** Dispatcher page entry point: checks the token, loads the base map, then follows the live fleet and its events. */
 
 import { showAccessRequired } from './access.js';
+import { AlarmSound } from './alarm.js';
 import { AuthError, createApiClient } from './api.js';
 import { takeTokenFromUrl } from './auth.js';
 import { byId } from './dom.js';
+import { EventFeed } from './feed.js';
 import { FleetStore, STALE_AFTER_S } from './fleet.js';
+import { parseTime } from './format.js';
+import { GeofenceLayer } from './geofences.js';
 import { bindLanguageToggle, renderClock, renderConnection } from './header.js';
 import { initLang, onLangChange, lang } from './i18n.js';
-import { HospitalLayer, Legend, addRoads, createMap } from './map.js';
+import { JourneyBoard } from './journey_board.js';
+import { HospitalLayer, Legend, OverlaySwitch, addRoads, createMap, pingAt } from './map.js';
 import { FleetPanel } from './panel.js';
+import { isClosedJourneyStatus, vehicleStatusAfter } from './status.js';
 import { FleetStream, backoffDelay } from './stream.js';
+import { Tabs } from './tabs.js';
+import { ThrottledTask } from './throttle.js';
 import { VehicleLayer } from './vehicles.js';
 
 const DEFAULT_CONFIG = {
@@ -20,9 +28,26 @@ const DEFAULT_CONFIG = {
   offline_after_s: 90,
 };
 const REFETCH_MIN_INTERVAL_MS = 5000;
+const EVENTS_AT_START = 100;
+const PERIODIC_REFRESH_MS = 60 * 1000; // unit status changes (out of service) raise no event
+const GEOFENCE_REFRESH_MS = 5 * 60 * 1000;
 
-/** Test hook (the only global): latest vehicle records by id, fixes counted, stream state. */
-const ambState = { vehicles: {}, fixesReceived: 0, connected: false, connection: 'connecting', lang: 'vi' };
+/**
+ * Test hook (the only global): latest vehicle records by id (each with its `status`), events
+ * newest first, open journeys by id, counters, stream and sound state.
+ */
+const ambState = {
+  vehicles: {},
+  events: [],
+  journeys: {},
+  fixesReceived: 0,
+  eventsReceived: 0,
+  connected: false,
+  connection: 'connecting',
+  lang: 'vi',
+  loaded: { events: false, journeys: false, geofences: false },
+  sound: { armed: false, played: 0 },
+};
 window.ambState = ambState;
 
 function isFiniteNumber(value) {
@@ -56,11 +81,18 @@ class DispatcherConsole {
     this.loaded = { config: false, roads: false, snapshot: false };
     this.connection = { state: 'connecting', retryAt: 0 };
     this.failing = new Set();
-    this.refetch = { pending: false, lastAt: 0 };
+    this.vehicleRefetch = new ThrottledTask(() => this.reloadVehicles(), REFETCH_MIN_INTERVAL_MS);
+    this.hospitals = new Map();
+    this.snapshots = 0;
+    this.snapshotAt = 0;
+    this.map = null;
     this.vehicleLayer = null;
+    this.geofenceLayer = null;
     this.legend = null;
+    this.overlays = null;
     this.stream = null;
     this.stopped = false;
+    this.timers = [];
     this.view = (id) => {
       const now = Date.now();
       return {
@@ -71,6 +103,40 @@ class DispatcherConsole {
     this.panel = new FleetPanel({
       onSelect: (id) => this.select(id, { pan: true }),
       onFit: () => this.vehicleLayer?.fitAll(),
+      onJourney: (id) => this.selectJourney(id, { pan: true, showTab: true }),
+    });
+    this.tabs = new Tabs(byId('side-tabs'));
+    this.journeys = new JourneyBoard({
+      client,
+      onSelect: (id) => this.selectJourney(id, { pan: true }),
+      onChange: (journeys) => {
+        ambState.journeys = journeys;
+      },
+      onAuthError: () => this.deny(),
+    });
+    const hospitalName = (id) => {
+      const hospital = this.hospitals.get(id);
+      if (!hospital) return '';
+      return lang() === 'en' ? hospital.name_en || hospital.name_vi : hospital.name_vi || hospital.name_en;
+    };
+    this.feed = new EventFeed({
+      names: {
+        callSign: (id) => {
+          const vehicle = this.store.vehicles.get(id);
+          return vehicle ? vehicle.call_sign || vehicle.plate || '' : '';
+        },
+        hospitalName,
+        journey: (id) => this.journeys.get(id),
+      },
+      onPick: (event) => this.pickEvent(event),
+    });
+    this.alarm = new AlarmSound(byId('sound-hint'), {
+      onChange: (state, reason) => {
+        ambState.sound = state;
+        // Alarms raised before the first click are still unheard: sound them once, unless that
+        // first click was the acknowledgement itself.
+        if (reason === 'armed') setTimeout(() => this.feed.pinnedCount() && this.alarm.play('critical'), 600);
+      },
     });
   }
 
@@ -78,8 +144,20 @@ class DispatcherConsole {
     this.config = normaliseConfig(await this.withRetry('config', () => this.client.config()));
     this.loaded.config = true;
     const map = createMap(byId('map'), this.config);
+    this.map = map;
+    this.geofenceLayer = new GeofenceLayer(map);
+    this.geofenceLayer.group.addTo(map);
+    this.journeys.attachMap(map, {
+      vehicle: (id) => this.store.vehicles.get(id),
+      hospital: (id) => this.hospitals.get(id),
+    });
     this.vehicleLayer = new VehicleLayer(map, { onSelect: (id) => this.select(id, { pan: false }) });
     this.legend = new Legend(map, { offlineAfterS: this.config.offline_after_s, staleAfterS: STALE_AFTER_S });
+    this.overlays = new OverlaySwitch(map, [
+      { key: 'geofences', layer: this.geofenceLayer.group },
+      { key: 'journeys', layer: this.journeys.layer.group },
+      { key: 'trails', layer: this.vehicleLayer.trails },
+    ]);
     this.stream = new FleetStream({
       url: () => this.client.streamUrl(),
       onMessage: (message) => this.receive(message),
@@ -87,7 +165,22 @@ class DispatcherConsole {
       checkAuth: () => this.tokenAccepted(),
     });
     this.stream.start();
-    await Promise.all([this.loadRoads(map), this.loadHospitals(map)]);
+    this.timers.push(
+      setInterval(() => {
+        this.vehicleRefetch.request();
+        this.journeys.refetch.request();
+      }, PERIODIC_REFRESH_MS),
+      setInterval(() => this.loadGeofences().catch((error) => this.failedQuietly('geofences', error)), GEOFENCE_REFRESH_MS),
+    );
+    await Promise.all([
+      this.loadRoads(map),
+      this.loadHospitals(map),
+      this.loadEvents(),
+      this.withRetry('journeys', () => this.journeys.load()).then(() => {
+        ambState.loaded.journeys = true;
+      }),
+      this.withRetry('geofences', () => this.loadGeofences()),
+    ]);
   }
 
   async loadRoads(map) {
@@ -99,7 +192,27 @@ class DispatcherConsole {
 
   async loadHospitals(map) {
     const hospitals = await this.withRetry('hospitals', () => this.client.hospitals());
+    this.hospitals = new Map(hospitals.map((hospital) => [hospital.id, hospital]));
     new HospitalLayer(map, hospitals);
+    this.journeys.refreshLines();
+    this.feed.relabel();
+  }
+
+  async loadGeofences() {
+    this.geofenceLayer.setData(await this.client.geofences());
+    ambState.loaded.geofences = true;
+  }
+
+  /** The latest stored events (again after a reconnect: those raised meanwhile were missed). */
+  async loadEvents() {
+    const events = await this.withRetry('events', () => this.client.events(EVENTS_AT_START));
+    this.applyEvents(events, { live: false });
+    ambState.loaded.events = true;
+  }
+
+  failedQuietly(label, error) {
+    if (error instanceof AuthError) this.deny();
+    else console.warn(`${label} refresh failed`, error);
   }
 
   /** Retries a load with backoff, showing the error banner meanwhile; auth failures propagate. */
@@ -133,10 +246,19 @@ class DispatcherConsole {
   receive(message) {
     if (message.type === 'snapshot') {
       this.applyFleet(Array.isArray(message.vehicles) ? message.vehicles : []);
+      this.snapshots += 1;
+      this.snapshotAt = Date.now();
       this.loaded.snapshot = true;
       this.markReadyIfLoaded();
+      if (this.snapshots > 1) {
+        // Reconnected: what happened while the stream was down arrives through the API.
+        this.loadEvents().catch((error) => this.failedQuietly('events', error));
+        this.journeys.refetch.request();
+      }
     } else if (message.type === 'fixes') {
       this.applyFixes(Array.isArray(message.fixes) ? message.fixes : []);
+    } else if (message.type === 'events') {
+      this.applyEvents(Array.isArray(message.events) ? message.events : [], { live: true });
     }
     // 'heartbeat' only proves the connection is alive; the stream's silence timer uses it.
   }
@@ -151,6 +273,8 @@ class DispatcherConsole {
     }
     this.panel.syncAll(this.store.sorted());
     ambState.vehicles = Object.fromEntries(this.store.vehicles);
+    this.journeys.refreshLines();
+    this.feed.relabel();
     this.tick();
   }
 
@@ -164,39 +288,102 @@ class DispatcherConsole {
       } else if (kind === 'moved') {
         this.vehicleLayer.sync(vehicle, this.view(vehicle.id).freshness, { animate: true });
         this.panel.updateVehicle(vehicle);
+        this.journeys.vehicleMoved(vehicle.id);
       } else if (kind === 'late') {
         this.vehicleLayer.addTrailPoint(vehicle.id, fix);
       }
     }
     ambState.fixesReceived = this.store.fixesReceived;
-    if (unknown) this.refetchVehicles();
+    if (unknown) this.vehicleRefetch.request();
   }
 
-  /** A fix named a vehicle we do not know: reload the list, at most once per 5 s. */
-  refetchVehicles() {
-    if (this.refetch.pending) return;
-    this.refetch.pending = true;
-    const wait = Math.max(0, this.refetch.lastAt + REFETCH_MIN_INTERVAL_MS - Date.now());
-    setTimeout(async () => {
-      this.refetch.lastAt = Date.now();
-      try {
-        const vehicles = await this.client.vehicles();
-        if (!this.stopped) this.applyFleet(vehicles);
-      } catch (error) {
-        if (error instanceof AuthError) this.deny();
-        else console.warn('vehicle list refetch failed', error);
-      } finally {
-        this.refetch.pending = false;
-      }
-    }, wait);
+  /** Reloads the vehicle list (a fix or event named an unknown vehicle or journey); at most once per 5 s. */
+  async reloadVehicles() {
+    try {
+      const vehicles = await this.client.vehicles();
+      if (!this.stopped) this.applyFleet(vehicles);
+    } catch (error) {
+      if (error instanceof AuthError) this.deny();
+      else console.warn('vehicle list refetch failed', error);
+    }
+  }
+
+  /**
+   * Adds events to the feed. Live ones also move vehicles' statuses and journeys, and critical
+   * ones sound the alarm; loaded ones are history (the snapshot already holds their effect).
+   */
+  applyEvents(events, { live }) {
+    const added = this.feed.add(events, { live });
+    ambState.events = this.feed.events;
+    if (live) ambState.eventsReceived += added.length;
+    if (!added.length) return;
+    const oldestFirst = [...added].sort((a, b) => parseTime(a.at) - parseTime(b.at) || a.id - b.id);
+    if (live) {
+      for (const event of oldestFirst) if (event.kind === 'status_change') this.applyStatusChange(event);
+    } else if (this.snapshotAt && oldestFirst.some((event) => event.kind === 'status_change' && parseTime(event.at) > this.snapshotAt - 5000)) {
+      // A status changed around the snapshot and its event came through the API, not the stream.
+      this.vehicleRefetch.request();
+    }
+    if (live) {
+      const unknownJourney = this.journeys.applyEvents(oldestFirst, (id) => this.hospitals.get(id));
+      if (unknownJourney) this.vehicleRefetch.request();
+      const critical = added.filter((event) => event.severity === 'critical');
+      if (critical.length) this.alarm.play(critical.some((event) => event.kind === 'sos') ? 'sos' : 'critical');
+    }
+  }
+
+  /** A journey's status changed: its vehicle takes that status (available once the journey closes). */
+  applyStatusChange(event) {
+    const to = event.details?.to;
+    const closed = isClosedJourneyStatus(to);
+    const vehicle = this.store.applyStatus(event.vehicle_id, vehicleStatusAfter(to), closed ? null : event.journey_id);
+    if (!vehicle) {
+      this.vehicleRefetch.request();
+      return;
+    }
+    // A list fetched before this change must not put the old status back.
+    if (this.vehicleRefetch.running) this.vehicleRefetch.request();
+    this.vehicleLayer?.setStatus(vehicle.id, vehicle.status);
+    this.panel.updateVehicle(vehicle);
+    this.panel.summariseStatuses();
+    this.panel.applyFilter();
+  }
+
+  /** An event was clicked: show where it happened (or where its vehicle is now). */
+  pickEvent(event) {
+    if (!this.map) return;
+    let target = Number.isFinite(event.lat) && Number.isFinite(event.lon) ? [event.lat, event.lon] : null;
+    if (!target && event.vehicle_id != null) {
+      const at = this.vehicleLayer?.latLng(event.vehicle_id);
+      if (at) target = [at.lat, at.lng];
+    }
+    if (!target) return;
+    this.map.setView(target, Math.max(this.map.getZoom(), 16), { animate: true });
+    pingAt(this.map, target, event.severity);
   }
 
   select(id, { pan }) {
+    if (id !== null) this.journeys.select(null);
     this.vehicleLayer?.select(id);
     // A row click pans the map to the vehicle; a marker click scrolls the list to its row.
     this.panel.select(id, { scroll: !pan });
     if (pan && id !== null) this.vehicleLayer?.panTo(id);
     this.tick();
+  }
+
+  /** Shows a journey: its row and card, its vehicle highlighted, the map fitted to it (null closes). */
+  selectJourney(id, { pan = false, showTab = false } = {}) {
+    const journey = this.journeys.select(id);
+    this.panel.select(null);
+    this.vehicleLayer?.select(journey ? journey.vehicle_id : null);
+    if (!journey) return;
+    if (showTab) this.tabs.show('tab-journeys');
+    const bounds = pan ? this.journeys.bounds(id) : null;
+    if (!bounds || !this.map) return;
+    // Keep the journey clear of its card, which covers the map's lower left.
+    const card = byId('journey-detail');
+    const left = card.hidden ? 24 : card.offsetWidth + 36;
+    this.map.fitBounds(bounds, { paddingTopLeft: [left, 48], paddingBottomRight: [48, 48], maxZoom: 16, animate: true });
   }
 
   setConnection(status) {
@@ -220,13 +407,17 @@ class DispatcherConsole {
     this.store.refreshAges(now);
     for (const id of this.store.vehicles.keys()) this.vehicleLayer.setFreshness(id, this.view(id).freshness);
     this.panel.tick(this.view);
+    this.journeys.tick(now);
   }
 
   relabel() {
     renderConnection(this.connection);
     this.vehicleLayer?.relabel();
     this.legend?.relabel();
+    this.overlays?.relabel();
     this.panel.relabel(this.view);
+    this.journeys.relabel();
+    this.feed.relabel();
   }
 
   /** The token was refused: stop everything and show the access screen. */
@@ -234,6 +425,9 @@ class DispatcherConsole {
     if (this.stopped) return;
     this.stopped = true;
     this.stream?.stop();
+    this.vehicleRefetch.cancel();
+    this.journeys.stop();
+    for (const timer of this.timers) clearInterval(timer);
     ambState.connected = false;
     ambState.connection = 'auth';
     renderConnection({ state: 'auth', retryAt: 0 });

@@ -101,6 +101,18 @@ export class FleetStore {
     return { kind: 'moved', vehicle };
   }
 
+  /**
+   * Sets a vehicle's status (and open journey) from a live status_change event. Returns the
+   * record, or null for a vehicle the page does not know.
+   */
+  applyStatus(vehicleId, status, journeyId) {
+    const vehicle = this.vehicles.get(vehicleId);
+    if (!vehicle) return null;
+    vehicle.status = status;
+    vehicle.journey_id = journeyId ?? null;
+    return vehicle;
+  }
+
   /** Age in seconds of the vehicle's current position, or null without one. */
   ageSeconds(id, nowMs) {
     const seen = this.seenAt.get(id);

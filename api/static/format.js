@@ -91,3 +91,50 @@ export function formatQuantity(value, unit, digits = 0) {
 export function formatCoords(lat, lon) {
   return Number.isFinite(lat) && Number.isFinite(lon) ? `${lat.toFixed(5)}, ${lon.toFixed(5)}` : '—';
 }
+
+/**
+ * An event time in Da Nang: { time: 'HH:mm:ss', date: 'dd/mm' or '' when it is today,
+ * full: 'dd/mm/yyyy HH:mm:ss' }; null when absent.
+ */
+export function formatEventTime(iso, now = new Date()) {
+  const ms = parseTime(iso);
+  if (Number.isNaN(ms)) return null;
+  const clock = wallClock(new Date(ms));
+  const today = clock.date === wallClock(now).date;
+  return { time: clock.time, date: today ? '' : clock.date.slice(0, 5), full: `${clock.date} ${clock.time}` };
+}
+
+/** A time of day 'HH:mm' in Da Nang (prefixed 'dd/mm' when not today); an em dash when absent. */
+export function formatShortTime(iso, now = new Date()) {
+  const when = formatEventTime(iso, now);
+  if (!when) return '—';
+  const hhmm = when.time.slice(0, 5);
+  return when.date ? `${when.date} ${hhmm}` : hhmm;
+}
+
+/** A duration as '1 giờ 05 phút', '3 phút 20 giây', '45 giây' (or h/min/s in English). */
+export function formatDuration(seconds) {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds)) return '—';
+  const s = Math.max(0, Math.round(seconds));
+  const hours = Math.floor(s / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  const rest = s % 60;
+  if (hours > 0) return t('dur.hm', { h: hours, m: String(minutes).padStart(2, '0') });
+  if (minutes > 0) return rest ? t('dur.ms', { m: minutes, s: rest }) : t('dur.m', { m: minutes });
+  return t('dur.s', { s: rest });
+}
+
+/** Elapsed time as a clock: 'm:ss' under an hour, 'h:mm:ss' beyond. */
+export function formatElapsed(seconds) {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds)) return '—';
+  const s = Math.max(0, Math.floor(seconds));
+  const hours = Math.floor(s / 3600);
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(hours ? 2 : 1, '0');
+  const ss = String(s % 60).padStart(2, '0');
+  return hours ? `${hours}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+/** A number rounded for a sentence: 78 for 78.4; '?' when absent. */
+export function formatNumber(value, digits = 0) {
+  return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '?';
+}

@@ -1,7 +1,8 @@
-/** Base map: Leaflet setup, optional raster tiles, OSM road vectors, hospital markers and legend. */
+/** Base map: Leaflet setup, optional raster tiles, OSM road vectors, hospital markers, legend and layer switch. */
 
 import { h, uiScale } from './dom.js';
 import { lang, t } from './i18n.js';
+import { UNIT_STATUSES, statusLabel } from './status.js';
 
 const L = window.L;
 
@@ -61,7 +62,11 @@ export function createMap(element, config) {
     const attribution = sanitiseAttribution(config.tile_attribution);
     L.tileLayer(config.tile_url, { attribution: attribution || undefined, maxZoom: 19 }).addTo(map);
   }
+  // Above the roads (overlay pane, 400) and below the vehicles (marker pane, 600).
+  map.createPane('geofences').style.zIndex = '405';
+  map.createPane('journeys').style.zIndex = '450';
   map.createPane('hospitals').style.zIndex = '590';
+  map.createPane('incidents').style.zIndex = '595';
   return map;
 }
 
@@ -126,31 +131,81 @@ export class HospitalLayer {
   }
 }
 
-/** The map legend (bottom right); `relabel()` after a language change. */
+/** The map legend (bottom right), folding away on small screens; `relabel()` after a language change. */
 export class Legend {
   constructor(map, { offlineAfterS, staleAfterS }) {
     this.offlineAfterS = offlineAfterS;
     this.staleAfterS = staleAfterS;
-    this.body = h('div', { class: 'legend', id: 'map-legend' });
+    this.title = h('summary', { class: 'legend-title' });
+    this.content = h('div', { class: 'legend-body' });
+    this.body = h('details', { class: 'legend', id: 'map-legend' }, this.title, this.content);
+    this.body.open = window.innerHeight >= 1000 && window.innerWidth >= 1200;
     const control = L.control({ position: 'bottomright' });
-    control.onAdd = () => this.body;
+    control.onAdd = () => {
+      L.DomEvent.disableScrollPropagation(this.body);
+      L.DomEvent.disableClickPropagation(this.body);
+      return this.body;
+    };
     control.addTo(map);
     this.relabel();
   }
 
   relabel() {
-    const row = (swatchClass, text) => h('li', {}, h('span', { class: `legend-swatch ${swatchClass}` }), text);
-    this.body.replaceChildren(
-      h('strong', { text: t('legend.title') }),
+    const row = (swatchClass, text, data = {}) =>
+      h('li', {}, h('span', { class: `legend-swatch ${swatchClass}`, dataset: data }), text);
+    this.title.textContent = t('legend.title');
+    this.content.replaceChildren(
+      h('strong', { text: t('legend.statuses') }),
+      h('ul', {}, UNIT_STATUSES.map((status) => row('swatch-status', statusLabel(status), { status }))),
+      h('strong', { text: t('legend.signal') }),
       h(
         'ul',
         {},
         row('swatch-fresh', t('legend.fresh', { n: this.staleAfterS })),
         row('swatch-stale', t('legend.stale', { n: this.staleAfterS })),
         row('swatch-offline', t('legend.offline', { n: this.offlineAfterS })),
+      ),
+      h('strong', { text: t('legend.places') }),
+      h(
+        'ul',
+        {},
+        row('swatch-incident', t('legend.incident')),
         row('swatch-hospital-ed', t('legend.hospitalEd')),
         row('swatch-hospital', t('legend.hospital')),
+        row('swatch-restricted', t('legend.restricted')),
+        row('swatch-speed', t('legend.speedZone')),
       ),
     );
   }
+}
+
+/** The layer switch (top right): overlays the dispatcher may hide; names re-translated on relabel(). */
+export class OverlaySwitch {
+  /** `overlays`: [{ key, layer }] where `overlay.<key>` names it. */
+  constructor(map, overlays) {
+    this.map = map;
+    this.overlays = overlays;
+    this.control = null;
+    this.relabel();
+  }
+
+  relabel() {
+    this.control?.remove();
+    // Leaflet writes these names as markup: they are constant UI strings, never data.
+    const named = Object.fromEntries(this.overlays.map(({ key, layer }) => [t(`overlay.${key}`), layer]));
+    this.control = L.control.layers(null, named, { position: 'topright', collapsed: window.innerWidth < 900 });
+    this.control.addTo(this.map);
+    const container = this.control.getContainer();
+    container.id = 'layer-switch';
+    container.setAttribute('aria-label', t('overlay.title'));
+  }
+}
+
+/** A few seconds' pulse where something happened (an event was clicked in the feed). */
+export function pingAt(map, latLng, severity = 'info') {
+  const size = Math.round(72 * uiScale());
+  const icon = L.divIcon({ className: 'event-ping', html: '', iconSize: [size, size], iconAnchor: [size / 2, size / 2] });
+  const marker = L.marker(latLng, { icon, pane: 'incidents', interactive: false, keyboard: false }).addTo(map);
+  marker.getElement().dataset.severity = severity;
+  setTimeout(() => marker.remove(), 6000);
 }

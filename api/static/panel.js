@@ -1,8 +1,9 @@
-/** The "Đội xe" / "Fleet" side panel: summary counts, filterable vehicle list and the selected vehicle's details. */
+/** The "Đội xe" / "Fleet" tab: summary counts, filterable vehicle list and the selected vehicle's details. */
 
 import { byId, h, setData, setText } from './dom.js';
 import { formatAge, formatCoords, formatDateTime, formatHeading, formatQuantity, formatSpeed } from './format.js';
 import { t } from './i18n.js';
+import { UNIT_STATUSES, normaliseStatus, setStatusPill, statusLabel, statusPill } from './status.js';
 
 const SUMMARY_ORDER = ['fresh', 'stale', 'offline', 'none'];
 
@@ -19,18 +20,38 @@ function matches(vehicle, query) {
 }
 
 export class FleetPanel {
-  /** `onSelect(id)` runs when a row is clicked; `onFit()` for the "show all" button. */
-  constructor({ onSelect, onFit }) {
+  /**
+   * `onSelect(id)` runs when a row is clicked; `onFit()` for the "show all" button;
+   * `onJourney(id)` when the detail card's journey button is clicked.
+   */
+  constructor({ onSelect, onFit, onJourney }) {
     this.onSelect = onSelect;
     this.list = byId('fleet-list');
     this.count = byId('fleet-count');
     this.summary = byId('fleet-summary');
     this.empty = byId('fleet-empty');
     this.filter = byId('fleet-filter');
-    this.detail = new VehicleDetail(() => this.onSelect(null));
+    this.detail = new VehicleDetail(() => this.onSelect(null), onJourney);
     this.rows = new Map();
     this.selectedId = null;
     this.query = '';
+    this.statusFilter = null;
+    this.statusSummary = byId('status-summary');
+    this.statusChips = new Map(
+      UNIT_STATUSES.map((status) => {
+        const value = h('span', { class: 'chip-value', text: '0' });
+        const label = h('span', { class: 'chip-label' });
+        const chip = h(
+          'button',
+          { type: 'button', class: 'chip status-chip', 'aria-pressed': 'false', dataset: { status }, onclick: () => this.toggleStatusFilter(status) },
+          h('span', { class: 'dot' }),
+          value,
+          label,
+        );
+        this.statusSummary.append(chip);
+        return [status, { chip, value, label }];
+      }),
+    );
     this.summaryChips = new Map(
       SUMMARY_ORDER.map((freshness) => {
         const value = h('span', { class: 'chip-value', text: '0' });
@@ -73,6 +94,7 @@ export class FleetPanel {
       speed: h('span', { class: 'row-speed' }),
       age: h('span', { class: 'row-age' }),
       badge: h('span', { class: 'row-badge' }),
+      duty: statusPill('available'),
     };
     row.button = h(
       'button',
@@ -86,7 +108,7 @@ export class FleetPanel {
       row.status,
       row.callSign,
       row.speed,
-      h('span', { class: 'row-sub' }, row.plate, row.badge),
+      h('span', { class: 'row-sub' }, row.duty, row.plate, row.badge),
       row.age,
     );
     row.item = h('li', { dataset: { vehicleId: String(id) } }, row.button);
@@ -103,7 +125,11 @@ export class FleetPanel {
     setText(row.callSign, name);
     setText(row.plate, vehicle.plate ?? '');
     setText(row.speed, formatSpeed(vehicle.position?.speed_kmh));
-    row.button.setAttribute('aria-label', t('fleet.showOnMap', { c: name }));
+    const status = normaliseStatus(vehicle.status);
+    setData(row.item, 'status', status);
+    setData(row.button, 'status', status);
+    setStatusPill(row.duty, status);
+    row.button.setAttribute('aria-label', t('fleet.showOnMap', { c: `${name}, ${statusLabel(status)}` }));
     if (vehicle.id === this.selectedId) this.detail.show(vehicle);
   }
 
@@ -123,7 +149,29 @@ export class FleetPanel {
       setText(label, t(`fresh.${freshness}`));
       chip.hidden = freshness === 'none' && counts.none === 0;
     }
-    setText(this.count, t('fleet.count', { n: this.rows.size }));
+    this.summariseStatuses();
+    setText(this.count, String(this.rows.size));
+  }
+
+  /** Counts by status; a chip filters the list to that status (again to clear). */
+  summariseStatuses() {
+    const counts = new Map(UNIT_STATUSES.map((status) => [status, 0]));
+    for (const row of this.rows.values()) {
+      const status = normaliseStatus(row.vehicle?.status);
+      if (counts.has(status)) counts.set(status, counts.get(status) + 1);
+    }
+    for (const [status, { chip, value, label }] of this.statusChips) {
+      setText(value, String(counts.get(status)));
+      setText(label, statusLabel(status));
+      chip.hidden = counts.get(status) === 0 && status !== 'available' && this.statusFilter !== status;
+      chip.setAttribute('aria-pressed', String(this.statusFilter === status));
+    }
+  }
+
+  toggleStatusFilter(status) {
+    this.statusFilter = this.statusFilter === status ? null : status;
+    this.summariseStatuses();
+    this.applyFilter();
   }
 
   /** Marks one row as selected (null clears); `scroll` brings it into view, e.g. after a map click. */
@@ -144,7 +192,9 @@ export class FleetPanel {
   applyFilter() {
     let visible = 0;
     for (const row of this.rows.values()) {
-      const shown = row.vehicle ? matches(row.vehicle, this.query) : true;
+      const shown = row.vehicle
+        ? matches(row.vehicle, this.query) && (!this.statusFilter || normaliseStatus(row.vehicle.status) === this.statusFilter)
+        : true;
       row.item.hidden = !shown;
       if (shown) visible += 1;
     }
@@ -162,18 +212,25 @@ export class FleetPanel {
 
 /** The details card of the selected vehicle at the bottom of the panel. */
 class VehicleDetail {
-  constructor(onClose) {
+  constructor(onClose, onJourney) {
     this.root = byId('vehicle-detail');
     this.title = byId('detail-callsign');
     this.fields = new Map();
     const list = byId('detail-fields');
-    const keys = ['status', 'speed', 'heading', 'lastSeen', 'fixTime', 'receivedAt', 'plate', 'kind', 'device', 'accuracy', 'satellites', 'coords'];
+    const keys = ['duty', 'journey', 'status', 'speed', 'heading', 'lastSeen', 'fixTime', 'receivedAt', 'plate', 'kind', 'device', 'accuracy', 'satellites', 'coords'];
     for (const key of keys) {
       const value = h('dd', { dataset: { field: key } });
       list.append(h('div', { class: 'detail-row' }, h('dt', { 'data-i18n': `detail.${key}`, text: t(`detail.${key}`) }), value));
       this.fields.set(key, value);
     }
     byId('detail-close').addEventListener('click', onClose);
+    this.dutyPill = statusPill('available');
+    this.fields.get('duty').replaceChildren(this.dutyPill);
+    this.journeyButton = h('button', { type: 'button', class: 'link-button', id: 'detail-journey' });
+    this.journeyButton.addEventListener('click', () => {
+      const id = Number(this.journeyButton.dataset.journeyId);
+      if (Number.isFinite(id)) onJourney(id);
+    });
   }
 
   show(vehicle) {
@@ -182,6 +239,14 @@ class VehicleDetail {
     this.root.dataset.vehicleId = String(vehicle.id);
     setText(this.title, vehicle.call_sign || vehicle.plate || String(vehicle.id));
     const position = vehicle.position ?? {};
+    setStatusPill(this.dutyPill, vehicle.status);
+    if (vehicle.journey_id !== null && vehicle.journey_id !== undefined) {
+      this.journeyButton.dataset.journeyId = String(vehicle.journey_id);
+      setText(this.journeyButton, t('detail.openJourney', { id: vehicle.journey_id }));
+      this.fields.get('journey').replaceChildren(this.journeyButton);
+    } else {
+      this.set('journey', '—');
+    }
     this.set('plate', vehicle.plate || '—');
     this.set('kind', kindLabel(vehicle.kind));
     this.set('device', vehicle.device_id || '—');

@@ -1,8 +1,9 @@
-/** Vehicle markers: heading arrow, call-sign label, freshness colour, smooth moves and faint trails. */
+/** Vehicle markers: heading arrow, call-sign label, status colour, freshness, smooth moves and faint trails. */
 
 import { h, setData, setText, uiScale } from './dom.js';
 import { parseTime } from './format.js';
 import { t } from './i18n.js';
+import { normaliseStatus, statusLabel } from './status.js';
 
 const L = window.L;
 const MOVE_MS = 900;
@@ -10,7 +11,7 @@ const JUMP_METRES = 3000; // farther than this is a jump, not a drive: no animat
 const TRAIL_MAX_POINTS = 60;
 const TRAIL_WINDOW_MS = 5 * 60 * 1000;
 const Z_OFFSET = { fresh: 300, stale: 200, offline: 0, none: 0 };
-const TRAIL_COLOUR = { fresh: '#34d17a', stale: '#f5b83d', offline: '#8d99a8', none: '#8d99a8' };
+const TRAIL_COLOUR = { fresh: '#cfe0f5', stale: '#f5b83d', offline: '#8d99a8', none: '#8d99a8' };
 
 // Constant markup (no data inside): a disc with a navigation arrow pointing north before rotation.
 const ICON_HTML =
@@ -60,6 +61,7 @@ export class VehicleLayer {
       this.moveTo(entry, target, animate);
     }
     setText(entry.callSign, vehicle.call_sign || vehicle.plate || String(vehicle.id));
+    this.setStatus(vehicle.id, vehicle.status);
     this.setHeading(entry, position.heading);
     this.setFreshness(vehicle.id, freshness);
     this.addTrailPoint(vehicle.id, position);
@@ -71,7 +73,8 @@ export class VehicleLayer {
     const marker = L.marker(latLng, { icon, keyboard: false, riseOnHover: true });
     const callSign = h('span', { class: 'vehicle-callsign' });
     const badge = h('span', { class: 'vehicle-badge', text: t('fresh.offline') });
-    marker.bindTooltip(h('span', { class: 'vehicle-label-text' }, callSign, badge), {
+    const statusText = h('span', { class: 'vehicle-status' });
+    marker.bindTooltip(h('span', { class: 'vehicle-label-text' }, callSign, statusText, badge), {
       permanent: true,
       direction: 'right',
       offset: [Math.round(size * 0.35), 0],
@@ -85,7 +88,7 @@ export class VehicleLayer {
       opacity: 0.45,
       color: TRAIL_COLOUR.fresh,
     });
-    const entry = { id: vehicle.id, marker, callSign, badge, trail, points: [], angle: 0, headingShown: false, anim: null, freshness: '' };
+    const entry = { id: vehicle.id, marker, callSign, badge, statusText, status: '', trail, points: [], angle: 0, headingShown: false, anim: null, freshness: '' };
     this.entries.set(vehicle.id, entry);
     trail.addTo(this.trails);
     marker.addTo(this.markers);
@@ -118,6 +121,17 @@ export class VehicleLayer {
     setData(entry.marker.getTooltip().getElement(), 'freshness', freshness);
     entry.marker.setZIndexOffset(Z_OFFSET[freshness] + (id === this.selectedId ? 1000 : 0));
     entry.trail.setStyle({ color: TRAIL_COLOUR[freshness] });
+  }
+
+  /** Colours marker and label by the vehicle's status (available, en_route...); the label names it. */
+  setStatus(id, status) {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    const known = normaliseStatus(status);
+    entry.status = known;
+    setData(entry.marker.getElement(), 'status', known);
+    setData(entry.marker.getTooltip().getElement(), 'status', known);
+    setText(entry.statusText, statusLabel(known));
   }
 
   setHeading(entry, heading) {
@@ -215,8 +229,17 @@ export class VehicleLayer {
     else if (points.length > 1) this.map.fitBounds(L.latLngBounds(points).pad(0.15), { maxZoom: 16 });
   }
 
-  /** Re-translates the labels' "disconnected" badges. */
+  /** Re-translates the labels' status names and "disconnected" badges. */
   relabel() {
-    for (const entry of this.entries.values()) setText(entry.badge, t('fresh.offline'));
+    for (const entry of this.entries.values()) {
+      setText(entry.badge, t('fresh.offline'));
+      setText(entry.statusText, statusLabel(entry.status));
+    }
+  }
+
+  /** The vehicle's current map position (its destination while animating), or null. */
+  latLng(id) {
+    const entry = this.entries.get(id);
+    return entry ? entry.anim?.to ?? entry.marker.getLatLng() : null;
   }
 }
