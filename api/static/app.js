@@ -1,32 +1,26 @@
 /** Dispatcher page entry point: checks the token, loads the base map, then follows the live fleet and its events. */
 
 import { showAccessRequired } from './access.js';
-import { AlarmSound } from './alarm.js';
+import { Alerts } from './alerts.js';
 import { AuthError, createApiClient } from './api.js';
 import { takeTokenFromUrl } from './auth.js';
+import { DEFAULT_CONFIG, normaliseConfig } from './config.js';
 import { byId } from './dom.js';
-import { EventFeed } from './feed.js';
 import { FleetStore, STALE_AFTER_S } from './fleet.js';
 import { parseTime } from './format.js';
 import { GeofenceLayer } from './geofences.js';
 import { bindLanguageToggle, renderClock, renderConnection } from './header.js';
 import { initLang, onLangChange, lang } from './i18n.js';
 import { JourneyBoard } from './journey_board.js';
+import { Loader } from './loader.js';
 import { HospitalLayer, Legend, OverlaySwitch, addRoads, createMap, pingAt } from './map.js';
 import { FleetPanel } from './panel.js';
 import { isClosedJourneyStatus, vehicleStatusAfter } from './status.js';
-import { FleetStream, backoffDelay } from './stream.js';
+import { FleetStream } from './stream.js';
 import { Tabs } from './tabs.js';
 import { ThrottledTask } from './throttle.js';
 import { VehicleLayer } from './vehicles.js';
 
-const DEFAULT_CONFIG = {
-  tile_url: '',
-  tile_attribution: '',
-  map_center: [16.06, 108.215],
-  map_zoom: 14,
-  offline_after_s: 90,
-};
 const REFETCH_MIN_INTERVAL_MS = 5000;
 const EVENTS_AT_START = 100;
 const PERIODIC_REFRESH_MS = 60 * 1000; // unit status changes (out of service) raise no event
@@ -50,28 +44,6 @@ const ambState = {
 };
 window.ambState = ambState;
 
-function isFiniteNumber(value) {
-  return typeof value === 'number' && Number.isFinite(value);
-}
-
-/** Fills gaps in /api/v1/config with defaults so a partial config still gives a usable map. */
-function normaliseConfig(raw) {
-  const config = { ...DEFAULT_CONFIG };
-  if (!raw || typeof raw !== 'object') return config;
-  if (typeof raw.tile_url === 'string') config.tile_url = raw.tile_url.trim();
-  if (typeof raw.tile_attribution === 'string') config.tile_attribution = raw.tile_attribution;
-  if (Array.isArray(raw.map_center) && raw.map_center.length === 2 && raw.map_center.every(isFiniteNumber)) {
-    config.map_center = raw.map_center;
-  }
-  if (isFiniteNumber(raw.map_zoom)) config.map_zoom = raw.map_zoom;
-  if (isFiniteNumber(raw.offline_after_s) && raw.offline_after_s > 0) config.offline_after_s = raw.offline_after_s;
-  return config;
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** The running console: owns the store, the map layers, the panel and the stream. */
 class DispatcherConsole {
   constructor(client) {
@@ -80,11 +52,10 @@ class DispatcherConsole {
     this.config = DEFAULT_CONFIG;
     this.loaded = { config: false, roads: false, snapshot: false };
     this.connection = { state: 'connecting', retryAt: 0 };
-    this.failing = new Set();
+    this.loader = new Loader({ stopped: () => this.stopped });
     this.vehicleRefetch = new ThrottledTask(() => this.reloadVehicles(), REFETCH_MIN_INTERVAL_MS);
     this.hospitals = new Map();
     this.snapshots = 0;
-    this.snapshotAt = 0;
     this.map = null;
     this.vehicleLayer = null;
     this.geofenceLayer = null;
@@ -111,31 +82,23 @@ class DispatcherConsole {
       onSelect: (id) => this.selectJourney(id, { pan: true }),
       onChange: (journeys) => {
         ambState.journeys = journeys;
+        // Dispatch sentences name the incident's address, known once the journey is.
+        this.alerts?.relabel();
       },
       onAuthError: () => this.deny(),
     });
-    const hospitalName = (id) => {
-      const hospital = this.hospitals.get(id);
-      if (!hospital) return '';
-      return lang() === 'en' ? hospital.name_en || hospital.name_vi : hospital.name_vi || hospital.name_en;
-    };
-    this.feed = new EventFeed({
+    this.alerts = new Alerts({
       names: {
         callSign: (id) => {
           const vehicle = this.store.vehicles.get(id);
           return vehicle ? vehicle.call_sign || vehicle.plate || '' : '';
         },
-        hospitalName,
+        hospitalName: (id) => this.hospitalName(id),
         journey: (id) => this.journeys.get(id),
       },
       onPick: (event) => this.pickEvent(event),
-    });
-    this.alarm = new AlarmSound(byId('sound-hint'), {
-      onChange: (state, reason) => {
+      onSound: (state) => {
         ambState.sound = state;
-        // Alarms raised before the first click are still unheard: sound them once, unless that
-        // first click was the acknowledgement itself.
-        if (reason === 'armed') setTimeout(() => this.feed.pinnedCount() && this.alarm.play('critical'), 600);
       },
     });
   }
@@ -195,7 +158,13 @@ class DispatcherConsole {
     this.hospitals = new Map(hospitals.map((hospital) => [hospital.id, hospital]));
     new HospitalLayer(map, hospitals);
     this.journeys.refreshLines();
-    this.feed.relabel();
+    this.alerts.relabel();
+  }
+
+  hospitalName(id) {
+    const hospital = this.hospitals.get(id);
+    if (!hospital) return '';
+    return lang() === 'en' ? hospital.name_en || hospital.name_vi : hospital.name_vi || hospital.name_en;
   }
 
   async loadGeofences() {
@@ -215,22 +184,8 @@ class DispatcherConsole {
     else console.warn(`${label} refresh failed`, error);
   }
 
-  /** Retries a load with backoff, showing the error banner meanwhile; auth failures propagate. */
-  async withRetry(label, task) {
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        const result = await task();
-        this.failing.delete(label);
-        byId('load-error').hidden = this.failing.size === 0;
-        return result;
-      } catch (error) {
-        if (error instanceof AuthError || this.stopped) throw error;
-        console.warn(`load ${label} failed`, error);
-        this.failing.add(label);
-        byId('load-error').hidden = false;
-        await sleep(backoffDelay(attempt));
-      }
-    }
+  withRetry(label, task) {
+    return this.loader.withRetry(label, task);
   }
 
   /** Asked by the stream after a failed handshake: false when the API refuses the token. */
@@ -247,7 +202,6 @@ class DispatcherConsole {
     if (message.type === 'snapshot') {
       this.applyFleet(Array.isArray(message.vehicles) ? message.vehicles : []);
       this.snapshots += 1;
-      this.snapshotAt = Date.now();
       this.loaded.snapshot = true;
       this.markReadyIfLoaded();
       if (this.snapshots > 1) {
@@ -274,7 +228,7 @@ class DispatcherConsole {
     this.panel.syncAll(this.store.sorted());
     ambState.vehicles = Object.fromEntries(this.store.vehicles);
     this.journeys.refreshLines();
-    this.feed.relabel();
+    this.alerts.relabel();
     this.tick();
   }
 
@@ -313,23 +267,18 @@ class DispatcherConsole {
    * ones sound the alarm; loaded ones are history (the snapshot already holds their effect).
    */
   applyEvents(events, { live }) {
-    const added = this.feed.add(events, { live });
-    ambState.events = this.feed.events;
+    const added = this.alerts.add(events, { live });
+    ambState.events = this.alerts.events;
     if (live) ambState.eventsReceived += added.length;
-    if (!added.length) return;
     const oldestFirst = [...added].sort((a, b) => parseTime(a.at) - parseTime(b.at) || a.id - b.id);
-    if (live) {
-      for (const event of oldestFirst) if (event.kind === 'status_change') this.applyStatusChange(event);
-    } else if (this.snapshotAt && oldestFirst.some((event) => event.kind === 'status_change' && parseTime(event.at) > this.snapshotAt - 5000)) {
-      // A status changed around the snapshot and its event came through the API, not the stream.
-      this.vehicleRefetch.request();
+    const statusChanges = oldestFirst.filter((event) => event.kind === 'status_change');
+    if (!live) {
+      // Loaded after the snapshot: a status may have changed in between.
+      if (statusChanges.length && this.snapshots > 0) this.vehicleRefetch.request();
+      return;
     }
-    if (live) {
-      const unknownJourney = this.journeys.applyEvents(oldestFirst, (id) => this.hospitals.get(id));
-      if (unknownJourney) this.vehicleRefetch.request();
-      const critical = added.filter((event) => event.severity === 'critical');
-      if (critical.length) this.alarm.play(critical.some((event) => event.kind === 'sos') ? 'sos' : 'critical');
-    }
+    for (const event of statusChanges) this.applyStatusChange(event);
+    if (this.journeys.applyEvents(oldestFirst, (id) => this.hospitals.get(id))) this.vehicleRefetch.request();
   }
 
   /** A journey's status changed: its vehicle takes that status (available once the journey closes). */
@@ -417,7 +366,7 @@ class DispatcherConsole {
     this.overlays?.relabel();
     this.panel.relabel(this.view);
     this.journeys.relabel();
-    this.feed.relabel();
+    this.alerts.relabel();
   }
 
   /** The token was refused: stop everything and show the access screen. */

@@ -139,7 +139,7 @@ export class Legend {
     this.title = h('summary', { class: 'legend-title' });
     this.content = h('div', { class: 'legend-body' });
     this.body = h('details', { class: 'legend', id: 'map-legend' }, this.title, this.content);
-    this.body.open = window.innerHeight >= 1000 && window.innerWidth >= 1200;
+    this.body.open = window.innerHeight >= 1200 && window.innerWidth >= 1200;
     const control = L.control({ position: 'bottomright' });
     control.onAdd = () => {
       L.DomEvent.disableScrollPropagation(this.body);

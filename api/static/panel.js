@@ -147,7 +147,8 @@ export class FleetPanel {
     for (const [freshness, { chip, value, label }] of this.summaryChips) {
       setText(value, String(counts[freshness]));
       setText(label, t(`fresh.${freshness}`));
-      chip.hidden = freshness === 'none' && counts.none === 0;
+      // Only live vehicles are always counted; the other chips show when they count something.
+      chip.hidden = freshness !== 'fresh' && counts[freshness] === 0;
     }
     this.summariseStatuses();
     setText(this.count, String(this.rows.size));

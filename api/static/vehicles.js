@@ -119,7 +119,7 @@ export class VehicleLayer {
     entry.freshness = freshness;
     setData(entry.marker.getElement(), 'freshness', freshness);
     setData(entry.marker.getTooltip().getElement(), 'freshness', freshness);
-    entry.marker.setZIndexOffset(Z_OFFSET[freshness] + (id === this.selectedId ? 1000 : 0));
+    this.raise(entry);
     entry.trail.setStyle({ color: TRAIL_COLOUR[freshness] });
   }
 
@@ -132,6 +132,7 @@ export class VehicleLayer {
     setData(entry.marker.getElement(), 'status', known);
     setData(entry.marker.getTooltip().getElement(), 'status', known);
     setText(entry.statusText, statusLabel(known));
+    this.raise(entry);
   }
 
   setHeading(entry, heading) {
@@ -210,7 +211,14 @@ export class VehicleLayer {
   setSelectedClass(entry, selected) {
     entry.marker.getElement()?.classList.toggle('is-selected', selected);
     entry.marker.getTooltip()?.getElement()?.classList.toggle('is-selected', selected);
-    entry.marker.setZIndexOffset((Z_OFFSET[entry.freshness] ?? 0) + (selected ? 1000 : 0));
+    this.raise(entry);
+  }
+
+  /** Stacking: selected on top, then vehicles on a journey, then by freshness. */
+  raise(entry) {
+    const onJourney = entry.status && !['available', 'out_of_service', 'unknown'].includes(entry.status);
+    const selected = entry.id === this.selectedId;
+    entry.marker.setZIndexOffset((Z_OFFSET[entry.freshness] ?? 0) + (onJourney ? 100 : 0) + (selected ? 1000 : 0));
   }
 
   /** Pans (and zooms in if far out) to a vehicle; false when it has no marker. */
