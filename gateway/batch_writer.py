@@ -18,6 +18,8 @@ from tracking.positions import PartitionCache, prepare_connection, store_fixes
 log = logging.getLogger(__name__)
 
 Ack = Callable[[], None]
+# Errors about the data itself: retrying the same batch can never succeed.
+REJECTED_BY_DATABASE = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 OnCommitted = Callable[[list[StoredFix]], Awaitable[None]]
 
 
@@ -124,7 +126,16 @@ class PositionBatchWriter:
             try:
                 conn = await self._connection()
                 await self._partitions.ensure(conn, fixes)
-                stored = await store_fixes(conn, fixes)
+                rejected = 0
+                try:
+                    stored = await store_fixes(conn, fixes)
+                except REJECTED_BY_DATABASE as exc:
+                    # One value the checks let through (e.g. an attribute jsonb cannot hold) must
+                    # not stall every acknowledgement behind it: store fix by fix, refuse the bad.
+                    log.warning(
+                        "a batch of %d fixes was rejected (%s); storing them one by one", len(fixes), exc
+                    )
+                    stored, rejected = await self._store_one_by_one(conn, fixes)
             except psycopg.Error as exc:
                 metrics.COMMIT_FAILURES.inc()
                 log.warning("committing %d fixes failed (%s); retrying in %.1f s", len(fixes), exc, delay)
@@ -135,9 +146,29 @@ class PositionBatchWriter:
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
             metrics.BATCH_FIXES.observe(len(fixes))
             metrics.FIXES_STORED.inc(len(stored))
-            if duplicates := len(fixes) - len(stored):
+            if duplicates := len(fixes) - len(stored) - rejected:
                 metrics.REFUSED.labels("duplicate").inc(duplicates)
             return stored
+
+    async def _store_one_by_one(
+        self, conn: psycopg.AsyncConnection, fixes: list[Fix]
+    ) -> tuple[list[StoredFix], int]:
+        """Store each fix in its own transaction; returns what was stored and how many were rejected."""
+        stored: list[StoredFix] = []
+        rejected = 0
+        for fix in fixes:
+            try:
+                stored += await store_fixes(conn, [fix])
+            except REJECTED_BY_DATABASE as exc:
+                rejected += 1
+                metrics.REFUSED.labels("rejected_by_database").inc()
+                log.warning(
+                    "refused a fix of %s at %s: the database rejects it (%s)",
+                    fix.device_id,
+                    fix.fix_time,
+                    exc,
+                )
+        return stored, rejected
 
     async def _connection(self) -> psycopg.AsyncConnection:
         if self._conn is None or self._conn.closed:

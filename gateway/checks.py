@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -9,6 +10,7 @@ from gateway.decoded import FixFields
 from gateway.refusals import Reason, Refusal
 from gateway.settings import GatewaySettings
 
+MAX_ATTRIBUTES_BYTES = 16_384
 Check = Callable[[FixFields, datetime, GatewaySettings], Refusal | None]
 
 
@@ -48,6 +50,43 @@ def heading_in_range(f: FixFields, now: datetime, s: GatewaySettings) -> Refusal
     return Refusal(Reason.BAD_HEADING, f"{f.course}")
 
 
+def values_plausible(f: FixFields, now: datetime, s: GatewaySettings) -> Refusal | None:
+    for name, value, low, high in (
+        ("accuracy_m", f.accuracy_m, 0.0, 100_000.0),
+        ("hdop", f.hdop, 0.0, 100.0),
+        ("altitude_m", f.altitude_m, -1_000.0, 100_000.0),
+        ("satellites", f.satellites, 0, 255),
+    ):
+        if value is not None and not (low <= value <= high):  # NaN fails too
+            return Refusal(Reason.BAD_VALUE, f"{name} {value}")
+    return None
+
+
+def attributes_storable(f: FixFields, now: datetime, s: GatewaySettings) -> Refusal | None:
+    if not f.attributes:
+        return None
+    try:
+        # What jsonb will hold: strict JSON (no NaN or infinities), no NUL characters.
+        text = json.dumps(f.attributes, allow_nan=False, default=str)
+    except (ValueError, TypeError) as exc:
+        return Refusal(Reason.BAD_ATTRIBUTES, str(exc)[:80])
+    if _has_nul(f.attributes):
+        return Refusal(Reason.BAD_ATTRIBUTES, "NUL character")
+    if len(text) > MAX_ATTRIBUTES_BYTES:
+        return Refusal(Reason.BAD_ATTRIBUTES, f"{len(text)} bytes > {MAX_ATTRIBUTES_BYTES}")
+    return None
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 # Every decoded fix passes these, in this order; the first refusal wins.
 FIX_CHECKS: tuple[Check, ...] = (
     latitude_in_range,
@@ -57,6 +96,8 @@ FIX_CHECKS: tuple[Check, ...] = (
     not_too_old,
     speed_plausible,
     heading_in_range,
+    values_plausible,
+    attributes_storable,
 )
 
 

@@ -35,6 +35,8 @@ class Reason(StrEnum):
     BAD_HEADING = "bad_heading"
     DUPLICATE = "duplicate"
     IMPOSSIBLE_JUMP = "impossible_jump"
+    BAD_VALUE = "bad_value"  # accuracy, hdop, satellites or altitude out of any plausible range
+    BAD_ATTRIBUTES = "bad_attributes"  # attributes jsonb cannot hold (NaN, NUL characters) or too big
 
 
 @dataclass(frozen=True, slots=True)

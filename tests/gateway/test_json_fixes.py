@@ -144,3 +144,21 @@ def test_arbitrary_bytes_never_raise(payload: bytes) -> None:
 )
 def test_arbitrary_fix_objects_decode_or_refuse_cleanly(obj: dict[str, object]) -> None:
     reason_of(obj)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"accuracy_m": -1}, Reason.BAD_VALUE),
+        ({"alt_m": 1e9}, Reason.BAD_VALUE),
+        ({"hdop": 1000}, Reason.BAD_VALUE),
+        ({"attrs": {"v": float("nan")}}, Reason.BAD_ATTRIBUTES),
+        ({"attrs": {"v": "a\x00b"}}, Reason.BAD_ATTRIBUTES),
+        ({"attrs": {"k\x00": 1}}, Reason.BAD_ATTRIBUTES),
+        ({"attrs": {"blob": "x" * 20_000}}, Reason.BAD_ATTRIBUTES),
+    ],
+)
+def test_values_the_database_cannot_hold_are_refused_at_the_edge(
+    change: dict[str, object], reason: Reason
+) -> None:
+    assert reason_of({**GOOD, **change}) == reason

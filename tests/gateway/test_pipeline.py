@@ -228,3 +228,22 @@ async def test_a_backlog_array_is_archived_and_its_newest_fix_may_become_latest(
         (T0 + timedelta(seconds=1), False),
         (T0 + timedelta(seconds=2), True),
     ]
+
+
+async def test_a_fix_the_database_rejects_never_stalls_the_others(
+    harness: Harness, db: psycopg.Connection, vehicle: tuple[int, str]
+) -> None:
+    """Past every check, a value the table refuses (here a course of 400°) costs only its own fix."""
+    from tracking.model import Fix
+
+    vehicle_id, device = vehicle
+    good = [
+        Fix(device, vehicle_id, T0 + timedelta(seconds=i), T0, 16.06, 108.21, "mqtt_json") for i in range(3)
+    ]
+    poison = Fix(device, vehicle_id, T0 + timedelta(seconds=10), T0, 16.06, 108.21, "mqtt_json", course=400.0)
+    await harness.writer.add([good[0], poison], harness.recording_ack("with poison"))
+    await harness.writer.add(good[1:], harness.recording_ack("after"))
+    async with asyncio.timeout(10):
+        await harness.writer.drain()
+    assert harness.acked == ["with poison", "after"]
+    assert [t for t, _ in stored(db, device)] == [f.fix_time for f in good]
