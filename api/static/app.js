@@ -79,7 +79,7 @@ class DispatcherConsole {
     this.tabs = new Tabs(byId('side-tabs'));
     this.journeys = new JourneyBoard({
       client,
-      onSelect: (id) => this.selectJourney(id, { pan: true }),
+      onSelect: (id) => this.selectJourney(id, { pan: true, showTab: true }),
       onChange: (journeys) => {
         ambState.journeys = journeys;
         // Dispatch sentences name the incident's address, known once the journey is.
