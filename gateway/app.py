@@ -15,11 +15,14 @@ from gateway.batch_writer import PositionBatchWriter
 from gateway.handlers.gt06 import Gt06Protocol
 from gateway.handlers.h02 import H02DatagramHandler, H02Protocol
 from gateway.handlers.mqtt_json import MqttJsonHandler
+from gateway.handlers.osmand import OsmAndApp, OsmAndLimits
+from gateway.handlers.owntracks import OwnTracksHandler
 from gateway.handlers.teltonika import TeltonikaDatagramHandler, TeltonikaProtocol
 from gateway.ingest import FixIngest
 from gateway.registry import DeviceRegistry
 from gateway.settings import GatewaySettings
 from gateway.transports.datagram import DatagramListener
+from gateway.transports.http import HttpLimits, HttpListener
 from gateway.transports.mqtt import MqttIngest
 from gateway.transports.stream import StreamLimits, StreamListener
 from tracking.config import DatabaseSettings, MqttSettings
@@ -58,7 +61,11 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, mqtt
         )
         fixes = FixIngest(gateway, registry, writer)
         ingest = MqttIngest(
-            mqtt.endpoint(), gateway.client_id, gateway.share_group, [MqttJsonHandler(fixes)], writer.drain
+            mqtt.endpoint(),
+            gateway.client_id,
+            gateway.share_group,
+            [MqttJsonHandler(fixes), OwnTracksHandler(fixes)],
+            writer.drain,
         )
         if gateway.tracking:
             tracker = TrackingWorker(database.database_url, TrackingSettings(), relay_events)
@@ -105,6 +112,20 @@ def device_listeners(
                 DatagramListener(H02DatagramHandler(fixes, gateway, length), host, gateway.h02_port).serve(),
             )
         )
+    if gateway.osmand_port:
+        osmand = OsmAndApp(
+            fixes,
+            OsmAndLimits(
+                max_body_bytes=gateway.max_payload_bytes,
+                requests_per_second=gateway.osmand_requests_per_second,
+                request_burst=gateway.osmand_request_burst,
+                commit_timeout_s=gateway.osmand_commit_timeout_s,
+                require_token=gateway.osmand_require_token,
+                naive_time_zone=gateway.osmand_naive_time_zone,
+            ),
+        )
+        http_limits = HttpLimits(max_header_bytes=gateway.osmand_max_header_bytes)
+        servers.append(("osmand-http", HttpListener(osmand, host, gateway.osmand_port, http_limits).serve()))
     if gateway.teltonika_port:
         servers.append(
             (

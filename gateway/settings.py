@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -80,6 +81,23 @@ class GatewaySettings(BaseSettings):
     osmand_speed_unit: Literal["knots", "kmh", "mps"] = Field(
         "knots", description="Unit of OsmAnd's `speed` parameter (Traccar Client sends knots)."
     )
+    osmand_requests_per_second: float = Field(
+        5.0, gt=0, description="Sustained OsmAnd requests allowed per device."
+    )
+    osmand_request_burst: int = Field(
+        60, ge=1, description="OsmAnd requests a device may send at once (a backlog)."
+    )
+    osmand_commit_timeout_s: float = Field(
+        30.0, gt=0, description="An OsmAnd request not committed by then gets 503 and Retry-After."
+    )
+    osmand_require_token: bool = Field(
+        False, description="Refuse OsmAnd devices that have no token (amb-admin issue-device-token)."
+    )
+    osmand_naive_time_zone: str = Field(
+        "UTC",
+        description="Zone of OsmAnd timestamps sent without an offset (IANA name, e.g. Asia/Ho_Chi_Minh).",
+    )
+    osmand_max_header_bytes: int = Field(16_384, ge=1024, description="Larger HTTP headers get 431.")
     idle_timeout_s: float = Field(600.0, gt=0, description="A TCP connection silent this long is closed.")
     frame_timeout_s: float = Field(30.0, gt=0, description="A frame begun must be complete within this.")
     frames_per_second: float = Field(50.0, gt=0, description="Sustained frame rate allowed per connection.")
@@ -95,3 +113,12 @@ class GatewaySettings(BaseSettings):
         9108, ge=0, description="Prometheus /metrics port on 127.0.0.1; 0 turns it off."
     )
     metrics_host: str = Field("127.0.0.1", description="Address the metrics endpoint listens on.")
+
+    @field_validator("osmand_naive_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value

@@ -168,6 +168,7 @@ def start_gateway(
         "AMB_GATEWAY_METRICS_PORT": str(port),
         # Device listeners off unless a test asks for them (their default ports may be taken here).
         **{f"AMB_GATEWAY_{p}_PORT": "0" for p in ("GT06", "TELTONIKA", "H02", "OSMAND")},
+        "AMB_GATEWAY_TRACKING": "false",
         **{f"AMB_GATEWAY_{k.upper()}": v for k, v in settings.items()},
     }
     gw = Gateway("gateway", env, log_dir / f"gateway-{client_id}.log", metrics_port=port)

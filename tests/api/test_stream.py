@@ -107,3 +107,41 @@ async def test_a_slow_client_is_dropped_without_slowing_the_others() -> None:
     assert received == [f"m{i}" for i in range(10)]
     assert slow.overflowed.is_set() and not fast.overflowed.is_set()
     assert slow.queue.qsize() == 3  # it stops growing: memory stays bounded
+
+
+@pytest.mark.slow
+async def test_an_sos_reaches_the_websocket_as_a_critical_event(
+    broker: Broker,
+    api_server: str,
+    keys: dict[str, str],
+    vehicle: tuple[int, str],
+    tmp_path: Path,
+    unique: str,
+) -> None:
+    """tracker -> gateway -> PostGIS -> tracking worker (in the gateway) -> events relay -> API -> dispatcher."""
+    vehicle_id, device = vehicle
+    gw = start_gateway(broker, tmp_path, f"gw-{unique}", f"g{unique}", tracking="true")
+    try:
+        async with connect(ws_url(api_server, keys["dispatcher"])) as ws:
+            assert json.loads(await ws.recv())["type"] == "snapshot"
+            moment = datetime.now(UTC).replace(microsecond=0)
+            sent = time.monotonic()
+            fix = {
+                "time": moment.isoformat(),
+                "lat": 16.061,
+                "lon": 108.221,
+                "speed_kmh": 0,
+                "attrs": {"alarm": "sos"},
+            }
+            await publish_fixes(broker, device, fix)
+            async with asyncio.timeout(15):
+                while True:
+                    message = await next_of_type(ws, "events")
+                    sos = [e for e in message["events"] if e["kind"] == "sos"]
+                    if sos:
+                        break
+            latency = time.monotonic() - sent
+        assert sos[0]["vehicle_id"] == vehicle_id and sos[0]["severity"] == "critical"
+        print(f"SOS publish -> websocket: {latency * 1000:.0f} ms")
+    finally:
+        gw.stop()
