@@ -120,3 +120,12 @@ async def test_a_new_password_takes_effect_after_regeneration(
 def test_hash_format_is_mosquittos() -> None:
     hashed = mosquitto_hash("secret", salt=b"0123456789ab")
     assert hashed.startswith("$7$101$MDEyMzQ1Njc4OWFi$") and len(hashed.split("$")[-1]) == 88
+
+
+def test_owntracks_config_points_the_app_at_the_topic_its_acl_allows() -> None:
+    from tracking.broker_auth import device_topics, owntracks_config
+
+    config = owntracks_config("nguyen.phone1", "pw", "mqtt.example.vn", 8883, tls=True)
+    assert config["username"] == "nguyen.phone1" and config["deviceId"] == "phone1"
+    assert [config["pubTopicBase"]] == device_topics("nguyen.phone1", "owntracks")
+    assert config["pubRetain"] is False and config["_type"] == "configuration"

@@ -128,3 +128,33 @@ def write_broker_files(
         with contextlib.suppress(ValueError, ProcessLookupError):
             os.kill(int(pid_file.read_text().strip()), signal.SIGHUP)
     return paths
+
+
+def owntracks_config(device_id: str, password: str, host: str, port: int, tls: bool) -> dict[str, object]:
+    """An OwnTracks `.otrc` configuration for a phone registered as `<user>.<device>`: the app's
+    default topic (`owntracks/<username>/<deviceId>`) would not match the ACL, so the topic is set."""
+    user, _, device = device_id.partition(".")
+    if not device:
+        raise BrokerAuthError("an OwnTracks device id is <user>.<device>")
+    return {
+        "_type": "configuration",
+        "mode": 0,  # MQTT
+        "host": host,
+        "port": port,
+        "tls": tls,
+        "auth": True,
+        "username": device_id,
+        "password": password,
+        "clientId": device_id,
+        "deviceId": device,
+        "tid": device[-2:].upper(),
+        "pubTopicBase": f"owntracks/{user}/{device}",
+        "pubQos": 1,
+        "pubRetain": False,
+        "cleanSession": False,
+        "sub": False,
+        "cmd": False,
+        "monitoring": 2,  # move mode: a fix every locatorInterval while moving
+        "locatorInterval": 10,
+        "locatorDisplacement": 10,
+    }

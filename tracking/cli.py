@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -90,6 +91,14 @@ def _issue_device_token(conn: psycopg.Connection, args: argparse.Namespace) -> s
     return token if args.quiet else f"HTTP token of {args.device_id}, shown once:\n{token}"
 
 
+def _owntracks_config(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    password = broker_auth.issue_device_password(conn, args.device_id)
+    if args.dir:
+        broker_auth.write_broker_files(conn, args.dir, args.pid_file)
+    config = broker_auth.owntracks_config(args.device_id, password, args.host, args.port, args.tls)
+    return json.dumps(config, indent=2, ensure_ascii=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amb-admin", description=__doc__)
     parser.add_argument("--database-url", help="defaults to AMB_DATABASE_URL")
@@ -141,6 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("device_id")
     p.add_argument("--quiet", action="store_true", help="print only the token")
+    p = command(
+        "owntracks-config",
+        _owntracks_config,
+        "issue a new MQTT password for an OwnTracks phone and print its .otrc configuration (import it in the app)",
+    )
+    p.add_argument("device_id", help="<user>.<device>, as registered")
+    p.add_argument("--host", required=True, help="the broker's address as the phone sees it")
+    p.add_argument("--port", type=int, default=8883)
+    p.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--dir", type=Path, help="also rewrite the broker files there")
+    p.add_argument("--pid-file", type=Path, help="the broker's pid file: SIGHUP it to reload")
     p = command("create-api-key", _create_api_key, "issue an API key for a role")
     p.add_argument("name", help="who or what the key is for")
     p.add_argument("--role", required=True, choices=access.ROLES)
