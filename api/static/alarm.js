@@ -26,6 +26,7 @@ export class AlarmSound {
     this.armed = false;
     this.played = 0;
     this.lastAt = 0;
+    this.lastKind = '';
     this.arm = this.arm.bind(this);
     for (const type of ['pointerdown', 'keydown']) window.addEventListener(type, this.arm, { capture: true });
     hint.hidden = false;
@@ -56,8 +57,10 @@ export class AlarmSound {
       return false;
     }
     const nowMs = Date.now();
-    if (nowMs - this.lastAt < MIN_GAP_MS) return false;
+    // A burst sounds once, but an SOS is never swallowed by another alarm's tone.
+    if (nowMs - this.lastAt < MIN_GAP_MS && !(kind === 'sos' && this.lastKind !== 'sos')) return false;
     this.lastAt = nowMs;
+    this.lastKind = kind;
     const ctx = this.context;
     const start = ctx.currentTime + 0.02;
     for (const [frequency, offset, length] of PATTERNS[kind] ?? PATTERNS.critical) {

@@ -5,11 +5,14 @@ import { byId } from './dom.js';
 import { EventFeed } from './feed.js';
 
 const REPLAY_AFTER_ARM_MS = 600;
+const SOS_REMINDER_MS = 30 * 1000; // an SOS nobody acknowledged sounds again
 
 export class Alerts {
   /** `names` and `onPick` as for EventFeed; `onSound(state)` reports the audio state. */
   constructor({ names, onPick, onSound }) {
     this.feed = new EventFeed({ names, onPick });
+    this.primed = false;
+    this.lastSosAt = 0;
     this.sound = new AlarmSound(byId('sound-hint'), {
       onChange: (state, reason) => {
         onSound(state);
@@ -20,14 +23,29 @@ export class Alerts {
     });
   }
 
-  /** Adds events to the feed; live critical ones sound the alarm (SOS with its own tone). Returns the new ones. */
+  /**
+   * Adds events to the feed and sounds the alarm (SOS with its own tone) for critical ones that
+   * got pinned: live ones, or ones that arrive by a reload after a reconnect. The first load at
+   * start stays silent (it sounds once the audio is armed). Returns the new events.
+   */
   add(events, { live }) {
     const added = this.feed.add(events, { live });
-    if (live) {
-      const critical = added.filter((event) => event.severity === 'critical');
-      if (critical.length) this.sound.play(critical.some((event) => event.kind === 'sos') ? 'sos' : 'critical');
-    }
+    const pinned = added.filter((event) => this.feed.isPinned(event.id));
+    if (pinned.length && (live || this.primed)) this.alarm(pinned);
+    if (!live) this.primed = true;
     return added;
+  }
+
+  alarm(pinned) {
+    const sos = pinned.some((event) => event.kind === 'sos');
+    if (this.sound.play(sos ? 'sos' : 'critical') && sos) this.lastSosAt = Date.now();
+  }
+
+  /** Once a second: an SOS still pinned sounds again every 30 s. */
+  tick(nowMs) {
+    if (nowMs - this.lastSosAt < SOS_REMINDER_MS) return;
+    const sos = this.feed.pinnedEvents().filter((event) => event.kind === 'sos');
+    if (sos.length && this.sound.armed) this.alarm(sos);
   }
 
   get events() {

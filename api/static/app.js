@@ -357,6 +357,7 @@ class DispatcherConsole {
     for (const id of this.store.vehicles.keys()) this.vehicleLayer.setFreshness(id, this.view(id).freshness);
     this.panel.tick(this.view);
     this.journeys.tick(now);
+    this.alerts.tick(now);
   }
 
   relabel() {

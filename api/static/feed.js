@@ -198,6 +198,14 @@ export class EventFeed {
     this.refreshCounts();
   }
 
+  isPinned(id) {
+    return Boolean(this.entries.get(id)?.pinned);
+  }
+
+  pinnedEvents() {
+    return [...this.entries.values()].filter((entry) => entry.pinned).map((entry) => entry.event);
+  }
+
   pinnedCount() {
     let count = 0;
     for (const entry of this.entries.values()) if (entry.pinned) count += 1;
