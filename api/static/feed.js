@@ -123,6 +123,7 @@ export class EventFeed {
     entry.pinned = pinned;
     if (pinned) {
       entry.item.dataset.pinned = '1';
+      entry.item.hidden = false;
       const next = this.events
         .slice(this.events.indexOf(entry.event) + 1)
         .map((event) => this.entries.get(event.id))

@@ -178,7 +178,7 @@ class JourneyDetail {
 
   /** The journey left the open list (completed or cancelled): keep the card, say so. */
   closed(id) {
-    if (this.journey?.id !== id) return;
+    if (this.journey?.id !== id || this.root.dataset.closed === '1') return;
     this.root.dataset.closed = '1';
     this.reload();
   }
