@@ -199,7 +199,10 @@ CREATE TABLE IF NOT EXISTS roads (
     geom      geometry(LineString, 4326) NOT NULL
 );
 CREATE INDEX IF NOT EXISTS roads_geom_idx ON roads USING gist (geom);
-CREATE INDEX IF NOT EXISTS roads_geog_idx ON roads USING gist ((geom::geography));
+ALTER TABLE roads ADD COLUMN IF NOT EXISTS geom_merc geometry(LineString, 3857)
+    GENERATED ALWAYS AS (ST_Transform(geom, 3857)) STORED;
+DROP INDEX IF EXISTS roads_geog_idx;
+CREATE INDEX IF NOT EXISTS roads_merc_idx ON roads USING gist (geom_merc);
 
 -- ---------------------------------------------------------------------------------------------
 -- Access: API keys scoped by role (accounts and browser sessions build on the same roles).
@@ -237,7 +240,29 @@ CREATE TABLE IF NOT EXISTS geofences (
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS geofences_geog_idx ON geofences USING gist ((geom::geography)) WHERE active;
+-- Web Mercator copies for fast planar point-in-polygon tests, kept in step by a trigger: the
+-- geofence grown by its hysteresis (a fix inside it sees the geofence) and shrunk by it (a fix
+-- inside that is deep in). A Mercator unit is 1 / cos(latitude) metres.
+ALTER TABLE geofences ADD COLUMN IF NOT EXISTS outer_merc geometry(Geometry, 3857);
+ALTER TABLE geofences ADD COLUMN IF NOT EXISTS inner_merc geometry(Geometry, 3857);
+ALTER TABLE geofences DROP COLUMN IF EXISTS geom_merc;
+CREATE OR REPLACE FUNCTION amb_geofence_merc() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    merc  geometry := ST_Transform(NEW.geom, 3857);
+    units double precision := NEW.hysteresis_m / cos(radians(ST_Y(ST_Centroid(NEW.geom))));
+BEGIN
+    NEW.outer_merc := ST_Buffer(merc, units, 'quad_segs=4');
+    NEW.inner_merc := ST_Buffer(merc, -units, 'quad_segs=4');
+    RETURN NEW;
+END
+$$;
+DROP TRIGGER IF EXISTS geofences_merc ON geofences;
+CREATE TRIGGER geofences_merc BEFORE INSERT OR UPDATE OF geom, hysteresis_m ON geofences
+    FOR EACH ROW EXECUTE FUNCTION amb_geofence_merc();
+UPDATE geofences SET hysteresis_m = hysteresis_m WHERE outer_merc IS NULL;  -- fills them by the trigger
+DROP INDEX IF EXISTS geofences_geog_idx;
+DROP INDEX IF EXISTS geofences_merc_idx;
+CREATE INDEX IF NOT EXISTS geofences_outer_idx ON geofences USING gist (outer_merc) WHERE active;
 CREATE UNIQUE INDEX IF NOT EXISTS geofences_hospital_default ON geofences (hospital_id) WHERE kind = 'hospital_area';
 CREATE UNIQUE INDEX IF NOT EXISTS geofences_station_default ON geofences (station_id) WHERE kind = 'station';
 
@@ -298,13 +323,20 @@ CREATE TABLE IF NOT EXISTS vehicle_state (
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
 
--- Fixes committed but not yet evaluated by the tracking worker (filled in the same transaction).
+-- Fixes committed but not yet evaluated by the tracking worker (filled in the same transaction,
+-- with what the worker needs, so it never has to look the fixes up in positions).
 CREATE TABLE IF NOT EXISTS tracking_inbox (
     vehicle_id  bigint NOT NULL,
     device_id   text NOT NULL,
     fix_time    timestamptz NOT NULL,
     PRIMARY KEY (vehicle_id, fix_time, device_id)
 );
+ALTER TABLE tracking_inbox ADD COLUMN IF NOT EXISTS geom geometry(Point, 4326);
+ALTER TABLE tracking_inbox ADD COLUMN IF NOT EXISTS speed_kmh real;
+ALTER TABLE tracking_inbox ADD COLUMN IF NOT EXISTS valid boolean NOT NULL DEFAULT true;
+ALTER TABLE tracking_inbox ADD COLUMN IF NOT EXISTS attributes jsonb NOT NULL DEFAULT '{}'::jsonb;
+DELETE FROM tracking_inbox WHERE geom IS NULL;  -- rows queued before the columns existed
+CREATE INDEX IF NOT EXISTS tracking_inbox_time_idx ON tracking_inbox (fix_time);
 
 CREATE TABLE IF NOT EXISTS events (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -32,17 +32,29 @@ def _load_danang(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     )
 
 
+# What seed-fleet --passwords-file issues: MQTT passwords, or the OsmAnd token the emulator sends.
+SECRET_PROTOCOLS: dict[str, Callable[[psycopg.Connection, str], str]] = {
+    "mqtt_json": broker_auth.issue_device_password,
+    "owntracks": broker_auth.issue_device_password,
+    "osmand": fleet.issue_device_token,
+}
+
+
 def _seed_fleet(conn: psycopg.Connection, args: argparse.Namespace) -> str:
-    vehicles = fleet.seed_demo_fleet(conn, args.count, args.prefix)
+    protocol = fleet.registry_protocol(args.protocol)
+    if args.count < 1:
+        raise fleet.FleetError("--count must be at least 1")
+    if args.passwords_file and protocol not in SECRET_PROTOCOLS:
+        raise fleet.FleetError(f"{protocol} devices have no password or token: leave out --passwords-file")
+    vehicles = fleet.seed_demo_fleet(conn, args.count, args.prefix, protocol)
+    devices = [fleet.demo_device_id(i, args.prefix, protocol) for i in range(1, args.count + 1)]
     if args.passwords_file:
-        lines = [
-            f"{device} {broker_auth.issue_device_password(conn, device)}"
-            for device in (fleet.demo_device_id(i, args.prefix) for i in range(1, args.count + 1))
-        ]
+        issue = SECRET_PROTOCOLS[protocol]
+        lines = [f"{device} {issue(conn, device)}" for device in devices]
         args.passwords_file.parent.mkdir(parents=True, exist_ok=True)
         args.passwords_file.touch(mode=0o600)
         args.passwords_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return f"registered {len(vehicles)} demo ambulances with devices {args.prefix}0001..{args.prefix}{args.count:04d}"
+    return f"registered {len(vehicles)} demo ambulances with {protocol} devices {devices[0]}..{devices[-1]}"
 
 
 def _add_vehicle(conn: psycopg.Connection, args: argparse.Namespace) -> str:
@@ -114,9 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     p = command("seed-fleet", _seed_fleet, "register N demo ambulances and their emulated trackers")
     p.add_argument("--count", type=int, default=20)
-    p.add_argument("--prefix", default="emu-")
+    p.add_argument("--prefix", default="emu-", help="device id prefix (see tracking.fleet.demo_device_id)")
     p.add_argument(
-        "--passwords-file", type=Path, help="issue MQTT passwords and write `device password` lines here"
+        "--protocol",
+        default="mqtt_json",
+        choices=sorted({*fleet.PROTOCOLS, *fleet.EMULATOR_PROTOCOLS}),
+        help="what the trackers speak (amb-emulator --protocol); gt06/teltonika get IMEIs, h02 numeric ids",
+    )
+    p.add_argument(
+        "--passwords-file",
+        type=Path,
+        help="issue MQTT passwords (mqtt, owntracks) or OsmAnd tokens and write `device secret` lines here",
     )
     p = command("add-vehicle", _add_vehicle, "register a vehicle (or update the one with that plate)")
     p.add_argument("plate", help="e.g. 43A-123.45 (stored as 43A12345)")

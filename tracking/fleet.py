@@ -96,16 +96,85 @@ def issue_device_token(conn: psycopg.Connection, device_id: str) -> str:
     return token
 
 
-def demo_device_id(index: int, prefix: str = "emu-") -> str:
-    """The id of the emulator's device number `index` (1-based): emu-0001, emu-0002..."""
+# The emulator's protocol names (`amb-emulator --protocol`) and the registry's.
+EMULATOR_PROTOCOLS = {
+    "mqtt": "mqtt_json",
+    "owntracks": "owntracks",
+    "gt06": "gt06",
+    "teltonika": "teltonika",
+    "h02": "h02",
+    "osmand": "osmand",
+}
+# Demo IMEIs are these 10 digits, the device number in 4, and a Luhn check digit (15 digits);
+# demo H02 ids are these 5 digits and the number in 5 (10 digits, as Sinotrack units print them).
+DEMO_IMEI_BASE = "3500000000"
+DEMO_H02_BASE = "42100"
+MAX_DEMO_DEVICES = 9999
+
+
+def registry_protocol(protocol: str) -> str:
+    """The registry's name of a protocol given by either name: `mqtt` -> `mqtt_json`."""
+    name = EMULATOR_PROTOCOLS.get(protocol, protocol)
+    if name not in PROTOCOLS:
+        raise FleetError(f"unknown protocol {protocol!r}; one of {', '.join(PROTOCOLS)}")
+    return name
+
+
+def luhn_check_digit(digits: str) -> str:
+    """The Luhn check digit completing `digits` (an IMEI's 15th digit)."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 == 0 else 1)  # double every other, from the right
+        total += value - 9 if value > 9 else value
+    return str(-total % 10)
+
+
+def _numeric_base(prefix: str, default: str) -> str:
+    """A prefix of digits replaces the default leading digits (padded with zeros to their length);
+    any other prefix (the default `emu-`) cannot appear in a numeric id and is not used."""
+    if not prefix.isdigit():
+        return default
+    if len(prefix) > len(default):
+        raise FleetError(f"a numeric prefix has at most {len(default)} digits here: {prefix!r}")
+    return prefix.ljust(len(default), "0")
+
+
+def demo_device_id(index: int, prefix: str = "emu-", protocol: str = "mqtt_json") -> str:
+    """The id of the emulator's device number `index` (1-based) for `protocol`:
+
+    - mqtt_json, osmand: `<prefix><NNNN>` (emu-0001, emu-0002...);
+    - owntracks: `<user>.<NNNN>`, the user being the prefix without its trailing separators
+      (emu.0001 publishes to owntracks/emu/0001);
+    - gt06, teltonika: a 15-digit IMEI, 3500000000 + NNNN + a Luhn check digit (350000000000014);
+    - h02: 42100 + NNNNN (4210000001).
+
+    For the numeric ids a prefix of digits replaces the leading digits (3500000000, 42100).
+    """
+    protocol = registry_protocol(protocol)
+    if not 1 <= index <= MAX_DEMO_DEVICES:
+        raise FleetError(f"demo devices are numbered 1-{MAX_DEMO_DEVICES}, not {index}")
+    if protocol in ("gt06", "teltonika"):
+        body = f"{_numeric_base(prefix, DEMO_IMEI_BASE)}{index:04d}"
+        return body + luhn_check_digit(body)
+    if protocol == "h02":
+        return f"{_numeric_base(prefix, DEMO_H02_BASE)}{index:05d}"
+    if protocol == "owntracks":
+        user = prefix.rstrip("-_.:") or "emu"
+        if not re.fullmatch(r"[A-Za-z0-9_:-]+", user):
+            raise FleetError(f"an OwnTracks user is letters, digits, _ : - (no dot): {user!r}")
+        return f"{user}.{index:04d}"
     return f"{prefix}{index:04d}"
 
 
-def seed_demo_fleet(conn: psycopg.Connection, count: int, prefix: str = "emu-") -> list[Vehicle]:
-    """Register `count` demo ambulances (plates 43A900NN, call signs 115-NN) and their emulated trackers."""
+def seed_demo_fleet(
+    conn: psycopg.Connection, count: int, prefix: str = "emu-", protocol: str = "mqtt_json"
+) -> list[Vehicle]:
+    """Register `count` demo ambulances (plates 43A900NN, call signs 115-NN) and their emulated
+    trackers, speaking `protocol` (either name, see `registry_protocol`) with `demo_device_id`s."""
+    protocol = registry_protocol(protocol)
     vehicles = []
     for i in range(1, count + 1):
         vehicle = register_vehicle(conn, f"43A{90000 + i:05d}", f"115-{i:02d}")
-        register_device(conn, demo_device_id(i, prefix), "mqtt_json", vehicle.plate)
+        register_device(conn, demo_device_id(i, prefix, protocol), protocol, vehicle.plate)
         vehicles.append(vehicle)
     return vehicles

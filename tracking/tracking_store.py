@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from tracking.evaluation import BatchFix, GeofenceInfo, Outcome, VehicleMemory
 from tracking.journey_machine import CLOSED_STATUSES, JourneyState
@@ -73,42 +73,90 @@ async def load_geofences(conn: AsyncConnection, ids: Iterable[int]) -> dict[int,
 
 
 async def save_outcomes(conn: AsyncConnection, outcomes: list[Outcome]) -> list[dict[str, Any]]:
-    """Store events, journey transitions and vehicle state; returns the new events (public form)."""
-    stored: list[dict[str, Any]] = []
+    """Store events, journey transitions and vehicle state (a few statements per batch, not per
+    fix); returns the new events in their public form."""
+    drafts: list[tuple[EventDraft, int, int | None, BatchFix | None]] = []
     for out in outcomes:
-        m = out.memory
-        for draft, fix in out.events:
-            stored.append(await insert_event(conn, draft, m.vehicle_id, fix.journey_id, fix))
+        vehicle_id = out.memory.vehicle_id
+        drafts += [(draft, vehicle_id, fix.journey_id, fix) for draft, fix in out.events]
         for t, fix in out.transitions:
             await _apply_transition(conn, t.journey_id, t.from_status, t.to_status, t.at, "rule", t.rule, fix)
-            draft = EventDraft(
-                "status_change", t.at, "info", {"from": t.from_status, "to": t.to_status, "rule": t.rule}
-            )
-            stored.append(await insert_event(conn, draft, m.vehicle_id, t.journey_id, fix))
-        rules = m.rules.to_json()
+            details = {"from": t.from_status, "to": t.to_status, "rule": t.rule}
+            drafts.append((EventDraft("status_change", t.at, "info", details), vehicle_id, t.journey_id, fix))
+    stored = await insert_events(conn, drafts)
+    await _save_memories(conn, [out.memory for out in outcomes])
+    return stored
+
+
+async def _save_memories(conn: AsyncConnection, memories: list[VehicleMemory]) -> None:
+    rules = []
+    for m in memories:
+        r = m.rules.to_json()
         if m.journey is not None:
-            rules["journey_id"] = m.journey.journey_id
-            rules["journey_stopped_since"] = (
+            r["journey_id"] = m.journey.journey_id
+            r["journey_stopped_since"] = (
                 m.journey.stopped_since.isoformat() if m.journey.stopped_since else None
             )
-        await conn.execute(
-            """
-            UPDATE vehicle_state SET evaluated_until = %s, rules = %s, geofences = %s, offline_since = %s,
-                   unit_status = CASE WHEN %s THEN 'on_journey'
-                                      WHEN unit_status = 'on_journey' THEN 'available' ELSE unit_status END,
-                   updated_at = now()
-            WHERE vehicle_id = %s
-            """,
-            (
-                m.evaluated_until,
-                Jsonb(rules),
-                sorted(m.inside),
-                m.offline_since,
-                m.journey is not None,
-                m.vehicle_id,
-            ),
+        rules.append(json.dumps(r))
+    await conn.execute(
+        """
+        UPDATE vehicle_state s
+        SET evaluated_until = d.evaluated_until, rules = d.rules::jsonb, geofences = d.geofences::bigint[],
+            offline_since = d.offline_since,
+            unit_status = CASE WHEN d.on_journey THEN 'on_journey'
+                               WHEN s.unit_status = 'on_journey' THEN 'available' ELSE s.unit_status END,
+            updated_at = now()
+        FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[], %s::text[], %s::timestamptz[], %s::boolean[])
+             AS d(vehicle_id, evaluated_until, rules, geofences, offline_since, on_journey)
+        WHERE s.vehicle_id = d.vehicle_id
+        """,
+        (
+            [m.vehicle_id for m in memories],
+            [m.evaluated_until for m in memories],
+            rules,
+            ["{" + ",".join(str(g) for g in sorted(m.inside)) + "}" for m in memories],
+            [m.offline_since for m in memories],
+            [m.journey is not None for m in memories],
+        ),
+    )
+
+
+async def insert_events(
+    conn: AsyncConnection, drafts: Sequence[tuple[EventDraft, int | None, int | None, BatchFix | None]]
+) -> list[dict[str, Any]]:
+    """Insert events in one statement: (draft, vehicle id, journey id, the fix it came from)."""
+    if not drafts:
+        return []
+    columns: list[list[Any]] = [[] for _ in range(10)]
+    for e, vehicle_id, journey_id, fix in drafts:
+        values = (
+            e.at,
+            e.kind,
+            e.severity,
+            vehicle_id,
+            journey_id,
+            e.geofence_id,
+            e.hospital_id,
+            fix.lon if fix else None,
+            fix.lat if fix else None,
+            json.dumps(e.details, default=str),
         )
-    return stored
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"""
+            INSERT INTO events (at, kind, severity, vehicle_id, journey_id, geofence_id, hospital_id, geom, details)
+            SELECT at, kind, severity, vehicle_id, journey_id, geofence_id, hospital_id,
+                   CASE WHEN lon IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(lon, lat), 4326) END, details::jsonb
+            FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[],
+                        %s::bigint[], %s::float8[], %s::float8[], %s::text[])
+                 AS e(at, kind, severity, vehicle_id, journey_id, geofence_id, hospital_id, lon, lat, details)
+            RETURNING {EVENT_COLUMNS}
+            """,
+            columns,
+        )
+        return [event_json(r) for r in await cur.fetchall()]
 
 
 async def _apply_transition(
@@ -152,31 +200,8 @@ async def set_journey_status(conn: AsyncConnection, journey_id: int, status: str
 async def insert_event(
     conn: AsyncConnection, e: EventDraft, vehicle_id: int | None, journey_id: int | None, fix: BatchFix | None
 ) -> dict[str, Any]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            f"""
-            INSERT INTO events (at, kind, severity, vehicle_id, journey_id, geofence_id, hospital_id, geom, details)
-            VALUES (%s, %s, %s, %s, %s, %s, %s,
-                    CASE WHEN %s::float8 IS NULL THEN NULL ELSE ST_SetSRID(ST_MakePoint(%s, %s), 4326) END, %s)
-            RETURNING {EVENT_COLUMNS}
-            """,
-            (
-                e.at,
-                e.kind,
-                e.severity,
-                vehicle_id,
-                journey_id,
-                e.geofence_id,
-                e.hospital_id,
-                fix.lon if fix else None,
-                fix.lon if fix else None,
-                fix.lat if fix else None,
-                Jsonb(e.details),
-            ),
-        )
-        row = await cur.fetchone()
-    assert row is not None
-    return event_json(row)
+    (event,) = await insert_events(conn, [(e, vehicle_id, journey_id, fix)])
+    return event
 
 
 def event_json(row: dict[str, Any]) -> dict[str, Any]:

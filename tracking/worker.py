@@ -94,11 +94,11 @@ class TrackingWorker:
         conn = await self._connection()
         cfg = self._settings
         async with conn.transaction():
+            # The planner's estimates for the spatial joins are high enough to trigger JIT, whose
+            # compilation costs more than the whole query.
+            await conn.execute("SET LOCAL jit = off")
             async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(
-                    query("evaluate_batch"),
-                    {"limit": cfg.batch_size, "max_hysteresis_m": store.MAX_HYSTERESIS_M},
-                )
+                await cur.execute(query("evaluate_batch"), {"limit": cfg.batch_size})
                 rows = await cur.fetchall()
             if not rows:
                 return 0

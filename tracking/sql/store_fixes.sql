@@ -21,8 +21,9 @@ inserted AS (
               accuracy_m, satellites, valid, archived, attributes
 ),
 queued AS (  -- for the tracking worker, in the same transaction: no committed fix is ever skipped
-    INSERT INTO tracking_inbox (vehicle_id, device_id, fix_time)
-    SELECT vehicle_id, device_id, fix_time FROM inserted WHERE vehicle_id IS NOT NULL
+    INSERT INTO tracking_inbox (vehicle_id, device_id, fix_time, geom, speed_kmh, valid, attributes)
+    SELECT vehicle_id, device_id, fix_time, geom, speed_kmh, valid, attributes FROM inserted
+    WHERE vehicle_id IS NOT NULL
     ON CONFLICT DO NOTHING
 ),
 newest AS (
