@@ -1,0 +1,187 @@
+"""The benchmark's own PostGIS database (never the tests'): created when missing, loaded with Da
+Nang's places and default geofences as `make run` loads them, emptied per run, and filled with an
+emulated fleet, its broker accounts and a websocket key."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+
+from tracking.access import create_api_key
+from tracking.broker_auth import issue_device_password, set_service_password, write_broker_files
+from tracking.config import DEFAULT_DATA_DIR
+from tracking.db import apply_schema
+from tracking.fleet import register_device, register_vehicle
+from tracking.geofences import ensure_default_geofences
+from tracking.places import load_hospitals, load_road_lines, load_stations
+from tracking.settings import TrackingSettings
+
+BENCH_DATABASE_URL = os.environ.get(
+    "AMB_BENCH_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5432/ambulance_bench"
+)
+# Emptied before every scenario (CASCADE takes journeys, events and vehicle state with the vehicles).
+MUTABLE_TABLES = (
+    "positions, vehicle_latest, tracking_inbox, devices, vehicles, api_keys, mqtt_service_accounts"
+)
+DEVICE_PREFIX = "bench-"
+
+
+def device_ids(count: int) -> list[str]:
+    """bench-0001, bench-0002...: the emulated trackers of a run."""
+    return [f"{DEVICE_PREFIX}{i:04d}" for i in range(1, count + 1)]
+
+
+def ensure_database(url: str = BENCH_DATABASE_URL) -> None:
+    """Create the database and its extensions as the postgres superuser when it does not exist yet."""
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+        return
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+    parts = urlsplit(url)
+    name, owner = parts.path.lstrip("/"), parts.username or "amb"
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else ["sudo", "-u", "postgres"]
+    subprocess.run(
+        [*as_postgres, "psql", "-X", "-q", "-c", f'CREATE DATABASE "{name}" OWNER "{owner}"'], check=True
+    )
+    extensions = "CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS pgrouting;"
+    subprocess.run([*as_postgres, "psql", "-X", "-q", "-d", name, "-c", extensions], check=True)
+
+
+@contextlib.contextmanager
+def exclusive_use(url: str, max_wait_s: float = 900.0) -> Iterator[None]:
+    """One benchmark at a time on the database (each empties it): a session advisory lock, held
+    for the whole run and released with the connection."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        deadline = time.monotonic() + max_wait_s
+        while not _try_lock(conn):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"another benchmark held {url} for {max_wait_s:.0f} s")
+            print("   another benchmark is using the database; waiting ...", flush=True)
+            time.sleep(5)
+        yield
+
+
+def _try_lock(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(hashtext('amb-bench'))").fetchone()
+    return bool(row and row[0])
+
+
+def prepare_database(url: str) -> None:
+    """The schema, and the places the tracking worker evaluates fixes against (as `amb-admin
+    load-danang` loads them): hospitals, stations, roads and the default geofences."""
+    apply_schema(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        load_hospitals(conn, DEFAULT_DATA_DIR / "hospitals.csv")
+        load_stations(conn, DEFAULT_DATA_DIR / "stations.csv")
+        load_road_lines(conn, DEFAULT_DATA_DIR / "roads-central.geojson")
+        ensure_default_geofences(conn, TrackingSettings().hysteresis_m)
+
+
+def reset_database(url: str) -> None:
+    """Every fleet, position and tracking table emptied, today's partitions in place."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {MUTABLE_TABLES} RESTART IDENTITY CASCADE")
+        conn.execute("SELECT * FROM amb_maintain_position_partitions()")
+        conn.execute("VACUUM ANALYZE vehicle_latest")
+
+
+def register_fleet(url: str, devices: Sequence[str]) -> str:
+    """One ambulance per device (plates 43B00001...), one transaction; returns a dispatcher API key."""
+    with psycopg.connect(url) as conn:
+        for i, device_id in enumerate(devices, start=1):
+            vehicle = register_vehicle(conn, f"43B{i:05d}", f"B-{i:04d}")
+            register_device(conn, device_id, "mqtt_json", vehicle.plate)
+        return create_api_key(conn, "benchmark websocket", "dispatcher")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAccounts:
+    """MQTT credentials of a run, as the production broker requires them (no anonymous client)."""
+
+    device_passwords: dict[str, str]
+    gateway: tuple[str, str]  # (username, password)
+    api: tuple[str, str]
+
+
+def issue_broker_accounts(url: str, devices: Sequence[str], auth_dir: Path) -> BrokerAccounts:
+    """A password per device and per service, and Mosquitto's passwd and ACL files in `auth_dir`."""
+    with psycopg.connect(url) as conn:
+        passwords = {d: issue_device_password(conn, d) for d in devices}
+        gateway = ("bench-gateway", set_service_password(conn, "bench-gateway", "gateway"))
+        api = ("bench-api", set_service_password(conn, "bench-api", "api"))
+        conn.commit()
+        write_broker_files(conn, auth_dir)
+    return BrokerAccounts(passwords, gateway, api)
+
+
+def count_stored(conn: psycopg.Connection) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM positions WHERE device_id LIKE %s", (DEVICE_PREFIX + "%",)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSummary:
+    """What the database holds for a run; times are Unix seconds (wall clock) of the inserts."""
+
+    rows: int
+    distinct_fixes: int
+    first_stored: float | None
+    last_stored: float | None
+    per_second: list[int]  # rows stored in each whole second after the first publish
+
+
+def summarise_stored(conn: psycopg.Connection, started: float) -> StoredSummary:
+    params = {"started": started, "prefix": DEVICE_PREFIX + "%"}
+    row = conn.execute(
+        """
+        SELECT count(*), count(DISTINCT (device_id, fix_time)),
+               extract(epoch FROM min(stored_at))::float8, extract(epoch FROM max(stored_at))::float8
+        FROM positions WHERE device_id LIKE %(prefix)s
+        """,
+        params,
+    ).fetchone()
+    assert row is not None
+    seconds: dict[int, int] = dict(
+        conn.execute(
+            """
+            SELECT floor(extract(epoch FROM stored_at) - %(started)s)::int AS second, count(*)
+            FROM positions WHERE device_id LIKE %(prefix)s GROUP BY 1
+            """,
+            params,
+        ).fetchall()
+    )
+    per_second = [seconds.get(i, 0) for i in range(max(seconds, default=-1) + 1)]
+    return StoredSummary(int(row[0]), int(row[1]), row[2], row[3], per_second)
+
+
+def tracking_inbox_count(conn: psycopg.Connection) -> int:
+    """Committed fixes the tracking worker has not evaluated yet."""
+    row = conn.execute("SELECT count(*) FROM tracking_inbox").fetchone()
+    return int(row[0]) if row else 0
+
+
+def backend_pids(conn: psycopg.Connection) -> dict[int, str]:
+    """The other PostgreSQL backends on this database, by application name (amb-gateway-writer,
+    amb-tracking-worker, amb-api...): their CPU is the database's share of the pipeline."""
+    rows = conn.execute(
+        "SELECT pid, application_name FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    ).fetchall()
+    return {int(pid): str(name) for pid, name in rows}
+
+
+def empty_positions(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE positions, vehicle_latest")

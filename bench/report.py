@@ -1,0 +1,160 @@
+"""The printed table of a run's figures, and the JSON file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+# (label, key in a scenario's figures, format)
+ROWS: tuple[tuple[str, str, str], ...] = (
+    ("devices", "devices", "{:,}"),
+    ("fixes per message", "fixes_per_message", "{}"),
+    ("gateway processes", "gateways", "{}"),
+    ("duration (s)", "duration_s", "{:.0f}"),
+    ("offered fixes/s (target)", "target_rate", "{:,.0f}"),
+    ("offered fixes/s (achieved)", "offered_fixes_per_s", "{:,.0f}"),
+    ("offered messages/s", "offered_messages_per_s", "{:,.0f}"),
+    ("published fixes (PUBACKed)", "published_fixes", "{:,}"),
+    ("stored fixes", "stored_fixes", "{:,}"),
+    ("sustained stored fixes/s (median s)", "sustained_stored_fixes_per_s", "{:,.0f}"),
+    ("slowest second, stored fixes", "slowest_second_stored_fixes", "{:,.0f}"),
+    ("sustained stored messages/s", "stored_messages_per_s", "{:,.0f}"),
+    ("overall stored fixes/s (incl. drain)", "overall_stored_fixes_per_s", "{:,.0f}"),
+    ("drain after last publish (s)", "drain_s", "{:.2f}"),
+    ("loss (published - stored)", "loss", "{:,}"),
+    ("tracking inbox when publishing ended", "tracking_inbox_at_end", "{:,}"),
+    ("tracking drain after last publish (s)", "tracking_drain_s", "{:.2f}"),
+    ("publish failures", "publish_failures", "{:,}"),
+    ("duplicates (gateway refused)", "gateway_duplicates", "{:,.0f}"),
+    ("duplicates (websocket)", "websocket_duplicates", "{:,}"),
+    ("missing on websocket", "websocket_missing", "{:,}"),
+    ("publish->websocket p50 (ms)", "latency_ms.p50", "{:,.1f}"),
+    ("publish->websocket p90 (ms)", "latency_ms.p90", "{:,.1f}"),
+    ("publish->websocket p99 (ms)", "latency_ms.p99", "{:,.1f}"),
+    ("publish->websocket max (ms)", "latency_ms.max", "{:,.1f}"),
+    ("gateway batch, mean fixes", "gateway_mean_batch_fixes", "{:,.0f}"),
+    ("gateway commit, mean (ms)", "gateway_mean_commit_ms", "{:.1f}"),
+    ("gateway CPU per fix (us)", "cpu_us_per_fix.gateway", "{:.0f}"),
+    ("PG writer backend CPU per fix (us)", "cpu_us_per_fix.postgres_writer", "{:.0f}"),
+    ("PG tracking backend CPU per fix (us)", "cpu_us_per_fix.postgres_tracking", "{:.0f}"),
+    ("PG other backends CPU per fix (us)", "cpu_us_per_fix.postgres_other", "{:.0f}"),
+    ("mosquitto CPU per fix (us)", "cpu_us_per_fix.mosquitto", "{:.0f}"),
+    ("API CPU per fix (us)", "cpu_us_per_fix.api", "{:.0f}"),
+    ("publishers CPU per fix (us)", "cpu_us_per_fix.publishers", "{:.0f}"),
+    ("gateway CPU busy (% of one core)", "gateway_core_share_pct", "{:.0f}"),
+    ("machine CPU busy (% of all cores)", "machine_busy_pct", "{:.0f}"),
+    ("  of which other processes (%)", "other_processes_cpu_pct", "{:.0f}"),
+    ("load average before (1 min)", "load_before.0", "{:.2f}"),
+)
+
+
+def _lookup(figures: dict[str, Any], dotted: str) -> Any:
+    value: Any = figures
+    for part in dotted.split("."):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list | tuple) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def format_table(scenarios: dict[str, dict[str, Any]]) -> str:
+    """One column per scenario, one row per figure; '-' where a figure does not apply."""
+    names = list(scenarios)
+    cells = [[label] + [_cell(scenarios[n], key, fmt) for n in names] for label, key, fmt in ROWS]
+    header = ["figure", *names]
+    widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(
+            row[i].ljust(widths[i]) if i == 0 else row[i].rjust(widths[i]) for i in range(len(row))
+        )
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(r) for r in cells)])
+
+
+def _cell(figures: dict[str, Any], key: str, fmt: str) -> str:
+    value = _lookup(figures, key)
+    return "-" if value is None else fmt.format(value)
+
+
+def format_baseline(baseline: dict[str, Any]) -> str:
+    naive, batched = baseline["naive_insert"], baseline["batched_store"]
+    gain = batched["fixes_per_s"] / naive["fixes_per_s"] if naive["fixes_per_s"] else float("nan")
+    return "\n".join(
+        [
+            "storage alone, one connection (no MQTT):",
+            f"  naive: one autocommit INSERT per fix   {naive['fixes_per_s']:>9,.0f} fixes/s"
+            f"  ({naive['fixes']:,} fixes in {naive['seconds']:.1f} s)",
+            f"  gateway's store_fixes, {batched['batch_size']}-fix batches {batched['fixes_per_s']:>8,.0f} fixes/s"
+            f"  ({batched['fixes']:,} fixes in {batched['seconds']:.1f} s)  -> x{gain:.1f}",
+        ]
+    )
+
+
+# What each preset must show (docs/benchmarks.md, "Targets").
+THROUGHPUT_TARGET_FIXES_PER_S = 5000
+LATENCY_TARGET_P99_MS = 500
+DISTURBED_PCT = 10  # CPU share taken by other processes above which a run is flagged
+
+
+def verdicts(scenarios: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per preset with a target: met or not, and why."""
+    lines = []
+    if (f := scenarios.get("throughput")) is not None:
+        target = THROUGHPUT_TARGET_FIXES_PER_S
+        met = (
+            f["offered_fixes_per_s"] >= 0.99 * target
+            and f["overall_stored_fixes_per_s"] >= 0.98 * target
+            and f["drain_s"] < 1.0
+            and f["loss"] == 0
+            and f["publish_failures"] == 0
+        )
+        lines.append(
+            f"throughput target ({target:,} fixes/s stored as offered, drained within 1 s, no loss): "
+            f"{'MET' if met else 'NOT MET'} ({f['overall_stored_fixes_per_s']:,.0f} fixes/s, "
+            f"drain {f['drain_s']:.2f} s, loss {f['loss']:,})"
+        )
+    if (f := scenarios.get("latency")) is not None:
+        p99 = f["latency_ms"]["p99"]
+        met = p99 is not None and p99 < LATENCY_TARGET_P99_MS and f["websocket_missing"] == 0
+        lines.append(
+            f"latency target (p99 publish->websocket < {LATENCY_TARGET_P99_MS} ms, every fix shown): "
+            f"{'MET' if met else 'NOT MET'} (p99 {p99} ms, missing {f['websocket_missing']:,})"
+        )
+    return lines
+
+
+def warnings(scenarios: dict[str, dict[str, Any]]) -> list[str]:
+    """Anything that makes a run's figures suspect."""
+    found = []
+    for name, f in scenarios.items():
+        checks = {
+            "fixes lost": f["loss"],
+            "publishes failed": f["publish_failures"],
+            "fixes never shown on the websocket": f["websocket_missing"],
+            "fixes refused by the gateway": sum(f["gateway_refused"].values()),
+            "websocket closed with code": f["websocket_close_code"] or 0,
+        }
+        found += [f"{name}: {what}: {value:,.0f}" for what, value in checks.items() if value]
+        if f["websocket_error"]:
+            found.append(f"{name}: websocket client error: {f['websocket_error']}")
+        if f["other_processes_cpu_pct"] > DISTURBED_PCT:
+            found.append(
+                f"{name}: other processes used {f['other_processes_cpu_pct']:.0f}% of the CPU during the run:"
+                " figures disturbed, re-run when the machine is quiet (see `uptime`)"
+            )
+        if f["tracking_inbox_at_end"] is not None and f["tracking_drain_s"] is None:
+            found.append(f"{name}: the tracking worker had not evaluated every fix by the end of the drain")
+        if f["publisher_max_lag_s"] > 0.5:
+            found.append(f"{name}: publishers fell {f['publisher_max_lag_s']:.1f} s behind schedule")
+    return found
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")

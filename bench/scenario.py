@@ -1,0 +1,273 @@
+"""One benchmark scenario end to end: a fresh broker, gateway and API on loopback, emulated trackers
+publishing on a schedule, a websocket client watching, and the figures measured afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import queue
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+import tests.services as services
+from bench.cpu import CpuMeter, load_average
+from bench.database import (
+    BrokerAccounts,
+    backend_pids,
+    count_stored,
+    device_ids,
+    issue_broker_accounts,
+    register_fleet,
+    reset_database,
+    summarise_stored,
+    tracking_inbox_count,
+)
+from bench.figures import Observations, figures
+from bench.listener import ListenerResult, run_listener
+from bench.publisher import PublisherPlan, PublisherResult, run_publisher
+
+MP = multiprocessing.get_context("spawn")  # children start clean, whatever threads the parent runs
+SETTLE_S = 0.5  # between "everyone connected" and the first publish
+# Only the MQTT transport is measured: the device listeners (TCP/UDP/HTTP) stay off, so a benchmark
+# never fights another gateway on this machine for their ports.
+GATEWAY_DEFAULTS = {"gt06_port": "0", "teltonika_port": "0", "h02_port": "0", "osmand_port": "0"}
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """What to offer the pipeline, and how many processes take part."""
+
+    name: str
+    devices: int
+    rate: float  # offered fixes/s, all devices together
+    duration_s: float
+    fixes_per_message: int = 1
+    publishers: int = 2  # publisher processes, devices split between them
+    gateways: int = 1  # gateway processes sharing the subscription
+    gateway: dict[str, str] = field(default_factory=dict)  # AMB_GATEWAY_* overrides
+
+    @property
+    def tracking(self) -> bool:
+        """Whether the gateways run the tracking worker (its default: yes)."""
+        return self.gateway.get("tracking", "true").lower() not in ("false", "0", "no", "off")
+
+    def plans(self, broker_port: int, passwords: dict[str, str]) -> list[PublisherPlan]:
+        devices = device_ids(self.devices)
+        processes = max(1, min(self.publishers, self.devices))
+        return [
+            PublisherPlan(
+                broker_port=broker_port,
+                devices=tuple(devices[p::processes]),
+                passwords=tuple(passwords[d] for d in devices[p::processes]),
+                rate=self.rate * len(devices[p::processes]) / len(devices),
+                duration_s=self.duration_s,
+                fixes_per_message=self.fixes_per_message,
+                seed=p,
+            )
+            for p in range(processes)
+        ]
+
+
+def run_scenario(scenario: Scenario, database_url: str, workdir: Path) -> dict[str, Any]:
+    """Run `scenario` on fresh services and return its figures (see docs/benchmarks.md)."""
+    services.TEST_DATABASE_URL = database_url  # the helpers read it at call time: never the tests' DB
+    reset_database(database_url)
+    run_id = uuid.uuid4().hex[:6]
+    workdir = workdir / f"{scenario.name}-{run_id}"
+    devices = device_ids(scenario.devices)
+    key = register_fleet(database_url, devices)
+    accounts = issue_broker_accounts(database_url, devices, workdir / "broker-auth")
+    load_before = load_average()
+    with (
+        _services(workdir, run_id, scenario, accounts) as stack,
+        psycopg.connect(database_url, autocommit=True) as conn,
+    ):
+        ws_url = f"ws://127.0.0.1:{stack.api_port}/api/v1/stream?token={key}"
+        with _listener(ws_url) as (listener_done, listener_progress, stop_listener):
+            cpu = CpuMeter(stack.pids(), lambda: _backend_groups(conn))
+            print(f"   gateway pid(s) {cpu.fixed['gateway']} (for py-spy); logs in {workdir}", flush=True)
+            published, started = _publish(scenario, stack.broker.port, accounts.device_passwords, cpu)
+            inbox_at_end = tracking_inbox_count(conn)
+            acked = sum(p.fixes_acked for p in published)
+            timeout_s = max(60.0, 2 * scenario.duration_s)
+            tracked_at = _wait_drained(conn, acked, scenario.tracking, timeout_s)
+            _wait_progress(listener_progress, acked, timeout_s=10)
+            usage = cpu.stop()
+            stop_listener()
+            listened = listener_done()
+        metrics = stack.gateway_metrics()
+        stored = summarise_stored(conn, started)
+    observed = Observations(
+        devices=scenario.devices,
+        gateways=scenario.gateways,
+        fixes_per_message=scenario.fixes_per_message,
+        duration_s=scenario.duration_s,
+        target_rate=scenario.rate,
+        published=published,
+        listened=listened,
+        stored=stored,
+        started=started,
+        tracking_inbox_at_end=inbox_at_end if scenario.tracking else None,
+        tracked_at=tracked_at,
+        cpu=usage,
+        gateway_metrics=metrics,
+    )
+    return {**figures(observed), "load_before": load_before}
+
+
+# PostgreSQL backends by application name -> the group their CPU is counted in.
+_BACKEND_GROUPS = {"amb-gateway-writer": "postgres_writer", "amb-tracking-worker": "postgres_tracking"}
+
+
+def _backend_groups(conn: psycopg.Connection) -> dict[int, str]:
+    return {pid: _BACKEND_GROUPS.get(name, "postgres_other") for pid, name in backend_pids(conn).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Stack:
+    """The running services of one scenario."""
+
+    broker: services.Broker
+    gateways: list[services.Gateway]
+    api: services.ServiceProcess
+    api_port: int
+
+    def pids(self) -> dict[str, list[int]]:
+        procs = {
+            "gateway": [g.proc for g in self.gateways],
+            "mosquitto": [self.broker.proc],
+            "api": [self.api.proc],
+        }
+        return {name: [p.pid for p in ps if p is not None] for name, ps in procs.items()}
+
+    def gateway_metrics(self) -> dict[str, float]:
+        """Every gateway's samples, added up."""
+        total: dict[str, float] = {}
+        for gateway in self.gateways:
+            for name, value in gateway.metrics().items():
+                total[name] = total.get(name, 0.0) + value
+        return total
+
+
+@contextlib.contextmanager
+def _services(workdir: Path, run_id: str, scenario: Scenario, accounts: BrokerAccounts) -> Iterator[_Stack]:
+    """The project's broker (authenticated, as in production), gateway and API, started as the tests
+    start them, stopped in any case."""
+    broker = services.Broker(workdir / "broker", auth_dir=workdir / "broker-auth").start()
+    gateways: list[services.Gateway] = []
+    api: services.ServiceProcess | None = None
+    try:
+        with _mqtt_account(*accounts.gateway):
+            for i in range(scenario.gateways):
+                settings = {**GATEWAY_DEFAULTS, **scenario.gateway}
+                client_id, share_group = f"bench-gw-{run_id}-{i}", f"bench{run_id}"
+                gateways.append(services.start_gateway(broker, workdir, client_id, share_group, **settings))
+        with _mqtt_account(*accounts.api):
+            api, api_port = services.start_api(broker, workdir)
+        yield _Stack(broker, gateways, api, api_port)
+    finally:
+        for service in [api, *gateways]:
+            if service is not None:
+                service.stop()
+        broker.stop()
+
+
+@contextlib.contextmanager
+def _mqtt_account(username: str, password: str) -> Iterator[None]:
+    """The services inherit this process's environment: lend them an MQTT account while starting."""
+    saved = {k: os.environ.get(k) for k in ("AMB_MQTT_USERNAME", "AMB_MQTT_PASSWORD")}
+    os.environ.update(AMB_MQTT_USERNAME=username, AMB_MQTT_PASSWORD=password)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
+def _listener(url: str) -> Iterator[tuple[Any, Any, Any]]:
+    ready, stop, results = MP.Event(), MP.Event(), MP.Queue()
+    progress = MP.Value("q", 0)
+    proc = MP.Process(target=run_listener, args=(url, ready, stop, progress, results), name="ws-listener")
+    proc.start()
+    try:
+        if not ready.wait(30):
+            raise TimeoutError("the websocket client got no snapshot within 30 s")
+
+        def done() -> ListenerResult:
+            result: ListenerResult = results.get(timeout=60)
+            return result
+
+        yield done, progress, stop.set
+    finally:
+        stop.set()
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+
+
+def _publish(
+    scenario: Scenario, broker_port: int, passwords: dict[str, str], cpu: CpuMeter
+) -> tuple[list[PublisherResult], float]:
+    """Start the publisher processes, release them together; returns their results and the
+    scheduled time of the first publish."""
+    plans = scenario.plans(broker_port, passwords)
+    go, results, start_at = MP.Event(), MP.Queue(), MP.Value("d", 0.0)
+    readies = [MP.Event() for _ in plans]
+    procs = [
+        MP.Process(target=run_publisher, args=(plan, ready, go, start_at, results), name=f"publisher-{i}")
+        for i, (plan, ready) in enumerate(zip(plans, readies, strict=True))
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        for ready in readies:
+            if not ready.wait(120):
+                raise TimeoutError("publishers did not connect within 120 s")
+        cpu.start()
+        start_at.value = time.time() + SETTLE_S
+        go.set()
+        published: list[PublisherResult] = []
+        for _ in procs:
+            published.append(results.get(timeout=scenario.duration_s + 120))
+    except queue.Empty as exc:
+        raise TimeoutError("a publisher did not report") from exc
+    finally:
+        for proc in procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+    errors = [p.error for p in published if p.error]
+    if errors:
+        raise RuntimeError(f"publisher failed: {errors[0]}")
+    return published, start_at.value
+
+
+def _wait_drained(conn: psycopg.Connection, expected: int, tracking: bool, timeout_s: float) -> float | None:
+    """Poll until every acknowledged fix is stored and (with tracking) evaluated, or the timeout;
+    returns when the tracking inbox was found empty (None: not within the timeout, or no tracking)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and count_stored(conn) < expected:
+        time.sleep(0.2)
+    while tracking and time.monotonic() < deadline:
+        if tracking_inbox_count(conn) == 0:
+            return time.time()
+        time.sleep(0.2)
+    return None
+
+
+def _wait_progress(progress: Any, expected: int, timeout_s: float) -> None:
+    """Let the websocket client catch up with what was stored (it may miss some: bounded wait)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and progress.value < expected:
+        time.sleep(0.1)
