@@ -1,4 +1,5 @@
-"""What the figures were measured on: cores, memory, OS and the versions of the moving parts."""
+"""What the figures were measured on: cores, memory, OS, the versions of the moving parts and the
+project's commit."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def describe_machine(database_url: str) -> dict[str, Any]:
@@ -27,6 +30,7 @@ def describe_machine(database_url: str) -> dict[str, Any]:
         "postgresql": str(pg[0]) if pg else "?",
         "postgis": str(postgis[0]) if postgis else "?",
         "mosquitto": (_command("mosquitto", "-h").splitlines() or ["?"])[0],
+        "commit": _command("git", "-C", str(REPO), "describe", "--always", "--dirty") or "?",
     }
 
 

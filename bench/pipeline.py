@@ -143,8 +143,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "load_before": load_average(),
         "scenarios": {},
     }
+    machine = document["machine"]
     print(
-        f"load average before: {document['load_before']} ({document['machine']['cores']} cores)", flush=True
+        f"commit {machine['commit']}; load average before {document['load_before']} ({machine['cores']} cores)",
+        flush=True,
     )
     workdir = Path(tempfile.mkdtemp(prefix="amb-bench-"))  # service logs and broker state
     try:
