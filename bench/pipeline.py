@@ -90,6 +90,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="before each measurement, wait up to this long for other processes to leave the CPU idle",
     )
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep the services' logs (kept anyway on failure)"
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive INSERT baseline")
     parser.add_argument(
         "--baseline-seconds", type=float, default=10.0, help="time limit of the naive baseline"
@@ -163,7 +166,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     except BaseException:
         print(f"benchmark failed; service logs kept in {workdir}", file=sys.stderr)
         raise
-    shutil.rmtree(workdir, ignore_errors=True)
+    if args.keep_logs:
+        print(f"   service logs in {workdir}", flush=True)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     if not args.no_baseline:
         print("-- baseline: naive INSERTs vs batched store ...", flush=True)
         wait_until_quiet(args.quiet_wait)
