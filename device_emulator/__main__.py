@@ -1,4 +1,5 @@
-"""amb-emulator: drive an emulated ambulance fleet over Da Nang and publish its fixes to the MQTT broker."""
+"""amb-emulator: drive an emulated ambulance fleet over Da Nang, each tracker sending its fixes to the
+gateway in the chosen protocol (MQTT JSON by default)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import logging
 import random
 import signal
 import sys
+import types
+import typing
+from typing import Any
 
 from pydantic import ValidationError
 
 from device_emulator.dispatch import ApiClient, DemoCalls, DispatchFollower
+from device_emulator.links import WHOLE_SECOND_PROTOCOLS
 from device_emulator.runner import password_file, run_fleet
 from device_emulator.settings import EmulatorSettings
 from device_emulator.tracker import build_fleet
@@ -24,21 +29,30 @@ def build_parser() -> argparse.ArgumentParser:
     """One option per EmulatorSettings field; an option left out falls back to AMB_EMULATOR_<NAME>."""
     parser = argparse.ArgumentParser(
         prog="amb-emulator",
-        description="Emulated ambulances driving over Da Nang's roads, each publishing GPS fixes over MQTT "
-        "to trackers/<device_id>/position. The broker comes from AMB_MQTT_URL.",
+        description="Emulated ambulances driving over Da Nang's roads, each tracker its own device "
+        "sending GPS fixes to the gateway in the chosen --protocol: by default the project's JSON over "
+        "MQTT to trackers/<device_id>/position (the broker comes from AMB_MQTT_URL).",
     )
     for name, field in EmulatorSettings.model_fields.items():
-        kind = field.annotation if field.annotation in (int, float, str) else str
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            type=kind,  # type: ignore[arg-type]
-            default=None,
-            metavar=name.upper(),
-            help=f"{field.description} (default {field.default!r}; env AMB_EMULATOR_{name.upper()})",
-        )
+        option = "--" + name.replace("_", "-")
+        helptext = f"{field.description} (default {field.default!r}; env AMB_EMULATOR_{name.upper()})"
+        parser.add_argument(option, default=None, help=helptext, **_argument_kind(field.annotation, name))
     parser.add_argument("--mqtt-url", help="Broker URL, mqtt://[user:password@]host:port (env AMB_MQTT_URL).")
     parser.add_argument("--log-level", help="Logging level (env AMB_LOG_LEVEL, default INFO).")
     return parser
+
+
+def _argument_kind(annotation: Any, name: str) -> dict[str, Any]:
+    """How argparse reads a field: flags for booleans, choices for literals; pydantic validates."""
+    options = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if isinstance(annotation, types.UnionType) and len(options) == 1:
+        annotation = options[0]  # X | None
+    if annotation is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if typing.get_origin(annotation) is typing.Literal:
+        return {"choices": typing.get_args(annotation)}
+    kind = annotation if annotation in (int, float, str) else str
+    return {"type": kind, "metavar": name.upper()}
 
 
 def load_settings(argv: list[str] | None = None) -> tuple[EmulatorSettings, MqttSettings]:
@@ -56,6 +70,7 @@ def load_settings(argv: list[str] | None = None) -> tuple[EmulatorSettings, Mqtt
 
 def main(argv: list[str] | None = None) -> None:
     settings, mqtt = load_settings(argv)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API poll otherwise
     logging.basicConfig(
         level=mqtt.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -71,12 +86,16 @@ async def _run(settings: EmulatorSettings, mqtt: MqttSettings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     trackers = build_fleet(settings.fleet_config())
-    endpoint = mqtt.endpoint()
+    link = settings.link_config(mqtt.endpoint())
     log.info(
-        "%d vehicles (%s..%s) at %.2g Hz, seed %d, publishing to %s:%d",
+        "%d vehicles (%s..%s) at %.2g Hz, seed %d, %s",
         len(trackers), trackers[0].device_id, trackers[-1].device_id, settings.rate, settings.seed,
-        endpoint.host, endpoint.port,
+        link.describe(),
     )  # fmt: skip
+    if settings.rate > 1 and settings.protocol in WHOLE_SECOND_PROTOCOLS:
+        log.warning(
+            "%s times are whole seconds: above 1 Hz the gateway keeps one fix per second", settings.protocol
+        )
     passwords = password_file(settings.password_file) if settings.password_file else None
     api = ApiClient(settings.api_url, settings.api_key) if settings.api_url and settings.api_key else None
     try:
@@ -89,7 +108,7 @@ async def _run(settings: EmulatorSettings, mqtt: MqttSettings) -> None:
                     api, trackers[0].vehicle.graph, settings.demo_calls_per_hour, random.Random(settings.seed)
                 )
                 tg.create_task(calls.run(stop), name="demo-calls")
-            await run_fleet(trackers, endpoint, settings.run_options(), stop=stop, passwords=passwords)
+            await run_fleet(trackers, link, settings.run_options(), stop=stop, passwords=passwords)
             stop.set()  # a --duration run ended: stop the API tasks too
     finally:
         if api is not None:
