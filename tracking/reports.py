@@ -12,7 +12,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from tracking.geodesy import haversine_m
-from tracking.journeys import get_journey, status_log
+from tracking.journeys import TIMESTAMPS, get_journey, status_log
 from tracking.model import iso_utc
 
 MIN_STOP_S = 60.0
@@ -84,19 +84,7 @@ async def journey_report(conn: AsyncConnection, journey_id: int) -> dict[str, An
     t = j
     return {
         "journey": j,
-        "timestamps": {
-            k: j[k]
-            for k in (
-                "dispatched_at",
-                "en_route_at",
-                "on_scene_at",
-                "transporting_at",
-                "at_hospital_at",
-                "returning_at",
-                "completed_at",
-                "cancelled_at",
-            )
-        },
+        "timestamps": {k: j[k] for k in TIMESTAMPS},
         "intervals_s": {
             "response": _seconds(t["dispatched_at"], t["on_scene_at"]),
             "turnout": _seconds(t["dispatched_at"], t["en_route_at"]),
