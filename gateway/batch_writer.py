@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -26,7 +27,7 @@ OnCommitted = Callable[[list[StoredFix]], Awaitable[None]]
 @dataclass(slots=True)
 class _Batch:
     fixes: list[Fix] = field(default_factory=list)
-    acks: list[tuple[Ack, float]] = field(default_factory=list)
+    acks: list[tuple[Ack, float, str]] = field(default_factory=list)  # ack, received, protocol
     opened_at: float | None = None
 
     def __len__(self) -> int:
@@ -55,7 +56,7 @@ class PositionBatchWriter:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    async def add(self, fixes: Sequence[Fix], ack: Ack) -> None:
+    async def add(self, fixes: Sequence[Fix], ack: Ack, protocol: str = "unknown") -> None:
         """Queue a message's fixes (possibly none, for a refused message) and its acknowledgement."""
         async with self._changed:
             await self._changed.wait_for(lambda: len(self._batch.fixes) < self._max_fixes)
@@ -63,7 +64,7 @@ class PositionBatchWriter:
             if batch.opened_at is None:
                 batch.opened_at = time.monotonic()
             batch.fixes.extend(fixes)
-            batch.acks.append((ack, time.monotonic()))
+            batch.acks.append((ack, time.monotonic(), protocol))
             metrics.PENDING_FIXES.inc(len(fixes))
             self._idle.clear()
             self._changed.notify_all()
@@ -107,9 +108,9 @@ class PositionBatchWriter:
         if batch.fixes:
             stored = await self._store_with_retry(batch.fixes)
         now = time.monotonic()
-        for ack, received in batch.acks:
+        for ack, received, protocol in batch.acks:
             ack()
-            metrics.ACK_SECONDS.observe(now - received)
+            metrics.ACK_SECONDS.labels(protocol).observe(now - received)
         metrics.PENDING_FIXES.dec(len(batch.fixes))
         if len(self._batch) == 0:
             self._idle.set()
@@ -145,7 +146,8 @@ class PositionBatchWriter:
                 continue
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
             metrics.BATCH_FIXES.observe(len(fixes))
-            metrics.FIXES_STORED.inc(len(stored))
+            for protocol, count in Counter(s.fix.protocol for s in stored).items():
+                metrics.FIXES_STORED.labels(protocol).inc(count)
             if duplicates := len(fixes) - len(stored) - rejected:
                 metrics.REFUSED.labels("duplicate").inc(duplicates)
             return stored

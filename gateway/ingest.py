@@ -139,12 +139,12 @@ class FixIngest:
                     self.refuse(fix, transport, device.device_id)
                 else:
                     fixes.append(fix)
-        await self._writer.add(fixes, ack)
+        await self._writer.add(fixes, ack, transport)
         return len(fixes)
 
-    async def after_commit(self, ack: Ack) -> None:
+    async def after_commit(self, ack: Ack, transport: str = "unknown") -> None:
         """Queue an acknowledgement that carries no fix, keeping its place after earlier ones."""
-        await self._writer.add((), ack)
+        await self._writer.add((), ack, transport)
 
     def _accept(
         self, item: FixFields | Refusal, device: DeviceEntry, received_at: datetime, transport: str

@@ -8,7 +8,7 @@ disable_created_metrics()
 
 MESSAGES = Counter("amb_gateway_messages_total", "Messages (MQTT publishes, frames) received.", ["transport"])
 FIXES_RECEIVED = Counter("amb_gateway_fixes_received_total", "Fixes decoded from messages.", ["transport"])
-FIXES_STORED = Counter("amb_gateway_fixes_stored_total", "Fixes newly committed to PostgreSQL.")
+FIXES_STORED = Counter("amb_gateway_fixes_stored_total", "Fixes newly committed to PostgreSQL.", ["protocol"])
 REFUSED = Counter("amb_gateway_refused_total", "Refused messages and fixes, by reason.", ["reason"])
 REFUSED_BY_PROTOCOL = Counter(
     "amb_gateway_protocol_refused_total",
@@ -28,6 +28,7 @@ BATCH_FIXES = Histogram(
 ACK_SECONDS = Histogram(
     "amb_gateway_ack_latency_seconds",
     "From receipt of a message to its acknowledgement (after commit).",
+    ["protocol"],
     buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
 )
 COMMIT_FAILURES = Counter("amb_gateway_commit_failures_total", "Batch commits that failed and were retried.")

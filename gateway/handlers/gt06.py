@@ -91,10 +91,10 @@ class Gt06Session:
             await ingest.submit(PROTOCOL, device, [message.item], lambda: conn.reply(ack), received_at)
         elif isinstance(message, Status):
             self._log_status(message)
-            await ingest.after_commit(lambda: conn.reply(ack))
+            await ingest.after_commit(lambda: conn.reply(ack), PROTOCOL)
         elif isinstance(message, TimeRequest):
             await ingest.after_commit(
-                lambda: conn.reply(encode_time_reply(frame.serial, ingest.clock().astimezone(UTC)))
+                lambda: conn.reply(encode_time_reply(frame.serial, ingest.clock().astimezone(UTC))), PROTOCOL
             )
         elif isinstance(message, Unsupported):
             await self._unsupported(frame, ack)
@@ -138,7 +138,7 @@ class Gt06Session:
         log.debug("%s: message type 0x%02x not decoded: %s", self._conn, frame.protocol, frame.info.hex())
         if not frame.extended and frame.protocol not in COMMAND_TYPES:  # as Traccar: echo it
             conn = self._conn
-            await self._ingest.after_commit(lambda: conn.reply(ack))
+            await self._ingest.after_commit(lambda: conn.reply(ack), PROTOCOL)
 
 
 def _registered_for_gt06(device: DeviceEntry, ingest: FixIngest, conn: Connection) -> bool:

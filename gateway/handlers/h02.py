@@ -79,10 +79,12 @@ class H02Frames:
             await self._report(message, device, link, received_at)
         elif isinstance(message, Heartbeat):
             reply = encode_heartbeat_reply(message.prefix)
-            await ingest.after_commit(lambda: link.reply(reply))
+            await ingest.after_commit(lambda: link.reply(reply), PROTOCOL)
         elif isinstance(message, CellReport):
             device_id = message.device_id
-            await ingest.after_commit(lambda: link.reply(encode_v4_reply(device_id, "NBR", ingest.clock())))
+            await ingest.after_commit(
+                lambda: link.reply(encode_v4_reply(device_id, "NBR", ingest.clock())), PROTOCOL
+            )
         elif isinstance(message, Other):
             label = message.command if message.command in KNOWN_COMMANDS else "other"
             metrics.IGNORED_MESSAGES.labels(PROTOCOL, label).inc()

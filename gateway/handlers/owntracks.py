@@ -37,7 +37,7 @@ class OwnTracksHandler:
         decoded = decode(payload)
         if isinstance(decoded, Ignored):
             metrics.IGNORED_MESSAGES.labels(PROTOCOL, decoded.type).inc()
-            return await ingest.after_commit(ack)
+            return await ingest.after_commit(ack, PROTOCOL)
         if isinstance(decoded, Refusal) and decoded.reason in _MESSAGE_REFUSALS:
             return await self._refuse(decoded, device_id, ack)
         device = await ingest.device(device_id, PROTOCOL, source)

@@ -31,7 +31,7 @@ async def test_published_fixes_are_stored(
         wait_for(
             lambda: gw.metric('amb_gateway_refused_total{reason="bad_json"}') == 1, 5, "bad_json counted"
         )
-        assert gw.metric("amb_gateway_fixes_stored_total") == 4
+        assert gw.metric('amb_gateway_fixes_stored_total{protocol="mqtt_json"}') == 4
         assert f"refused mqtt_json from {device}: bad_json" in gw.log()
     finally:
         gw.stop()
