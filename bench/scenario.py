@@ -35,9 +35,16 @@ from bench.publisher import PublisherPlan, PublisherResult, run_publisher
 
 MP = multiprocessing.get_context("spawn")  # children start clean, whatever threads the parent runs
 SETTLE_S = 0.5  # between "everyone connected" and the first publish
-# Only the MQTT transport is measured: the device listeners (TCP/UDP/HTTP) stay off, so a benchmark
+# The gateway as production runs it (tests.services turns the tracking worker off by default), but
+# with the device listeners (TCP/UDP/HTTP) off: only the MQTT transport is measured, and a benchmark
 # never fights another gateway on this machine for their ports.
-GATEWAY_DEFAULTS = {"gt06_port": "0", "teltonika_port": "0", "h02_port": "0", "osmand_port": "0"}
+GATEWAY_DEFAULTS = {
+    "tracking": "true",
+    "gt06_port": "0",
+    "teltonika_port": "0",
+    "h02_port": "0",
+    "osmand_port": "0",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +63,8 @@ class Scenario:
     @property
     def tracking(self) -> bool:
         """Whether the gateways run the tracking worker (its default: yes)."""
-        return self.gateway.get("tracking", "true").lower() not in ("false", "0", "no", "off")
+        setting = self.gateway.get("tracking", GATEWAY_DEFAULTS["tracking"])
+        return setting.lower() not in ("false", "0", "no", "off")
 
     def plans(self, broker_port: int, passwords: dict[str, str]) -> list[PublisherPlan]:
         devices = device_ids(self.devices)
