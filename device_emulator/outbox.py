@@ -38,6 +38,17 @@ class CoverageGaps:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingBatch:
+    """Fixes to send together, oldest first; acknowledge `last_seq` once the gateway has them all."""
+
+    fixes: tuple[Fix, ...]
+    last_seq: int
+    # Several fixes were waiting (a coverage gap, a lost connection, a slow link): the device
+    # buffered them, and says so where its protocol can (arrays, re-upload flags, offline marks).
+    backlog: bool
+
+
+@dataclass(frozen=True, slots=True)
 class OutgoingMessage:
     payload: bytes
     last_seq: int  # acknowledge this once the broker has the message
@@ -45,10 +56,12 @@ class OutgoingMessage:
 
 
 class Outbox:
-    """Fixes waiting to be published, oldest first.
+    """Fixes waiting to be sent, oldest first.
 
-    One pending fix goes out as a JSON object; several (a gap's or a lost connection's backlog) go out
-    together as JSON arrays of at most MAX_FIXES_PER_MESSAGE. Fixes leave the outbox only when acknowledged, so a failed publish is retried.
+    A link takes them in batches as large as its protocol carries (`next_batch`); fixes leave the
+    outbox only when acknowledged, so a failed send is retried. For the project's MQTT JSON, one
+    pending fix goes out as a JSON object; several (a gap's or a lost connection's backlog) go out
+    together as JSON arrays of at most MAX_FIXES_PER_MESSAGE (`next_message`).
     """
 
     def __init__(self, max_fixes: int = DEFAULT_MAX_BACKLOG) -> None:
@@ -56,6 +69,7 @@ class Outbox:
         self._next_seq = 0
         self.held = False  # True during a coverage gap: keep fixes, send nothing
         self.dropped = 0
+        self.acknowledged = 0
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -66,16 +80,24 @@ class Outbox:
         self._pending.append((self._next_seq, fix))
         self._next_seq += 1
 
-    def next_message(self) -> OutgoingMessage | None:
-        """What to publish now, or None when there is nothing or coverage is lost."""
+    def next_batch(self, max_fixes: int) -> PendingBatch | None:
+        """Up to max_fixes of the oldest pending fixes, or None when there is nothing or coverage is lost."""
         if self.held or not self._pending:
             return None
-        chunk = [self._pending[i] for i in range(min(len(self._pending), MAX_FIXES_PER_MESSAGE))]
-        fixes = [fix for _, fix in chunk]
+        chunk = [self._pending[i] for i in range(min(len(self._pending), max_fixes))]
+        return PendingBatch(tuple(fix for _, fix in chunk), chunk[-1][0], backlog=len(self._pending) > 1)
+
+    def next_message(self) -> OutgoingMessage | None:
+        """The project's MQTT JSON message to publish now, or None (nothing, or coverage lost)."""
+        batch = self.next_batch(MAX_FIXES_PER_MESSAGE)
+        if batch is None:
+            return None
+        fixes = batch.fixes
         payload = encode_fix(fixes[0]) if len(fixes) == 1 else encode_backlog(fixes)
-        return OutgoingMessage(payload, chunk[-1][0], len(fixes))
+        return OutgoingMessage(payload, batch.last_seq, len(fixes))
 
     def acknowledge(self, last_seq: int) -> None:
-        """Forget every fix up to last_seq: the broker has them."""
+        """Forget every fix up to last_seq: the gateway has them."""
         while self._pending and self._pending[0][0] <= last_seq:
             self._pending.popleft()
+            self.acknowledged += 1

@@ -1,4 +1,4 @@
-"""Runs the fleet in real time; each tracker is its own MQTT client publishing its fixes with QoS 1."""
+"""Runs the fleet in real time; each tracker is its own device, speaking its protocol over its own link."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiomqtt
-
+from device_emulator.links import DeviceLink, LinkConfig, LinkError, make_link
+from device_emulator.outbox import PendingBatch
 from device_emulator.tracker import EmulatedTracker
-from tracking.config import MqttEndpoint
-from tracking.topics import device_position_topic
 
 log = logging.getLogger(__name__)
 
-# device_id -> its MQTT password, or None to connect without one.
+# device_id -> its MQTT password or OsmAnd token, or None to connect without one.
 PasswordProvider = Callable[[str], str | None]
+# Told of every batch the gateway acknowledged, with the device's id.
+DeliveryObserver = Callable[[str, PendingBatch], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +40,12 @@ class RunOptions:
     rate_hz: float = 1.0
     duration_s: float = 0.0  # 0 runs until stopped
     backoff: Backoff = Backoff()
-    publish_timeout_s: float = 10.0
     flush_timeout_s: float = 2.0  # on stop, how long trackers may try to send what they still hold
 
 
 def password_file(path: Path) -> PasswordProvider:
-    """Passwords from lines `device_id password`; `*` as the id gives everyone else a password; # comments."""
+    """Secrets (MQTT passwords, OsmAnd tokens) from lines `device_id secret`; `*` as the id gives
+    everyone else one; # comments. `amb-admin seed-fleet --passwords-file` writes such a file."""
     passwords: dict[str, str] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         fields = line.split("#", 1)[0].split()
@@ -56,13 +56,14 @@ def password_file(path: Path) -> PasswordProvider:
 
 async def run_fleet(
     trackers: Sequence[EmulatedTracker],
-    endpoint: MqttEndpoint,
+    link: LinkConfig,
     options: RunOptions = RunOptions(),
     *,
     stop: asyncio.Event | None = None,
     passwords: PasswordProvider | None = None,
+    on_delivered: DeliveryObserver | None = None,
 ) -> None:
-    """Drive and publish until `stop` is set or the duration has passed, then flush briefly and return."""
+    """Drive and send until `stop` is set or the duration has passed, then flush briefly and return."""
     if stop is None:
         stop = asyncio.Event()
     closing = asyncio.Event()
@@ -72,14 +73,15 @@ async def run_fleet(
         for tracker in trackers:
             wakeup = asyncio.Event()
             wakeups.append(wakeup)
-            password = passwords(tracker.device_id) if passwords else None
+            secret = passwords(tracker.device_id) if passwords else None
+            device_link = make_link(link, tracker.device_id, secret)
             drivers.append(
                 group.create_task(_drive(tracker, period, wakeup), name=f"drive:{tracker.device_id}")
             )
             senders.append(
                 group.create_task(
-                    _send(tracker, endpoint, password, wakeup, closing, options),
-                    name=f"mqtt:{tracker.device_id}",
+                    _send(tracker, device_link, wakeup, closing, options, on_delivered),
+                    name=f"{link.protocol}:{tracker.device_id}",
                 )
             )
         await _until_stopped(stop, options.duration_s)
@@ -92,6 +94,9 @@ async def run_fleet(
         _, unfinished = await asyncio.wait(senders, timeout=options.flush_timeout_s)
         for task in unfinished:
             task.cancel()
+    held = sum(len(t.outbox) for t in trackers)
+    sent = sum(t.outbox.acknowledged for t in trackers)
+    log.info("%d fixes acknowledged by the gateway, %d still held", sent, held)
 
 
 async def _until_stopped(stop: asyncio.Event, duration_s: float) -> None:
@@ -129,54 +134,55 @@ async def _drive(tracker: EmulatedTracker, period: float, wakeup: asyncio.Event)
 
 async def _send(
     tracker: EmulatedTracker,
-    endpoint: MqttEndpoint,
-    password: str | None,
+    link: DeviceLink,
     wakeup: asyncio.Event,
     closing: asyncio.Event,
     options: RunOptions,
+    on_delivered: DeliveryObserver | None,
 ) -> None:
-    """Keep a connection up (reconnecting around the client context) and publish what the outbox releases."""
+    """Keep the link up (reconnecting around its context) and send what the outbox releases."""
     device_id = tracker.device_id
-    client = aiomqtt.Client(
-        endpoint.host, endpoint.port, identifier=device_id, username=device_id, password=password, timeout=10
-    )
     jitter = random.Random()
     attempt = 0
     while True:
+        acknowledged = tracker.outbox.acknowledged
         try:
-            async with client:
+            async with link:
                 if attempt:
                     log.info("%s reconnected; %d fixes to send", device_id, len(tracker.outbox))
-                attempt = 0
-                await _publish_outbox(client, tracker, wakeup, closing, options.publish_timeout_s)
+                await _deliver_outbox(link, tracker, wakeup, closing, on_delivered)
                 return
-        except aiomqtt.MqttError as exc:
+        except LinkError as exc:
             if closing.is_set():
                 return
-            delay = options.backoff.delay_s(attempt, jitter)
+            if tracker.outbox.acknowledged > acknowledged:
+                attempt = 0  # the link worked for a while: back off from the start
+            # A link that connects but acknowledges nothing keeps backing off (no reset on connect).
+            delay = max(options.backoff.delay_s(attempt, jitter), exc.retry_after_s)
             attempt += 1
-            log.warning(
-                "%s MQTT %s; %d fixes kept; retry in %.1fs", device_id, exc, len(tracker.outbox), delay
-            )
+            log.warning("%s %s; %d fixes kept; retry in %.1fs", device_id, exc, len(tracker.outbox), delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(closing.wait(), delay)  # sleep, but not past a stop
 
 
-async def _publish_outbox(
-    client: aiomqtt.Client,
+async def _deliver_outbox(
+    link: DeviceLink,
     tracker: EmulatedTracker,
     wakeup: asyncio.Event,
     closing: asyncio.Event,
-    timeout_s: float,
+    on_delivered: DeliveryObserver | None,
 ) -> None:
-    topic = device_position_topic(tracker.device_id)
+    outbox = tracker.outbox
     while True:
-        wakeup.clear()  # before looking, so a fix queued while we publish is not missed
-        message = tracker.outbox.next_message()
-        if message is None:
+        wakeup.clear()  # before looking, so a fix queued while we send is not missed
+        batch = outbox.next_batch(link.max_fixes)
+        if batch is None:
             if closing.is_set():
                 return
             await wakeup.wait()  # set by every tick, and once more on closing
             continue
-        await client.publish(topic, message.payload, qos=1, timeout=timeout_s)
-        tracker.outbox.acknowledge(message.last_seq)
+        if not await link.send(batch):
+            raise LinkError(f"{len(batch.fixes)} fixes not acknowledged")
+        outbox.acknowledge(batch.last_seq)
+        if on_delivered is not None:
+            on_delivered(tracker.device_id, batch)

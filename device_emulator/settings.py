@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from device_emulator.links import DEFAULT_PORTS, LinkConfig, ProtocolName
 from device_emulator.outbox import DEFAULT_MAX_BACKLOG
 from device_emulator.runner import RunOptions
-from device_emulator.tracker import FleetConfig
+from device_emulator.tracker import FleetConfig, device_id_for
+from tracking.config import MqttEndpoint
+from tracking.fleet import FleetError
 
 
 class EmulatorSettings(BaseSettings):
@@ -38,7 +41,39 @@ class EmulatorSettings(BaseSettings):
         description="Fixes a tracker keeps while it cannot publish; oldest dropped.",
     )
     password_file: Path | None = Field(
-        None, description="File of `device_id password` lines (`*` for all); none connects without one."
+        None,
+        description="File of `device_id secret` lines (`*` for all): MQTT passwords (mqtt, owntracks) "
+        "or OsmAnd tokens; none connects without one.",
+    )
+
+    protocol: ProtocolName = Field(
+        "mqtt",
+        description="What every tracker speaks: mqtt (the project's JSON), owntracks (MQTT), gt06, "
+        "teltonika, h02 or osmand (HTTP). Register the devices with `amb-admin seed-fleet --protocol`.",
+    )
+    gateway_host: str = Field(
+        "127.0.0.1", description="The gateway's device listeners (gt06, teltonika, h02, osmand)."
+    )
+    gt06_port: int = Field(DEFAULT_PORTS["gt06"], ge=1, le=65535, description="The gateway's GT06 TCP port.")
+    teltonika_port: int = Field(
+        DEFAULT_PORTS["teltonika"], ge=1, le=65535, description="The gateway's Teltonika TCP/UDP port."
+    )
+    h02_port: int = Field(DEFAULT_PORTS["h02"], ge=1, le=65535, description="The gateway's H02 TCP/UDP port.")
+    osmand_port: int = Field(
+        DEFAULT_PORTS["osmand"], ge=1, le=65535, description="The gateway's OsmAnd HTTP port."
+    )
+    device_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="The port of the chosen protocol, whatever it is (overrides the above).",
+    )
+    osmand_url: str | None = Field(
+        None, description="Base URL of the OsmAnd listener (default http://GATEWAY_HOST:OSMAND_PORT)."
+    )
+    udp: bool = Field(False, description="Teltonika and H02 over UDP instead of TCP.")
+    ack_timeout: float = Field(
+        10.0, gt=0, description="Seconds to wait for the gateway's acknowledgement before reconnecting."
     )
 
     follow_dispatch: bool = Field(
@@ -55,10 +90,30 @@ class EmulatorSettings(BaseSettings):
     api_url: str | None = Field(None, description="Base URL of the API, e.g. http://127.0.0.1:8000.")
     api_key: str | None = Field(None, description="A dispatcher API key (for following and making journeys).")
 
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _registry_name(cls, value: object) -> object:
+        return "mqtt" if value == "mqtt_json" else value  # the registry's name is accepted too
+
+    @field_validator("osmand_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("osmand_url must start with http:// or https://")
+        return value
+
     @model_validator(mode="after")
     def _api_when_needed(self) -> EmulatorSettings:
         if (self.follow_dispatch or self.demo_calls_per_hour) and not (self.api_url and self.api_key):
             raise ValueError("follow_dispatch and demo_calls_per_hour need api_url and api_key")
+        return self
+
+    @model_validator(mode="after")
+    def _ids_valid_for_the_protocol(self) -> EmulatorSettings:
+        try:
+            device_id_for(self.protocol, self.device_prefix, self.vehicles)
+        except FleetError as exc:
+            raise ValueError(str(exc)) from exc
         return self
 
     def fleet_config(self) -> FleetConfig:
@@ -66,6 +121,7 @@ class EmulatorSettings(BaseSettings):
             vehicles=self.vehicles,
             seed=self.seed,
             device_prefix=self.device_prefix,
+            protocol=self.protocol,
             noise_m=self.noise_m,
             gap_probability=self.gap_probability,
             gap_seconds=self.gap_seconds,
@@ -76,3 +132,21 @@ class EmulatorSettings(BaseSettings):
 
     def run_options(self) -> RunOptions:
         return RunOptions(rate_hz=self.rate, duration_s=self.duration)
+
+    def link_config(self, mqtt: MqttEndpoint) -> LinkConfig:
+        """Where and how the trackers send; `mqtt` is the broker (for mqtt and owntracks)."""
+        ports = {
+            "gt06": self.gt06_port,
+            "teltonika": self.teltonika_port,
+            "h02": self.h02_port,
+            "osmand": self.osmand_port,
+        }
+        return LinkConfig(
+            protocol=self.protocol,
+            mqtt=mqtt,
+            gateway_host=self.gateway_host,
+            port=self.device_port or ports.get(self.protocol),
+            osmand_url=self.osmand_url,
+            udp=self.udp,
+            ack_timeout_s=self.ack_timeout,
+        )

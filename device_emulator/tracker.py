@@ -12,6 +12,7 @@ from device_emulator.fleet import MissionTiming, Vehicle
 from device_emulator.outbox import DEFAULT_MAX_BACKLOG, CoverageGaps, Outbox, OutgoingMessage
 from device_emulator.places import Place, hospitals_on_graph, load_hospitals, load_stations
 from device_emulator.roads import RoadGraph, load_road_graph
+from tracking.fleet import demo_device_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,7 @@ class FleetConfig:
     vehicles: int = 20
     seed: int = 42
     device_prefix: str = "emu-"
+    protocol: str = "mqtt"  # decides the device ids (device_id_for)
     noise_m: float = 4.0
     gap_probability: float = 0.0  # per vehicle per minute
     gap_seconds: float = 60.0
@@ -47,9 +49,16 @@ class EmulatedTracker:
         return fix
 
 
-def device_ids(prefix: str, count: int) -> list[str]:
-    """emu-0001 ... emu-NNNN: the ids `amb-admin seed-fleet --count N` registers."""
-    return [f"{prefix}{number:04d}" for number in range(1, count + 1)]
+def device_id_for(protocol: str, prefix: str, index: int) -> str:
+    """The id of tracker number `index` (1-based) speaking `protocol`, as `amb-admin seed-fleet
+    --protocol` registers it: emu-0001 (mqtt, osmand), emu.0001 (owntracks), a Luhn-valid IMEI
+    350000000000014 (gt06, teltonika), 4210000001 (h02). See tracking.fleet.demo_device_id."""
+    return demo_device_id(index, prefix, protocol)
+
+
+def device_ids(prefix: str, count: int, protocol: str = "mqtt") -> list[str]:
+    """The ids of trackers 1..count: emu-0001 ... emu-NNNN for MQTT JSON."""
+    return [device_id_for(protocol, prefix, number) for number in range(1, count + 1)]
 
 
 def vehicle_rng(seed: int, index: int, purpose: str) -> random.Random:
@@ -70,7 +79,7 @@ def build_fleet(
     stations = stations or load_stations(graph)
     timing = MissionTiming(scale=config.dwell_scale)
     trackers = []
-    for index, device_id in enumerate(device_ids(config.device_prefix, config.vehicles)):
+    for index, device_id in enumerate(device_ids(config.device_prefix, config.vehicles, config.protocol)):
         vehicle = Vehicle(
             graph,
             stations[index % len(stations)],
