@@ -22,6 +22,10 @@ def test_help_runs_as_a_module() -> None:
         assert option in result.stdout
     for option in ("--device-prefix", "--duration", "--dwell-scale", "--mqtt-url"):
         assert option in result.stdout
+    for option in ("--protocol {mqtt,owntracks,gt06,teltonika,h02,osmand}", "--gateway-host", "--udp"):
+        assert option in result.stdout
+    for option in ("--gt06-port", "--teltonika-port", "--h02-port", "--osmand-port", "--device-port"):
+        assert option in result.stdout
 
 
 def test_environment_sets_defaults_and_the_command_line_wins(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,7 +47,40 @@ def test_defaults() -> None:
     assert settings.run_options().rate_hz == 1.0 and settings.run_options().duration_s == 0.0
 
 
-@pytest.mark.parametrize("argv", [["--rate", "0"], ["--device-prefix", "a/b"], ["--gap-probability", "2"]])
+def test_protocol_options_make_the_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, mqtt = load_settings(["--protocol", "gt06", "--gateway-host", "10.0.0.5"])
+    link = settings.link_config(mqtt.endpoint())
+    assert (link.protocol, link.endpoint.host, link.endpoint.port, link.udp) == (
+        "gt06",
+        "10.0.0.5",
+        5023,
+        False,
+    )
+    assert settings.fleet_config().protocol == "gt06"
+    settings, mqtt = load_settings(["--protocol", "teltonika", "--teltonika-port", "6027", "--udp"])
+    assert settings.link_config(mqtt.endpoint()).endpoint.port == 6027 and settings.udp
+    settings, mqtt = load_settings(["--protocol", "h02", "--h02-port", "6013", "--device-port", "7013"])
+    assert settings.link_config(mqtt.endpoint()).endpoint.port == 7013  # --device-port wins
+    monkeypatch.setenv("AMB_EMULATOR_PROTOCOL", "osmand")
+    monkeypatch.setenv("AMB_EMULATOR_OSMAND_URL", "https://gw.example/osmand")
+    settings, mqtt = load_settings([])
+    assert settings.link_config(mqtt.endpoint()).osmand_base_url == "https://gw.example/osmand"
+    monkeypatch.setenv("AMB_EMULATOR_PROTOCOL", "mqtt_json")  # the registry's name
+    assert load_settings([])[0].protocol == "mqtt"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--rate", "0"],
+        ["--device-prefix", "a/b"],
+        ["--gap-probability", "2"],
+        ["--protocol", "nmea"],
+        ["--protocol", "owntracks", "--device-prefix", "a.b-"],  # no dot in an OwnTracks user
+        ["--protocol", "gt06", "--device-prefix", "12345678901"],  # an IMEI has 15 digits
+        ["--osmand-url", "gw.example:5055"],
+    ],
+)
 def test_bad_values_are_refused(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         load_settings(argv)

@@ -9,6 +9,7 @@ import uuid
 
 import aiomqtt
 
+from device_emulator.links import LinkConfig
 from device_emulator.runner import RunOptions, run_fleet
 from device_emulator.tracker import FleetConfig, build_fleet
 from tests.services import Broker
@@ -37,7 +38,7 @@ async def test_each_vehicle_publishes_valid_fixes_on_its_own_topic(broker: Broke
                     received[device_id].append(json.loads(message.payload))
 
         collector = asyncio.create_task(collect(), name="collect")
-        await run_fleet(trackers, endpoint, RunOptions(rate_hz=5.0, duration_s=2.0))
+        await run_fleet(trackers, LinkConfig(mqtt=endpoint), RunOptions(rate_hz=5.0, duration_s=2.0))
         await asyncio.sleep(0.3)  # the last QoS 1 deliveries
         collector.cancel()
 
@@ -57,7 +58,8 @@ async def test_fixes_are_kept_while_the_broker_is_unreachable() -> None:
         port = probe.getsockname()[1]
     trackers = build_fleet(FleetConfig(vehicles=2, device_prefix="emuoffline-"))
     options = RunOptions(rate_hz=5.0, duration_s=1.5, flush_timeout_s=0.5)
-    await asyncio.wait_for(run_fleet(trackers, MqttEndpoint("127.0.0.1", port, None, None), options), 5.0)
+    link = LinkConfig(mqtt=MqttEndpoint("127.0.0.1", port, None, None))
+    await asyncio.wait_for(run_fleet(trackers, link, options), 5.0)
     for tracker in trackers:
         assert 6 <= len(tracker.outbox) <= 8
         message = tracker.outbox.next_message()

@@ -1,0 +1,33 @@
+"""The runner speaking GT06, Teltonika and H02 over TCP to a real gateway process: two trackers
+at 4 Hz for 3 s each, through a coverage gap, and every fix the gateway acknowledged is in PostGIS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from device_emulator.links import ProtocolName
+from tests.device_emulator.emu_links import assert_complete_run, registered_fleet, start_protocol_gateway
+from tests.services import Broker
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("protocol", ["gt06", "teltonika", "h02"])
+async def test_tcp_trackers_reach_postgis(
+    protocol: ProtocolName,
+    broker: Broker,
+    db: psycopg.Connection,
+    tmp_path: Path,
+    unique: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    run = registered_fleet(db, broker, protocol)
+    gateway = start_protocol_gateway(broker, tmp_path, unique, run)
+    try:
+        await run.run()
+        assert_complete_run(db, run, caplog.text)
+    finally:
+        gateway.stop()

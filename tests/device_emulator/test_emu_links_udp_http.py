@@ -1,0 +1,34 @@
+"""The runner speaking Teltonika and H02 over UDP, and OsmAnd over HTTP, to a real gateway process:
+two trackers at 4 Hz for 3 s each, through a coverage gap; every acknowledged fix is in PostGIS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from device_emulator.links import ProtocolName
+from tests.device_emulator.emu_links import assert_complete_run, registered_fleet, start_protocol_gateway
+from tests.services import Broker
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(("protocol", "udp"), [("teltonika", True), ("h02", True), ("osmand", False)])
+async def test_datagram_and_http_trackers_reach_postgis(
+    protocol: ProtocolName,
+    udp: bool,
+    broker: Broker,
+    db: psycopg.Connection,
+    tmp_path: Path,
+    unique: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    run = registered_fleet(db, broker, protocol, udp=udp)
+    gateway = start_protocol_gateway(broker, tmp_path, unique, run)
+    try:
+        await run.run()
+        assert_complete_run(db, run, caplog.text)
+    finally:
+        gateway.stop()
