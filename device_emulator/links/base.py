@@ -25,9 +25,11 @@ class DeviceLink(Protocol):
     """One tracker's connection to the gateway, in its protocol.
 
     `async with link:` connects (and logs in where the protocol has a login); a link is entered
-    again after a failure, so each entry makes a new connection. `send` returns True once the
-    gateway acknowledged every fix of the batch (which our gateway does only after committing
-    them), False when it answered without acknowledging them; failures raise LinkError.
+    again after a failure, so each entry makes a new connection. `send` returns True once every
+    fix of the batch is acknowledged, False when the other end answered without acknowledging
+    them; failures raise LinkError. The gateway's listeners acknowledge only what they committed;
+    for MQTT devices the PUBACK is the broker's, which queues the message in the gateways'
+    persistent session until a gateway commits it.
     """
 
     @property
