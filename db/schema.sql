@@ -355,3 +355,56 @@ CREATE INDEX IF NOT EXISTS events_at_idx ON events (at DESC);
 CREATE INDEX IF NOT EXISTS events_vehicle_idx ON events (vehicle_id, at DESC);
 CREATE INDEX IF NOT EXISTS events_journey_idx ON events (journey_id, at) WHERE journey_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_kind_idx ON events (kind, at DESC);
+
+-- ---------------------------------------------------------------------------------------------
+-- Routable road network (pgRouting): `amb-admin import-roads` fills it from OSM and GeoJSON
+-- files, replacing it in one transaction. Ids are derived from coordinates (rounded to 1e-7
+-- degrees), so re-importing the same data keeps every id and the learned speeds stay attached.
+-- ---------------------------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS road_vertices (
+    id    bigint PRIMARY KEY,
+    geom  geometry(Point, 4326) NOT NULL
+);
+CREATE INDEX IF NOT EXISTS road_vertices_geom_idx ON road_vertices USING gist (geom);
+
+CREATE TABLE IF NOT EXISTS road_edges (
+    id              bigint PRIMARY KEY,
+    source          bigint NOT NULL,
+    target          bigint NOT NULL,
+    geom            geometry(LineString, 4326) NOT NULL,  -- drawn from source to target
+    length_m        double precision NOT NULL CHECK (length_m >= 0),
+    highway         text NOT NULL,
+    name            text,
+    oneway          smallint NOT NULL DEFAULT 0 CHECK (oneway IN (0, 1)),  -- 1: only source -> target
+    maxspeed_kmh    real CHECK (maxspeed_kmh > 0),
+    speed_kmh       real NOT NULL CHECK (speed_kmh > 0),  -- the profile speed behind the costs
+    cost_s          double precision NOT NULL,  -- seconds from source to target
+    reverse_cost_s  double precision NOT NULL,  -- seconds from target to source, -1 when not allowed
+    source_file     text NOT NULL,
+    -- Both ends in the largest strongly connected component (set by the import): snapping prefers
+    -- these over one-way stubs where roads leave an extract.
+    main_component  boolean NOT NULL DEFAULT false,
+    CHECK ((oneway = 1) = (reverse_cost_s < 0))
+);
+-- Planar copy for nearest-edge (KNN) snapping; a Mercator unit is 1 / cos(latitude) metres.
+ALTER TABLE road_edges ADD COLUMN IF NOT EXISTS geom_merc geometry(LineString, 3857)
+    GENERATED ALWAYS AS (ST_Transform(geom, 3857)) STORED;
+CREATE INDEX IF NOT EXISTS road_edges_geom_idx ON road_edges USING gist (geom);
+CREATE INDEX IF NOT EXISTS road_edges_merc_idx ON road_edges USING gist (geom_merc);
+CREATE INDEX IF NOT EXISTS road_edges_source_idx ON road_edges (source);
+CREATE INDEX IF NOT EXISTS road_edges_target_idx ON road_edges (target);
+
+-- Speeds learned from the fleet's own traces, per edge, direction and hour of day (Asia/Ho_Chi_Minh).
+-- No foreign key: a re-import replaces road_edges, and rows of edges that disappear simply stop
+-- matching. Routing uses a row once it has enough samples (AMB_ROUTING_LEARNED_MIN_SAMPLES).
+CREATE TABLE IF NOT EXISTS road_speeds (
+    edge_id     bigint NOT NULL,
+    forward     boolean NOT NULL,  -- true: source -> target
+    hour        smallint NOT NULL CHECK (hour BETWEEN 0 AND 23),
+    speed_kmh   real CHECK (speed_kmh > 0),
+    samples     integer NOT NULL DEFAULT 0 CHECK (samples >= 0),
+    p50_kmh     real,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (edge_id, forward, hour)
+);

@@ -29,6 +29,8 @@ trap cleanup INT TERM EXIT
 log "database: schema, Da Nang data, $VEHICLES demo ambulances"
 .venv/bin/amb-admin migrate
 .venv/bin/amb-admin load-danang
+# The routable network: central main roads and the full Hải Châu extract, replaced atomically.
+.venv/bin/amb-admin import-roads data/danang/roads-central.geojson data/danang/haichau-central.osm.pbf --replace
 .venv/bin/amb-admin seed-fleet --count "$VEHICLES" --passwords-file "$RUN/emulator-passwords"
 KEY=$(.venv/bin/amb-admin create-api-key "make run dispatcher" --role dispatcher --replace --quiet)
 EMULATOR_KEY=$(.venv/bin/amb-admin create-api-key "demo 115 desk (emulator)" --role dispatcher --replace --quiet)

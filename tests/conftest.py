@@ -17,6 +17,7 @@ from tracking.db import apply_schema
 from tracking.fleet import register_device, register_vehicle
 from tracking.geofences import ensure_default_geofences
 from tracking.places import load_hospitals, load_road_lines, load_stations
+from tracking.roads_import import import_roads
 from tracking.settings import TrackingSettings
 
 # Two shared cores run the services next to the tests: no wall-clock health checks or deadlines.
@@ -39,6 +40,12 @@ def database_url() -> str:
         load_road_lines(conn, DEFAULT_DATA_DIR / "roads-central.geojson")
         load_stations(conn, DEFAULT_DATA_DIR / "stations.csv")
         ensure_default_geofences(conn, TrackingSettings().hysteresis_m)
+        # The routable network `make run` loads: central main roads and the Hải Châu extract.
+        import_roads(
+            conn,
+            [DEFAULT_DATA_DIR / "roads-central.geojson", DEFAULT_DATA_DIR / "haichau-central.osm.pbf"],
+            replace=True,
+        )
     return TEST_DATABASE_URL
 
 

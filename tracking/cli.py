@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from tracking import access, broker_auth, fleet, geofences, places
+from tracking import access, broker_auth, fleet, geofences, places, roads_import
 from tracking.config import DEFAULT_DATA_DIR, DatabaseSettings
 from tracking.db import apply_schema
 from tracking.settings import TrackingSettings
@@ -30,6 +30,12 @@ def _load_danang(conn: psycopg.Connection, args: argparse.Namespace) -> str:
         f"loaded {hospitals} hospitals, {stations} sample stations, {roads} road lines from {data};"
         f" {fences} new default geofences"
     )
+
+
+def _import_roads(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    bbox = roads_import.parse_bbox(args.bbox) if args.bbox else None
+    report = roads_import.import_roads(conn, args.files, bbox=bbox, replace=args.replace)
+    return report.summary()
 
 
 # What seed-fleet --passwords-file issues: MQTT passwords, or the OsmAnd token the emulator sends.
@@ -124,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     command("migrate", _migrate, "apply db/schema.sql (idempotent)")
     p = command("load-danang", _load_danang, "load hospitals, sample stations and road lines")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    p = command(
+        "import-roads",
+        _import_roads,
+        "load OSM (.osm, .osm.pbf) and GeoJSON road files into the routable network, in one transaction",
+    )
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="merged; the first wins a duplicate")
+    p.add_argument("--bbox", metavar="SOUTH,WEST,NORTH,EAST", help="keep only edges intersecting this box")
+    p.add_argument("--replace", action="store_true", help="replace the network instead of adding to it")
     p = command("seed-fleet", _seed_fleet, "register N demo ambulances and their emulated trackers")
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--prefix", default="emu-", help="device id prefix (see tracking.fleet.demo_device_id)")
@@ -197,7 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         apply_schema(url)
         with psycopg.connect(url, autocommit=True) as conn:
             print(args.handler(conn, args))
-    except (fleet.FleetError, access.AccessError, broker_auth.BrokerAuthError) as exc:
+    except (
+        fleet.FleetError,
+        access.AccessError,
+        broker_auth.BrokerAuthError,
+        roads_import.RoadImportError,
+    ) as exc:
         print(f"amb-admin: {exc}", file=sys.stderr)
         return 2
     except psycopg.Error as exc:

@@ -1,0 +1,413 @@
+"""Road routing in PostGIS/pgRouting: one route, and rankings many-to-one (the fastest units to an
+incident) and one-to-many (the nearest hospitals by road), costed by the hour of day.
+
+How a point joins the network: it is snapped to the best drivable edge within `snap_max_m` and
+becomes a pgRouting virtual point on it (`pgr_withPoints`, fraction along the edge); the straight
+join from the point to the road is driven at `off_network_kmh`. pgRouting runs with driving side
+'r' (Vietnam drives on the right), which makes a point's side mean a travel direction: side 'r' is
+passed travelling source -> target, 'l' target -> source, 'b' either way. A point with a heading
+gets the side of the direction it snapped with, so a vehicle driving north on a two-way road
+leaves northwards and turns at a junction, never on the spot; without a heading ('b') it may leave
+either way (a parked unit, an incident on either kerb). Turning back is allowed at vertices.
+
+Two quirks of pgRouting 3.4 are worked around: a point at fraction 0 or 1 is silently dropped (a
+point within `VERTEX_SNAP_M` of an edge's end is routed from that vertex instead), and identical
+points confuse its edge splitting (they are merged into one).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+
+from tracking.db import query
+from tracking.settings import RoutingSettings
+
+LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
+VERTEX_SNAP_M = 1.0  # a point this close to an edge's end is that vertex
+METRES_PER_DEGREE = 111_320.0
+WHOLE_WORLD = (-180.0, -90.0, 180.0, 90.0)  # west, south, east, north
+
+K = TypeVar("K", bound=Hashable)
+Box = tuple[float, float, float, float]  # west, south, east, north
+
+
+class NoRouteError(LookupError):
+    """A point cannot be snapped to the road network, or no path joins the points."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePoint:
+    """A place to route from or to; `heading` (degrees clockwise from north) when moving."""
+
+    lat: float
+    lon: float
+    heading: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route by road. `distance_m` and `duration_s` include the off-network joins at both ends
+    (`snapped_start_m`, `snapped_end_m` long, driven at off_network_kmh); `geometry` is
+    (lon, lat) pairs from the start point to the end point."""
+
+    distance_m: float
+    duration_s: float
+    geometry: list[tuple[float, float]]
+    snapped_start_m: float
+    snapped_end_m: float
+    hour: int = 0  # the local hour (Asia/Ho_Chi_Minh) whose costs were used
+    # The edges driven, in order: (road_edges.id, True when driven source -> target).
+    edges: list[tuple[int, bool]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RankedSource(Generic[K]):
+    """A source's road time and distance to the target (off-network joins included)."""
+
+    key: K
+    duration_s: float
+    distance_m: float
+    snapped_m: float = 0.0  # the source's own off-network join
+
+
+@dataclass(frozen=True, slots=True)
+class RankedTarget(Generic[K]):
+    """The road time and distance from the source to a target (off-network joins included)."""
+
+    key: K
+    duration_s: float
+    distance_m: float
+    snapped_m: float = 0.0  # the target's own off-network join
+
+
+@dataclass(frozen=True, slots=True)
+class Snap:
+    """Where a point joins the network."""
+
+    edge_id: int
+    fraction: float
+    side: str  # pgRouting point side: 'r', 'l' or 'b' (see the module docstring)
+    distance_m: float  # from the point to the spot
+    vertex: int | None  # the edge's end when the spot is on it
+    lon: float
+    lat: float
+
+
+@dataclass(frozen=True, slots=True)
+class _RoadPath:
+    """The on-network part of a route."""
+
+    duration_s: float
+    distance_m: float
+    line: list[tuple[float, float]]
+    edges: list[tuple[int, bool]]
+
+
+@dataclass(slots=True)
+class _Points:
+    """Virtual points of one pgRouting call; identical spots share one point id."""
+
+    reverse: bool = False  # on the reversed graph a travel direction flips
+    ids: dict[tuple[int, float, str], int] = field(default_factory=dict)
+
+    def node(self, snap: Snap) -> int:
+        """The pgRouting node of a snap: its vertex, or -pid of a virtual point."""
+        if snap.vertex is not None:
+            return snap.vertex
+        side = {"r": "l", "l": "r"}.get(snap.side, snap.side) if self.reverse else snap.side
+        return -self.ids.setdefault((snap.edge_id, snap.fraction, side), len(self.ids) + 1)
+
+    def params(self) -> dict[str, Any]:
+        items = sorted(self.ids.items(), key=lambda kv: kv[1])
+        return {
+            "pids": [pid for _, pid in items],
+            "edge_ids": [key[0] for key, _ in items],
+            "fractions": [key[1] for key, _ in items],
+            "sides": [key[2] for key, _ in items],
+        }
+
+
+def local_hour(at: datetime) -> int:
+    """The hour of day in Da Nang (learned speeds are per local hour)."""
+    if at.tzinfo is None:
+        raise ValueError("routing time must be timezone-aware")
+    return at.astimezone(LOCAL_TIME).hour
+
+
+def search_box(points: Sequence[tuple[float, float]], margin_m: float) -> Box:
+    """The (lon, lat) points' bounding box grown by max(margin_m, half their spread)."""
+    lons = [p[0] for p in points]
+    lats = [p[1] for p in points]
+    mid_lat = math.radians((min(lats) + max(lats)) / 2)
+    dx = (max(lons) - min(lons)) * METRES_PER_DEGREE * math.cos(mid_lat)
+    dy = (max(lats) - min(lats)) * METRES_PER_DEGREE
+    grow = max(margin_m, 0.5 * math.hypot(dx, dy))
+    dlat = grow / METRES_PER_DEGREE
+    dlon = grow / (METRES_PER_DEGREE * max(math.cos(mid_lat), 0.01))
+    return (min(lons) - dlon, min(lats) - dlat, max(lons) + dlon, max(lats) + dlat)
+
+
+async def _holds_network(conn: AsyncConnection[Any], box: Box) -> bool:
+    """Whether no edge reaches outside the box (then searching the whole network is pointless)."""
+    west, south, east, north = box
+    async with conn.cursor() as cur:
+        await cur.execute(
+            query("route_box_covers"), {"west": west, "south": south, "east": east, "north": north}
+        )
+        row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def snap_points(
+    conn: AsyncConnection[Any], points: Sequence[RoutePoint], settings: RoutingSettings
+) -> list[Snap | None]:
+    """Each point's snap (None when no drivable edge is within snap_max_m), in one query."""
+    params = {
+        "lons": [p.lon for p in points],
+        "lats": [p.lat for p in points],
+        "headings": [None if p.heading is None else p.heading % 360.0 for p in points],
+        "max_m": settings.snap_max_m,
+        "heading_weight_m": settings.heading_weight_m,
+        "component_penalty_m": settings.small_component_penalty_m,
+        "vertex_m": VERTEX_SNAP_M,
+    }
+    snaps: list[Snap | None] = [None] * len(points)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query("route_snap"), params)
+        for row in await cur.fetchall():
+            snaps[row["i"] - 1] = Snap(
+                edge_id=row["edge_id"],
+                fraction=row["fraction"],
+                side=row["side"],
+                distance_m=row["distance_m"],
+                vertex=row["vertex"],
+                lon=row["lon"],
+                lat=row["lat"],
+            )
+    return snaps
+
+
+def _edges_sql(
+    conn: AsyncConnection[Any], hour: int, box: Box, settings: RoutingSettings, reverse: bool = False
+) -> str:
+    west, south, east, north = box
+    edges = sql.SQL(query("route_edges")).format(
+        hour=sql.Literal(hour),
+        min_samples=sql.Literal(settings.learned_min_samples),
+        west=sql.Literal(west),
+        south=sql.Literal(south),
+        east=sql.Literal(east),
+        north=sql.Literal(north),
+    )
+    if reverse:  # every arc turned around: many-to-one becomes one-to-many
+        edges = sql.SQL(
+            "SELECT id, source, target, reverse_cost AS cost, cost AS reverse_cost FROM ({}) AS forward"
+        ).format(edges)
+    return edges.as_string(conn)
+
+
+def _points_sql(conn: AsyncConnection[Any], points: _Points) -> str:
+    p = points.params()
+    return (
+        sql.SQL(
+            "SELECT * FROM unnest({}::bigint[], {}::bigint[], {}::float8[], {}::char[])"
+            " AS t(pid, edge_id, fraction, side)"
+        )
+        .format(
+            sql.Literal(p["pids"]),
+            sql.Literal(p["edge_ids"]),
+            sql.Literal(p["fractions"]),
+            sql.Literal(p["sides"]),
+        )
+        .as_string(conn)
+    )
+
+
+def _off_network_s(snap: Snap, settings: RoutingSettings) -> float:
+    return snap.distance_m * 3.6 / settings.off_network_kmh
+
+
+async def route(
+    conn: AsyncConnection[Any],
+    start: RoutePoint,
+    end: RoutePoint,
+    at: datetime,
+    settings: RoutingSettings | None = None,
+) -> Route:
+    """The fastest route by road from `start` to `end` leaving at `at`; NoRouteError when a point is
+    off the network or no path joins them."""
+    settings = settings or RoutingSettings()
+    hour = local_hour(at)
+    s, e = await snap_points(conn, [start, end], settings)
+    if s is None or e is None:
+        which = "start" if s is None else "end"
+        raise NoRouteError(f"the {which} is more than {settings.snap_max_m:.0f} m from any drivable road")
+    points = _Points()
+    start_node, end_node = points.node(s), points.node(e)
+    road: _RoadPath | None
+    if start_node == end_node:
+        road = _RoadPath(0.0, 0.0, [(s.lon, s.lat)], [])
+    else:
+        box = search_box([(s.lon, s.lat), (e.lon, e.lat)], settings.bbox_margin_m)
+        road = await _path(conn, points, start_node, end_node, hour, box, settings)
+        if road is None and not await _holds_network(conn, box):
+            road = await _path(conn, points, start_node, end_node, hour, WHOLE_WORLD, settings)
+        if road is None:
+            raise NoRouteError("no road path joins the start to the end")
+    return Route(
+        distance_m=road.distance_m + s.distance_m + e.distance_m,
+        duration_s=road.duration_s + _off_network_s(s, settings) + _off_network_s(e, settings),
+        geometry=_dedupe([(start.lon, start.lat), *road.line, (end.lon, end.lat)]),
+        snapped_start_m=s.distance_m,
+        snapped_end_m=e.distance_m,
+        hour=hour,
+        edges=road.edges,
+    )
+
+
+async def _path(
+    conn: AsyncConnection[Any],
+    points: _Points,
+    start: int,
+    end: int,
+    hour: int,
+    box: Box,
+    settings: RoutingSettings,
+) -> _RoadPath | None:
+    params = {
+        **points.params(),
+        "edges_sql": _edges_sql(conn, hour, box, settings),
+        "points_sql": _points_sql(conn, points),
+        "start": start,
+        "end": end,
+    }
+    async with conn.cursor() as cur:
+        await cur.execute(query("route_path"), params)
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    duration, distance, geojson, edges, forward = row
+    coords = json.loads(geojson)["coordinates"] if geojson else []
+    if coords and isinstance(coords[0], float | int):  # a single point
+        coords = [coords]
+    return _RoadPath(
+        float(duration),
+        float(distance),
+        [(float(x), float(y)) for x, y in coords],
+        [(int(edge), bool(fwd)) for edge, fwd in zip(edges, forward, strict=True)],
+    )
+
+
+def _dedupe(coords: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for c in coords:
+        if not out or (abs(out[-1][0] - c[0]) > 1e-9 or abs(out[-1][1] - c[1]) > 1e-9):
+            out.append(c)
+    return out
+
+
+async def rank_sources(
+    conn: AsyncConnection[Any],
+    sources: Sequence[tuple[K, RoutePoint]],
+    target: RoutePoint,
+    at: datetime,
+    settings: RoutingSettings | None = None,
+) -> list[RankedSource[K]]:
+    """The sources that can reach `target` by road, fastest first (many-to-one in one Dijkstra run
+    on the reversed graph). Sources off the network or with no path are left out; NoRouteError when
+    the target itself is off the network."""
+    ranked = await _rank(conn, target, sources, at, settings or RoutingSettings(), reverse=True)
+    return [RankedSource(key, duration, distance, snapped) for key, duration, distance, snapped in ranked]
+
+
+async def rank_targets(
+    conn: AsyncConnection[Any],
+    source: RoutePoint,
+    targets: Sequence[tuple[K, RoutePoint]],
+    at: datetime,
+    settings: RoutingSettings | None = None,
+) -> list[RankedTarget[K]]:
+    """The targets reachable by road from `source`, fastest first (one-to-many in one Dijkstra
+    run). Targets off the network or with no path are left out; NoRouteError when the source
+    itself is off the network."""
+    ranked = await _rank(conn, source, targets, at, settings or RoutingSettings(), reverse=False)
+    return [RankedTarget(key, duration, distance, snapped) for key, duration, distance, snapped in ranked]
+
+
+async def _rank(
+    conn: AsyncConnection[Any],
+    one: RoutePoint,
+    many: Sequence[tuple[K, RoutePoint]],
+    at: datetime,
+    settings: RoutingSettings,
+    reverse: bool,
+) -> list[tuple[K, float, float, float]]:
+    """(key, seconds, metres, the key's off-network metres) of the `many` points joined by road with
+    `one`: from it (reverse=False) or to it (reverse=True), fastest first."""
+    hour = local_hour(at)
+    snaps = await snap_points(conn, [one, *(p for _, p in many)], settings)
+    one_snap, many_snaps = snaps[0], snaps[1:]
+    if one_snap is None:
+        raise NoRouteError(f"the point is more than {settings.snap_max_m:.0f} m from any drivable road")
+    points = _Points(reverse=reverse)
+    one_node = points.node(one_snap)
+    nodes = [None if s is None else points.node(s) for s in many_snaps]
+    road: dict[int, tuple[float, float]] = {one_node: (0.0, 0.0)}
+    wanted = {n for n in nodes if n is not None} - {one_node}
+    if wanted:
+        box = search_box(
+            [(one_snap.lon, one_snap.lat), *((s.lon, s.lat) for s in many_snaps if s is not None)],
+            settings.bbox_margin_m,
+        )
+        road |= await _one_to_many(conn, points, one_node, wanted, hour, box, settings, reverse)
+        missing = wanted - road.keys()
+        if missing and not await _holds_network(conn, box):
+            road |= await _one_to_many(conn, points, one_node, missing, hour, WHOLE_WORLD, settings, reverse)
+    join_s = _off_network_s(one_snap, settings)
+    ranked = []
+    for (key, _), snap, node in zip(many, many_snaps, nodes, strict=True):
+        if snap is None or node not in road:
+            continue
+        duration, distance = road[node]
+        ranked.append(
+            (
+                key,
+                duration + join_s + _off_network_s(snap, settings),
+                distance + one_snap.distance_m + snap.distance_m,
+                snap.distance_m,
+            )
+        )
+    ranked.sort(key=lambda r: r[1])
+    return ranked
+
+
+async def _one_to_many(
+    conn: AsyncConnection[Any],
+    points: _Points,
+    start: int,
+    ends: set[int],
+    hour: int,
+    box: Box,
+    settings: RoutingSettings,
+    reverse: bool,
+) -> dict[int, tuple[float, float]]:
+    params = {
+        **points.params(),
+        "edges_sql": _edges_sql(conn, hour, box, settings, reverse),
+        "points_sql": _points_sql(conn, points),
+        "start": start,
+        "ends": sorted(ends),
+    }
+    async with conn.cursor() as cur:
+        await cur.execute(query("route_rank"), params)
+        rows = await cur.fetchall()
+    return {int(node): (float(duration), float(distance)) for node, duration, distance in rows}
