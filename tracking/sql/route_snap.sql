@@ -27,7 +27,7 @@ CROSS JOIN LATERAL (
         FROM road_edges e
         WHERE ST_DWithin(e.geom_merc, p.merc, %(max_m)s / p.scale)
         ORDER BY e.geom_merc <-> p.merc
-        LIMIT 16
+        LIMIT 8
     ) c
     CROSS JOIN LATERAL (
         -- the edge's direction at the spot: from 5 m before it to 5 m after it
