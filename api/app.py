@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import install_error_handlers
 from api.hub import StreamHub
 from api.relay import CommittedFixRelay
-from api.routes import events, geofences, health, journeys, stream, vehicles
+from api.routes import events, geofences, health, hospitals, journeys, stream, units, vehicles
 from api.routes import map as map_routes
 from api.settings import ApiSettings
 from tracking.config import DatabaseSettings, MqttSettings
@@ -57,7 +57,7 @@ def create_app(
     app.state.settings = settings
     app.state.tracking = TrackingSettings()
     install_error_handlers(app)
-    for module in (health, vehicles, journeys, geofences, events, map_routes, stream):
+    for module in (health, vehicles, journeys, units, hospitals, geofences, events, map_routes, stream):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 

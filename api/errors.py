@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from tracking.geofences import GeofenceError, GeofenceNotFoundError
 from tracking.journeys import JourneyConflictError, JourneyInputError, JourneyNotFoundError
+from tracking.routing import NoRouteError
 from tracking.vehicles import VehicleNotFoundError
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     GeofenceError: 422,
     JourneyInputError: 422,
     JourneyConflictError: 409,
+    NoRouteError: 422,
 }
 
 

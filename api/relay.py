@@ -14,7 +14,7 @@ import aiomqtt
 
 from api.hub import StreamHub
 from tracking.config import MqttEndpoint
-from tracking.topics import COMMITTED_EVENTS, COMMITTED_FIXES
+from tracking.topics import COMMITTED_ETAS, COMMITTED_EVENTS, COMMITTED_FIXES
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,13 @@ class CommittedFixRelay:
                     self._client = client
                     await client.subscribe(COMMITTED_FIXES, qos=0)
                     await client.subscribe(COMMITTED_EVENTS, qos=1)
+                    await client.subscribe(COMMITTED_ETAS, qos=0)
                     self.connected = True
                     delay = 0.5
                     log.info("relay subscribed to %s and %s", COMMITTED_FIXES, COMMITTED_EVENTS)
                     async for message in client.messages:
-                        if message.topic.matches(COMMITTED_EVENTS):
-                            self._forward(message.payload, "events")
-                        else:
-                            self._forward(message.payload, "fixes")
+                        kind = str(message.topic).rsplit("/", 1)[-1]  # fixes, events or etas
+                        self._forward(message.payload, kind)
             except aiomqtt.MqttError as exc:
                 self.connected = False
                 wait = delay * random.uniform(0.5, 1.5)
@@ -69,8 +68,8 @@ class CommittedFixRelay:
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed relay message")
             return
-        # Serialised once here, sent as is to every client.
-        self._hub.publish(json.dumps({"type": kind, kind: items}, separators=(",", ":")))
+        if isinstance(items, list):
+            self._hub.publish(kind, items)
 
     async def publish_events(self, events: list[dict[str, Any]]) -> None:
         """Share events raised here (a dispatcher's action) with every API process's clients."""
@@ -86,4 +85,4 @@ class CommittedFixRelay:
                 log.warning(
                     "could not publish %d events; showing them to this process's clients only", len(events)
                 )
-        self._forward(body, "events")
+        self._hub.publish("events", events)

@@ -75,7 +75,7 @@ class JourneyCreate(BaseModel):
         },
     )
 
-    vehicle_id: int
+    vehicle_id: int | None = Field(None, description="null: the available ambulance fastest by road")
     incident: Incident
     priority: int = Field(2, ge=1, le=3, description="1 = most urgent")
     destination_hospital_id: int | None = None

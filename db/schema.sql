@@ -387,6 +387,8 @@ CREATE TABLE IF NOT EXISTS road_edges (
     main_component  boolean NOT NULL DEFAULT false,
     CHECK ((oneway = 1) = (reverse_cost_s < 0))
 );
+-- Added after the table first shipped: databases created before get it here.
+ALTER TABLE road_edges ADD COLUMN IF NOT EXISTS main_component boolean NOT NULL DEFAULT false;
 -- Planar copy for nearest-edge (KNN) snapping; a Mercator unit is 1 / cos(latitude) metres.
 ALTER TABLE road_edges ADD COLUMN IF NOT EXISTS geom_merc geometry(LineString, 3857)
     GENERATED ALWAYS AS (ST_Transform(geom, 3857)) STORED;
@@ -407,4 +409,21 @@ CREATE TABLE IF NOT EXISTS road_speeds (
     p50_kmh     real,
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (edge_id, forward, hour)
+);
+
+-- ---------------------------------------------------------------------------------------------
+-- ETAs of journeys heading somewhere (tracking/eta.py): the route last computed and what is left.
+-- ---------------------------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS journey_eta (
+    journey_id        bigint PRIMARY KEY REFERENCES journeys (id) ON DELETE CASCADE,
+    target_kind       text NOT NULL CHECK (target_kind IN ('scene', 'hospital')),
+    route_geom        geometry(LineString, 4326),
+    route_distance_m  double precision NOT NULL,
+    route_duration_s  double precision NOT NULL,
+    computed_at       timestamptz NOT NULL,  -- when pgRouting computed the route
+    fix_time          timestamptz NOT NULL,  -- the fix the remaining figures are for
+    remaining_m       double precision NOT NULL,
+    remaining_s       double precision NOT NULL,
+    arrival_at        timestamptz NOT NULL   -- predicted: fix_time + remaining_s
 );

@@ -2,8 +2,8 @@
 
 `DispatchFollower` makes each emulated ambulance drive the journey a dispatcher assigned to its
 vehicle (the scene, then the destination hospital), as a crew would. `DemoCalls` plays the 115
-call-taker for demos: emergency calls at random places in Da Nang, each given to the nearest
-available ambulance with the nearest emergency department as its destination.
+call-taker for demos: emergency calls at random places in Da Nang, each given to the available
+ambulance fastest by road, with the emergency department nearest by road as its destination.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +19,6 @@ import httpx
 
 from device_emulator.roads import RoadGraph
 from device_emulator.tracker import EmulatedTracker
-from tracking.geodesy import haversine_m
 
 log = logging.getLogger(__name__)
 
@@ -127,22 +125,20 @@ class DemoCalls:
                 log.warning("demo call: %s", exc)
 
     async def call(self) -> dict[str, Any] | None:
+        """One call: the fastest available ambulance by road, to the emergency department nearest by road."""
         node = self._rng.randrange(len(self._graph.nodes))
         lat, lon = self._graph.node_latlon(node)
-        vehicles = [
-            v for v in (await self._api.get("/api/v1/vehicles"))["vehicles"]
-            if v["status"] == "available" and v["position"] and (v["age_s"] or math.inf) < FRESH_S
-        ]  # fmt: skip
-        if not vehicles:
+        units = (await self._api.get("/api/v1/units/fastest", lat=lat, lon=lon, limit=1))["units"]
+        if not units:
             log.info("demo call at %.5f,%.5f: no ambulance available", lat, lon)
             return None
-        nearest = min(
-            vehicles, key=lambda v: haversine_m(lat, lon, v["position"]["lat"], v["position"]["lon"])
-        )
-        hospital = self._destination(lat, lon, (await self._api.get("/api/v1/hospitals"))["hospitals"])
+        ranked = (await self._api.get("/api/v1/hospitals", near=f"{lat},{lon}", emergency="true"))[
+            "hospitals"
+        ]
+        hospital = self._destination(ranked)
         roads = [self._graph.edges[e].name for e in self._graph.out_edges[node] if self._graph.edges[e].name]
         body = {
-            "vehicle_id": nearest["id"],
+            "vehicle_id": units[0]["id"],
             "incident": {
                 "lat": round(lat, 6),
                 "lon": round(lon, 6),
@@ -157,16 +153,18 @@ class DemoCalls:
             log.warning("demo call refused: %s %s", response.status_code, response.text[:200])
             return None
         journey: dict[str, Any] = response.json()
-        log.info("demo call: %s sent to %s", nearest["call_sign"], body["incident"]["address"] or (lat, lon))
+        log.info(
+            "demo call: %s sent to %s (%.0f s away by road)",
+            units[0]["call_sign"], body["incident"]["address"] or (lat, lon), units[0]["duration_s"],
+        )  # fmt: skip
         return journey
 
-    def _destination(self, lat: float, lon: float, hospitals: list[dict[str, Any]]) -> dict[str, Any] | None:
-        reachable = [
-            h for h in hospitals
-            if h["has_emergency"]
-            and self._graph.nearest_node(h["lat"], h["lon"])[1] <= MAX_HOSPITAL_SNAP_M
-        ]  # fmt: skip
-        return min(reachable, key=lambda h: haversine_m(lat, lon, h["lat"], h["lon"]), default=None)
+    def _destination(self, ranked: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The first hospital (ranked by road time) whose grounds the emulated roads reach."""
+        reachable = (
+            h for h in ranked if self._graph.nearest_node(h["lat"], h["lon"])[1] <= MAX_HOSPITAL_SNAP_M
+        )
+        return next(reachable, None)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -56,6 +56,10 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, mqtt
             if ingest is not None:
                 await ingest.publish_events(events)
 
+        async def relay_etas(etas: list[dict[str, Any]]) -> None:
+            if ingest is not None:
+                await ingest.publish_etas(etas)
+
         writer = PositionBatchWriter(
             database.database_url, gateway.batch_max_fixes, gateway.flush_interval_ms / 1000, relay
         )
@@ -68,7 +72,7 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, mqtt
             writer.drain,
         )
         if gateway.tracking:
-            tracker = TrackingWorker(database.database_url, TrackingSettings(), relay_events)
+            tracker = TrackingWorker(database.database_url, TrackingSettings(), relay_events, relay_etas)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(writer.run(), name="batch-writer")
             tg.create_task(ingest.run(), name="mqtt-ingest")

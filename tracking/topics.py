@@ -11,6 +11,7 @@ GATEWAY_SHARE_GROUP = "gateway"
 COMMITTED_PREFIX = "amb/v1/committed/"
 COMMITTED_FIXES = COMMITTED_PREFIX + "fixes"
 COMMITTED_EVENTS = COMMITTED_PREFIX + "events"
+COMMITTED_ETAS = COMMITTED_PREFIX + "etas"
 
 
 def device_position_topic(device_id: str) -> str:

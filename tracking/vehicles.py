@@ -63,6 +63,15 @@ def _vehicle_json(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def vehicle_position(conn: AsyncConnection, vehicle_id: int) -> dict[str, Any] | None:
+    """A vehicle's latest position (public form), None when it has none; VehicleNotFoundError if unknown."""
+    fleet = {v["id"]: v for v in await vehicles_with_latest(conn)}
+    if vehicle_id not in fleet:
+        raise VehicleNotFoundError(f"no vehicle with id {vehicle_id}")
+    position: dict[str, Any] | None = fleet[vehicle_id]["position"]
+    return position
+
+
 async def vehicle_track(
     conn: AsyncConnection, vehicle_id: int, start: datetime, end: datetime, limit: int
 ) -> list[TrackPoint]:

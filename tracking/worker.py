@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 
 from tracking import tracking_store as store
 from tracking.db import query
+from tracking.eta import EtaPolicy, update_etas
 from tracking.evaluation import BatchFix, GeofenceInfo, evaluate_vehicle
 from tracking.geofencing import Zone
 from tracking.settings import TrackingSettings
@@ -33,10 +34,20 @@ OnEvents = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
 class TrackingWorker:
-    def __init__(self, conninfo: str, settings: TrackingSettings, on_events: OnEvents | None = None) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        settings: TrackingSettings,
+        on_events: OnEvents | None = None,
+        on_etas: OnEvents | None = None,
+        eta_policy: EtaPolicy | None = None,
+    ) -> None:
         self._conninfo = conninfo
         self._settings = settings
         self._on_events = on_events
+        self._on_etas = on_etas
+        # ETAs are kept only when someone listens for them (the gateway), or a policy is given.
+        self._eta_policy = eta_policy or (EtaPolicy() if on_etas is not None else None)
         self._wake = asyncio.Event()
         self._conn: psycopg.AsyncConnection | None = None
         self._leader = False
@@ -112,7 +123,24 @@ class TrackingWorker:
             await store.delete_from_inbox(conn, rows)
         self.evaluated += len(rows)
         await self._publish(events)
+        if self._eta_policy is not None:
+            await self._update_etas(conn, list(by_vehicle))
         return len(rows)
+
+    async def _update_etas(self, conn: psycopg.AsyncConnection, vehicle_ids: list[int]) -> None:
+        """After the batch's commit (a routing failure never holds evaluation back)."""
+        assert self._eta_policy is not None
+        try:
+            async with conn.transaction():
+                etas = await update_etas(conn, vehicle_ids, self._eta_policy)
+        except psycopg.Error:
+            log.exception("updating ETAs failed")
+            return
+        if etas and self._on_etas is not None:
+            try:
+                await self._on_etas(etas)
+            except Exception:
+                log.exception("publishing %d ETAs failed", len(etas))
 
     async def check_offline(self) -> int:
         """Open a device-offline event for each vehicle silent past its threshold."""

@@ -15,6 +15,7 @@ from api.routes.vehicles import GeoJSONResponse
 from api.schemas import DestinationUpdate, JourneyCreate, StatusChange
 from tracking import journeys, reports
 from tracking.access import Principal
+from tracking.units import fastest_units
 
 router = APIRouter(prefix="/api/v1/journeys", tags=["journeys"])
 
@@ -44,9 +45,17 @@ async def list_all(
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Dispatch an ambulance to an incident")
 async def create(body: JourneyCreate, conn: Conn, principal: Editor, request: Request) -> dict[str, Any]:
+    vehicle_id = body.vehicle_id
+    if vehicle_id is None:
+        fastest = await fastest_units(
+            conn, body.incident.lat, body.incident.lon, request.app.state.settings.offline_after_s, 1
+        )
+        if not fastest:
+            raise journeys.JourneyConflictError("no available ambulance can reach the incident")
+        vehicle_id = fastest[0]["id"]
     journey, events = await journeys.create_journey(
         conn,
-        body.vehicle_id,
+        vehicle_id,
         body.incident.lat,
         body.incident.lon,
         body.incident.address,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import AnyUser, Conn
 from api.settings import ApiSettings
-from tracking.vehicles import hospitals, roads_geojson
+from tracking.vehicles import roads_geojson
 
 router = APIRouter(prefix="/api/v1", tags=["map"])
 
@@ -30,8 +30,3 @@ async def map_config(request: Request, _: AnyUser) -> dict[str, Any]:
 )
 async def roads(conn: Conn, _: AnyUser) -> Response:
     return Response(await roads_geojson(conn), media_type="application/geo+json")
-
-
-@router.get("/hospitals", summary="Hospitals and health centres")
-async def list_hospitals(conn: Conn, _: AnyUser) -> dict[str, Any]:
-    return {"hospitals": await hospitals(conn)}

@@ -1,5 +1,7 @@
-"""The live websocket: a snapshot of the fleet, then every committed fix, with heartbeats.
+"""The live websocket: a snapshot, then what happens, with heartbeats.
 
+Fleet-wide roles get the fleet, every committed fix, event and ETA; a hospital account gets the
+ambulances inbound to its hospital, then the events and ETAs that concern it.
 Authenticated with `?token=<API key>`; close codes: 4401 no valid key, 4403 role not allowed,
 1013 the client fell behind (its queue overflowed) and should reconnect.
 """
@@ -11,11 +13,13 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from api.deps import FLEET_READERS, authenticate, pool_of
+from api.deps import FLEET_READERS, authenticate, hospital_scope, pool_of
 from api.hub import StreamHub, Subscriber
+from tracking.eta import hospital_inbound
 from tracking.model import iso_utc
 from tracking.vehicles import vehicles_with_latest
 
@@ -35,17 +39,27 @@ async def stream(websocket: WebSocket) -> None:
     if principal is None:
         await websocket.close(CLOSE_UNAUTHENTICATED, "a valid API key is required")
         return
-    if principal.role not in FLEET_READERS:
+    hospital_id = hospital_scope(principal)
+    if principal.role not in FLEET_READERS and hospital_id is None:
         await websocket.close(CLOSE_FORBIDDEN, f"role {principal.role} may not watch the fleet")
         return
     hub: StreamHub = websocket.app.state.hub
-    # Subscribe before the snapshot, so no fix committed in between is missed.
-    sub = hub.subscribe(f"{principal.name}@{websocket.client.host if websocket.client else '?'}")
+    # Subscribe before the snapshot, so nothing committed in between is missed.
+    who = f"{principal.name}@{websocket.client.host if websocket.client else '?'}"
+    sub = hub.subscribe(who, hospital_id)
     try:
         async with pool_of(websocket).connection() as conn:
-            snapshot = await vehicles_with_latest(conn)
+            snapshot: dict[str, Any]
+            if hospital_id is None:
+                snapshot = {"type": "snapshot", "vehicles": await vehicles_with_latest(conn)}
+            else:  # a hospital sees the ambulances coming to it, not the fleet
+                snapshot = {
+                    "type": "snapshot",
+                    "hospital_id": hospital_id,
+                    "inbound": await hospital_inbound(conn, hospital_id),
+                }
         send = _serialised_sender(websocket)
-        await send(json.dumps({"type": "snapshot", "vehicles": snapshot}))
+        await send(json.dumps(snapshot))
         heartbeat_s = websocket.app.state.settings.stream_heartbeat_s
         async with asyncio.TaskGroup() as tg:
             tg.create_task(_send_loop(send, sub), name="ws-send")

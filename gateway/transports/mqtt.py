@@ -22,7 +22,7 @@ from gateway import metrics
 from gateway.batch_writer import Ack
 from tracking.config import MqttEndpoint
 from tracking.model import StoredFix
-from tracking.topics import COMMITTED_EVENTS, COMMITTED_FIXES
+from tracking.topics import COMMITTED_ETAS, COMMITTED_EVENTS, COMMITTED_FIXES
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,13 @@ class MqttIngest:
         await client.publish(
             COMMITTED_EVENTS, json.dumps({"events": events}, separators=(",", ":"), default=str), qos=1
         )
+
+    async def publish_etas(self, etas: list[dict[str, Any]]) -> None:
+        """Relay updated ETAs (QoS 0: the next fix brings a fresher one)."""
+        client = self._client
+        if client is None:
+            return
+        await client.publish(COMMITTED_ETAS, json.dumps({"etas": etas}, separators=(",", ":")), qos=0)
 
     async def publish_committed(self, stored: list[StoredFix]) -> None:
         """Relay committed fixes to every API process (QoS 0: a live view, the database is the record)."""

@@ -33,7 +33,7 @@ async def next_of_type(ws: ClientConnection, kind: str, timeout: float = 10) -> 
                 return message
 
 
-@pytest.mark.parametrize(("role", "code"), [(None, 4401), ("bogus", 4401), ("hospital", 4403)])
+@pytest.mark.parametrize(("role", "code"), [(None, 4401), ("bogus", 4401)])
 async def test_stream_refuses_without_a_fleet_role(
     api_server: str, keys: dict[str, str], role: str | None, code: int
 ) -> None:
@@ -102,11 +102,25 @@ async def test_a_slow_client_is_dropped_without_slowing_the_others() -> None:
     slow, fast = hub.subscribe("slow"), hub.subscribe("fast")
     received = []
     for i in range(10):
-        hub.publish(f"m{i}")
-        received.append(fast.queue.get_nowait())
-    assert received == [f"m{i}" for i in range(10)]
+        hub.publish("fixes", [{"n": i}])
+        received.append(json.loads(fast.queue.get_nowait())["fixes"][0]["n"])
+    assert received == list(range(10))
     assert slow.overflowed.is_set() and not fast.overflowed.is_set()
     assert slow.queue.qsize() == 3  # it stops growing: memory stays bounded
+
+
+def test_a_hospital_client_gets_only_what_concerns_its_hospital() -> None:
+    hub = StreamHub(queue_size=10)
+    fleet, mine, other = (
+        hub.subscribe("desk"),
+        hub.subscribe("bv1", hospital_id=1),
+        hub.subscribe("bv2", hospital_id=2),
+    )
+    hub.publish("etas", [{"journey_id": 7, "hospital_id": 1}, {"journey_id": 8, "hospital_id": 3}])
+    hub.publish("fixes", [{"vehicle_id": 4}])
+    assert [len(json.loads(fleet.queue.get_nowait())[k]) for k in ("etas", "fixes")] == [2, 1]
+    assert json.loads(mine.queue.get_nowait())["etas"] == [{"journey_id": 7, "hospital_id": 1}]
+    assert mine.queue.empty() and other.queue.empty()
 
 
 @pytest.mark.slow

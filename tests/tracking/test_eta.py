@@ -1,0 +1,97 @@
+"""ETAs kept current cheaply: a route from pgRouting, then progress along it until the vehicle
+strays, the route ages, or the target changes; the hospital's inbound list built on them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from tracking import journeys
+from tracking.eta import EtaPolicy, hospital_inbound, journey_eta, update_etas
+
+SON_TRA = (16.0570921, 108.2355425)  # sample station 2, on the network
+DA_NANG_HOSPITAL = "Bệnh viện Đà Nẵng"
+
+
+def place_vehicle(
+    db: psycopg.Connection,
+    vehicle_id: int,
+    device: str,
+    lat: float,
+    lon: float,
+    seconds_ago: float = 1,
+    course: float | None = None,
+) -> None:
+    when = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+    db.execute(
+        """
+        INSERT INTO vehicle_latest (vehicle_id, device_id, fix_time, received_at, geom, speed_kmh, course)
+        VALUES (%s, %s, %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), 40, %s)
+        ON CONFLICT (vehicle_id) DO UPDATE SET fix_time = EXCLUDED.fix_time, geom = EXCLUDED.geom, course = EXCLUDED.course
+        """,
+        (vehicle_id, device, when, when, lon, lat, course),
+    )
+
+
+@pytest.fixture
+def hospital_id(db: psycopg.Connection) -> int:
+    row = db.execute("SELECT id FROM hospitals WHERE name_vi = %s", (DA_NANG_HOSPITAL,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_route_then_progress_then_recompute(
+    db: psycopg.Connection, database_url: str, vehicle: tuple[int, str], hospital_id: int
+) -> None:
+    vehicle_id, device = vehicle
+    place_vehicle(db, vehicle_id, device, *SON_TRA)
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        journey, _ = await journeys.create_journey(
+            conn, vehicle_id, 16.0612, 108.2240, "scene", 1, hospital_id, 150, "t"
+        )
+        await journeys.set_status(conn, journey["id"], "transporting", "crew", "t")
+        (first,) = await update_etas(conn, [vehicle_id])
+        assert first["target"] == "hospital" and 2_000 < first["remaining_m"] < 8_000
+        assert 120 < first["remaining_s"] < 900
+        # Move half-way along the held route: progress only, no new route.
+        cur = await conn.execute(
+            "SELECT ST_Y(p), ST_X(p) FROM (SELECT ST_LineInterpolatePoint(route_geom, 0.5) AS p FROM journey_eta WHERE journey_id = %s) q",
+            (journey["id"],),
+        )
+        lat, lon = await cur.fetchone()  # type: ignore[misc]
+        place_vehicle(db, vehicle_id, device, lat, lon, seconds_ago=0)
+        (second,) = await update_etas(conn, [vehicle_id])
+        assert second["computed_at"] == first["computed_at"]  # followed, not routed again
+        assert second["remaining_m"] == pytest.approx(first["remaining_m"] / 2, rel=0.05)
+        # Stray 500 m off the route: a new route.
+        place_vehicle(db, vehicle_id, device, lat + 0.0045, lon, seconds_ago=0)
+        (third,) = await update_etas(conn, [vehicle_id])
+        assert third["computed_at"] != first["computed_at"]
+        # A stale route is computed again even on the route.
+        (fourth,) = await update_etas(conn, [vehicle_id], EtaPolicy(recompute_s=0))
+        assert fourth["computed_at"] != third["computed_at"]
+        inbound = await hospital_inbound(conn, hospital_id)
+        assert [(i["call_sign"], i["status"], i["eta_s"]) for i in inbound] == [
+            ("115-T1", "transporting", fourth["remaining_s"])
+        ]
+        assert inbound[0]["arrival_at"] == fourth["arrival_at"] and inbound[0]["fix_age_s"] < 30
+        # On arrival at the hospital the journey no longer heads anywhere: its ETA row goes.
+        await journeys.set_status(conn, journey["id"], "at_hospital", "crew", "t")
+        assert await update_etas(conn, [vehicle_id]) == []
+        assert await journey_eta(conn, journey["id"]) is None
+        assert (await hospital_inbound(conn, hospital_id))[0]["eta_s"] == 0
+
+
+async def test_heading_to_the_scene_reports_the_scene_eta(
+    db: psycopg.Connection, database_url: str, vehicle: tuple[int, str], hospital_id: int
+) -> None:
+    vehicle_id, device = vehicle
+    place_vehicle(db, vehicle_id, device, *SON_TRA)
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await journeys.create_journey(conn, vehicle_id, 16.0612, 108.2240, "scene", 1, hospital_id, 150, "t")
+        (eta,) = await update_etas(conn, [vehicle_id])
+        assert eta["target"] == "scene"
+        (item,) = await hospital_inbound(conn, hospital_id)
+        assert item["eta_s"] is None and item["scene_eta_s"] == eta["remaining_s"]

@@ -1,0 +1,181 @@
+"""ETAs of the vehicles on a journey, kept current as fixes arrive, cheaply.
+
+While a vehicle heads to the scene (dispatched, en_route) or to the destination hospital
+(transporting), its journey has a row in `journey_eta`: the route last computed by pgRouting, and
+what is left of it. A new fix on (or near) that route only moves along it — what is left is
+the rest of the route, at the route's own pace — while a vehicle that leaves the route, a route
+older than `eta_recompute_s`, or a new target, gets a new route. So pgRouting runs about once a
+minute per vehicle, not once per fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from tracking.db import query
+from tracking.model import iso_utc
+from tracking.routing import NoRouteError, RoutePoint, route
+
+log = logging.getLogger(__name__)
+
+HEADING_STATUSES = ("dispatched", "en_route", "transporting")
+
+
+@dataclass(frozen=True, slots=True)
+class EtaPolicy:
+    recompute_s: float = 60.0  # a route older than this is computed again
+    deviation_m: float = 60.0  # a fix farther than this from the route: computed again
+
+
+async def update_etas(
+    conn: AsyncConnection, vehicle_ids: list[int], policy: EtaPolicy = EtaPolicy()
+) -> list[dict[str, Any]]:
+    """Bring the ETAs of these vehicles' journeys up to date with their latest fixes; returns the
+    ETAs that changed (public form). Journeys no longer heading anywhere lose their row."""
+    if not vehicle_ids:
+        return []
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            query("eta_candidates"), {"vehicles": vehicle_ids, "heading": list(HEADING_STATUSES)}
+        )
+        rows = await cur.fetchall()
+    await conn.execute(
+        "DELETE FROM journey_eta e USING journeys j WHERE e.journey_id = j.id AND j.vehicle_id = ANY(%s)"
+        " AND j.status <> ALL(%s)",
+        (vehicle_ids, list(HEADING_STATUSES)),
+    )
+    changed = []
+    now = datetime.now(UTC)
+    for row in rows:
+        if row["target_lat"] is None:
+            continue  # transporting with no destination: nowhere to estimate
+        if _needs_route(row, now, policy):
+            eta = await _routed(conn, row, now)
+        else:
+            eta = await _followed(conn, row)
+        if eta is not None:
+            changed.append(eta)
+    return changed
+
+
+def _needs_route(row: dict[str, Any], now: datetime, policy: EtaPolicy) -> bool:
+    return (
+        row["computed_at"] is None
+        or row["previous_target"] != row["target_kind"]
+        or (now - row["computed_at"]).total_seconds() > policy.recompute_s
+        or row["off_route_m"] is None
+        or row["off_route_m"] > policy.deviation_m
+    )
+
+
+async def _routed(conn: AsyncConnection, row: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    start = RoutePoint(row["lat"], row["lon"], row["course"])
+    target = RoutePoint(row["target_lat"], row["target_lon"])
+    try:
+        r = await route(conn, start, target, now)
+    except NoRouteError as exc:
+        log.info("no route for journey %s: %s", row["journey_id"], exc)
+        return None
+    coords = ",".join(f"{lon} {lat}" for lon, lat in r.geometry) if len(r.geometry) >= 2 else None
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            query("eta_upsert_route"),
+            {
+                "journey": row["journey_id"],
+                "kind": row["target_kind"],
+                "fix_time": row["fix_time"],
+                "line": f"LINESTRING({coords})" if coords else None,
+                "distance": r.distance_m,
+                "duration": r.duration_s,
+                "arrival": row["fix_time"] + timedelta(seconds=r.duration_s),
+            },
+        )
+        out = await cur.fetchone()
+    return {**_public(out), "lat": row["lat"], "lon": row["lon"]} if out else None
+
+
+async def _followed(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, Any] | None:
+    left = max(0.0, 1.0 - float(row["fraction"]))
+    remaining_s = float(row["route_duration_s"]) * left
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            query("eta_update_progress"),
+            {
+                "journey": row["journey_id"],
+                "fix_time": row["fix_time"],
+                "remaining_m": float(row["route_distance_m"]) * left,
+                "remaining_s": remaining_s,
+                "arrival": row["fix_time"] + timedelta(seconds=remaining_s),
+            },
+        )
+        out = await cur.fetchone()
+    return {**_public(out), "lat": row["lat"], "lon": row["lon"]} if out else None
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "journey_id": row["journey_id"],
+        "vehicle_id": row["vehicle_id"],
+        "hospital_id": row["hospital_id"],
+        "target": row["target_kind"],
+        "remaining_m": round(row["remaining_m"]),
+        "remaining_s": round(row["remaining_s"]),
+        "arrival_at": iso_utc(row["arrival_at"]),
+        "fix_time": iso_utc(row["fix_time"]),
+        "computed_at": iso_utc(row["computed_at"]),
+    }
+
+
+async def journey_eta(conn: AsyncConnection, journey_id: int) -> dict[str, Any] | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query("eta_of_journey"), {"journey": journey_id})
+        row = await cur.fetchone()
+    return _public(row) if row else None
+
+
+async def hospital_inbound(conn: AsyncConnection, hospital_id: int) -> list[dict[str, Any]]:
+    """The ambulances coming to a hospital: the hospital's contract (README, "Hospital lookups").
+
+    `eta_s` and `arrival_at` are set once the ambulance is transporting to this hospital (before,
+    it is heading to the scene: `scene_eta_s` says when it gets there); `distance_left_m` is along
+    the road."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query("hospital_inbound"), {"hospital": hospital_id})
+        rows = await cur.fetchall()
+    inbound = []
+    for r in rows:
+        to_hospital = r["target_kind"] == "hospital"
+        to_scene = r["target_kind"] == "scene"
+        inbound.append(
+            {
+                "journey_id": r["journey_id"],
+                "vehicle_id": r["vehicle_id"],
+                "call_sign": r["call_sign"],
+                "plate": r["plate"],
+                "status": r["status"],
+                "priority": r["priority"],
+                "position": None
+                if r["lat"] is None
+                else {
+                    "lat": r["lat"],
+                    "lon": r["lon"],
+                    "speed_kmh": r["speed_kmh"],
+                    "heading": r["heading"],
+                    "time": iso_utc(r["fix_time"]),
+                },
+                "fix_age_s": None if r["fix_age_s"] is None else round(r["fix_age_s"], 1),
+                "distance_left_m": round(r["remaining_m"]) if to_hospital else None,
+                "eta_s": round(r["remaining_s"])
+                if to_hospital
+                else (0 if r["status"] == "at_hospital" else None),
+                "arrival_at": iso_utc(r["arrival_at"]) if to_hospital else None,
+                "scene_eta_s": round(r["remaining_s"]) if to_scene else None,
+            }
+        )
+    return inbound

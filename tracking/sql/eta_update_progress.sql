@@ -1,0 +1,8 @@
+-- A fix on the held route: only what is left of it changes.
+WITH up AS (
+    UPDATE journey_eta SET fix_time = %(fix_time)s, remaining_m = %(remaining_m)s,
+                           remaining_s = %(remaining_s)s, arrival_at = %(arrival)s
+    WHERE journey_id = %(journey)s AND fix_time < %(fix_time)s
+    RETURNING *
+)
+SELECT up.*, j.vehicle_id, j.destination_hospital_id AS hospital_id FROM up JOIN journeys j ON j.id = up.journey_id

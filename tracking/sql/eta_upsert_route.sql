@@ -1,0 +1,15 @@
+-- A freshly computed route becomes the journey's ETA.
+WITH up AS (
+    INSERT INTO journey_eta AS e (journey_id, target_kind, route_geom, route_distance_m, route_duration_s,
+                                  computed_at, fix_time, remaining_m, remaining_s, arrival_at)
+    VALUES (%(journey)s, %(kind)s, ST_SetSRID(ST_GeomFromText(%(line)s), 4326), %(distance)s, %(duration)s,
+            now(), %(fix_time)s, %(distance)s, %(duration)s, %(arrival)s)
+    ON CONFLICT (journey_id) DO UPDATE
+        SET target_kind = EXCLUDED.target_kind, route_geom = EXCLUDED.route_geom,
+            route_distance_m = EXCLUDED.route_distance_m, route_duration_s = EXCLUDED.route_duration_s,
+            computed_at = EXCLUDED.computed_at, fix_time = EXCLUDED.fix_time,
+            remaining_m = EXCLUDED.remaining_m, remaining_s = EXCLUDED.remaining_s,
+            arrival_at = EXCLUDED.arrival_at
+    RETURNING e.*
+)
+SELECT up.*, j.vehicle_id, j.destination_hospital_id AS hospital_id FROM up JOIN journeys j ON j.id = up.journey_id
