@@ -94,6 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep-logs", action="store_true", help="keep the services' logs (kept anyway on failure)"
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive INSERT baseline")
+    parser.add_argument("--no-tracker", action="store_true", help="do not run amb-tracker (ingest only)")
     parser.add_argument(
         "--baseline-seconds", type=float, default=10.0, help="time limit of the naive baseline"
     )
@@ -110,6 +111,7 @@ def selected_scenarios(args: argparse.Namespace) -> list[Scenario]:
         "fixes_per_message": args.fixes_per_message,
         "publishers": args.publishers,
         "gateways": args.gateways,
+        "tracker": False if args.no_tracker else None,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     gateway = dict(setting.split("=", 1) for setting in args.gateway)

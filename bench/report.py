@@ -36,6 +36,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("gateway batch, mean fixes", "gateway_mean_batch_fixes", "{:,.0f}"),
     ("gateway commit, mean (ms)", "gateway_mean_commit_ms", "{:.1f}"),
     ("gateway CPU per fix (us)", "cpu_us_per_fix.gateway", "{:.0f}"),
+    ("tracker CPU per fix (us)", "cpu_us_per_fix.tracker", "{:.0f}"),
     ("PG writer backend CPU per fix (us)", "cpu_us_per_fix.postgres_writer", "{:.0f}"),
     ("PG tracking backend CPU per fix (us)", "cpu_us_per_fix.postgres_tracking", "{:.0f}"),
     ("PG other backends CPU per fix (us)", "cpu_us_per_fix.postgres_other", "{:.0f}"),

@@ -35,11 +35,11 @@ from bench.publisher import PublisherPlan, PublisherResult, run_publisher
 
 MP = multiprocessing.get_context("spawn")  # children start clean, whatever threads the parent runs
 SETTLE_S = 0.5  # between "everyone connected" and the first publish
-# The gateway as production runs it (tests.services turns the tracking worker off by default), but
-# with the device listeners (TCP/UDP/HTTP) off: only the MQTT transport is measured, and a benchmark
-# never fights another gateway on this machine for their ports.
+# The gateway as production runs it — the tracking worker in its own process (amb-tracker), not in
+# the gateway — with the device listeners (TCP/UDP/HTTP) off: only the MQTT transport is measured,
+# and a benchmark never fights another gateway on this machine for their ports.
 GATEWAY_DEFAULTS = {
-    "tracking": "true",
+    "tracking": "false",
     "gt06_port": "0",
     "teltonika_port": "0",
     "h02_port": "0",
@@ -59,12 +59,13 @@ class Scenario:
     publishers: int = 2  # publisher processes, devices split between them
     gateways: int = 1  # gateway processes sharing the subscription
     gateway: dict[str, str] = field(default_factory=dict)  # AMB_GATEWAY_* overrides
+    tracker: bool = True  # run amb-tracker beside the gateways, as production does
 
     @property
     def tracking(self) -> bool:
-        """Whether the gateways run the tracking worker (its default: yes)."""
+        """Whether fixes are evaluated: by amb-tracker, or by a gateway told to (`tracking=true`)."""
         setting = self.gateway.get("tracking", GATEWAY_DEFAULTS["tracking"])
-        return setting.lower() not in ("false", "0", "no", "off")
+        return self.tracker or setting.lower() not in ("false", "0", "no", "off")
 
     def plans(self, broker_port: int, passwords: dict[str, str]) -> list[PublisherPlan]:
         devices = device_ids(self.devices)
@@ -146,10 +147,12 @@ class _Stack:
     gateways: list[services.Gateway]
     api: services.ServiceProcess
     api_port: int
+    tracker: services.ServiceProcess | None = None
 
     def pids(self) -> dict[str, list[int]]:
         procs = {
             "gateway": [g.proc for g in self.gateways],
+            "tracker": [self.tracker.proc if self.tracker else None],
             "mosquitto": [self.broker.proc],
             "api": [self.api.proc],
         }
@@ -171,17 +174,20 @@ def _services(workdir: Path, run_id: str, scenario: Scenario, accounts: BrokerAc
     broker = services.Broker(workdir / "broker", auth_dir=workdir / "broker-auth").start()
     gateways: list[services.Gateway] = []
     api: services.ServiceProcess | None = None
+    tracker: services.ServiceProcess | None = None
     try:
         with _mqtt_account(*accounts.gateway):
             for i in range(scenario.gateways):
                 settings = {**GATEWAY_DEFAULTS, **scenario.gateway}
                 client_id, share_group = f"bench-gw-{run_id}-{i}", f"bench{run_id}"
                 gateways.append(services.start_gateway(broker, workdir, client_id, share_group, **settings))
+            if scenario.tracker:
+                tracker = services.start_tracker(broker, workdir)
         with _mqtt_account(*accounts.api):
             api, api_port = services.start_api(broker, workdir)
-        yield _Stack(broker, gateways, api, api_port)
+        yield _Stack(broker, gateways, api, api_port, tracker)
     finally:
-        for service in [api, *gateways]:
+        for service in [api, tracker, *gateways]:
             if service is not None:
                 service.stop()
         broker.stop()

@@ -105,9 +105,9 @@ class GatewaySettings(BaseSettings):
         500, ge=1, description="Frames a connection may send at once (a backlog upload)."
     )
     tracking: bool = Field(
-        True,
-        description="Run the tracking worker (geofences, journeys, events) in this process; with several "
-        "gateways one leads at a time.",
+        False,
+        description="Also run the tracking worker in this process (small single-process deployments). "
+        "Normally it runs as its own process, amb-tracker: inside the gateway it takes the CPU ingest needs.",
     )
     metrics_port: int = Field(
         9108, ge=0, description="Prometheus /metrics port on 127.0.0.1; 0 turns it off."

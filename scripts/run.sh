@@ -61,6 +61,8 @@ start() {  # name, command...
   log "$name started (pid $!, log $RUN/logs/$name.log)"
 }
 start gateway env AMB_MQTT_USERNAME=amb-gateway AMB_MQTT_PASSWORD="$GATEWAY_PW" .venv/bin/amb-gateway
+# The tracking worker (geofences, journeys, events, ETAs) publishes with the gateway's account.
+start tracker env AMB_MQTT_USERNAME=amb-gateway AMB_MQTT_PASSWORD="$GATEWAY_PW" .venv/bin/amb-tracker
 start api env AMB_MQTT_USERNAME=amb-api AMB_MQTT_PASSWORD="$API_PW" .venv/bin/amb-api
 for _ in $(seq 100); do
   curl -fs "http://$AMB_API_HOST:$AMB_API_PORT/healthz" >/dev/null 2>&1 && break
@@ -78,7 +80,8 @@ cat <<MSG
     http://$AMB_API_HOST:$AMB_API_PORT/#token=$KEY
 
   API key (role dispatcher): $KEY
-  API docs: http://$AMB_API_HOST:$AMB_API_PORT/docs     Gateway metrics: http://127.0.0.1:9108/metrics
+  API docs: http://$AMB_API_HOST:$AMB_API_PORT/docs
+  Metrics: gateway http://127.0.0.1:9108/metrics, tracker http://127.0.0.1:9109/metrics
   Logs: $RUN/logs/        Ctrl-C stops everything started here.
 
 MSG

@@ -179,6 +179,12 @@ def start_gateway(
     return gw.wait_connected()
 
 
+def start_tracker(broker: Broker, log_dir: Path) -> ServiceProcess:
+    """amb-tracker, as production runs it: its own process, publishing events and ETAs."""
+    env = {"AMB_DATABASE_URL": TEST_DATABASE_URL, "AMB_MQTT_URL": broker.url, "AMB_TRACKER_METRICS_PORT": "0"}
+    return ServiceProcess("tracking", env, log_dir / f"tracker-{free_port()}.log").start()
+
+
 def start_api(broker: Broker, log_dir: Path) -> tuple[ServiceProcess, int]:
     port = free_port()
     env = {

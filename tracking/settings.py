@@ -58,6 +58,9 @@ class TrackingSettings(BaseSettings):
         900.0, gt=0, description="No fix this long otherwise (Vietnamese rule: 15 min)."
     )
     batch_size: int = Field(5000, ge=1, description="Fixes evaluated per worker transaction.")
+    batch_interval_ms: float = Field(
+        250.0, ge=0, description="At most one batch this often: a vehicle's state is loaded once per batch."
+    )
 
 
 # Urban Vietnamese speeds (km/h) of an ambulance with sirens, per OSM highway class.

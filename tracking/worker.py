@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from tracking import metrics
 from tracking import tracking_store as store
 from tracking.db import query
 from tracking.eta import EtaPolicy, update_etas
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 LEADER_LOCK = 7_216_115  # advisory lock key of the tracking leader
 OFFLINE_CHECK_S = 10.0
+POLL_S = 0.25  # without a wake (the worker in its own process), look for new fixes this often
 OnEvents = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
@@ -58,8 +60,13 @@ class TrackingWorker:
         self._wake.set()
 
     async def run(self) -> None:
+        """Evaluate what waits, every `batch_interval_ms` at most: a vehicle's state is loaded and
+        saved once per batch, so batches of several fixes per vehicle cost far less per fix than
+        one batch per commit. A wake (or the poll period) starts the next round."""
         next_offline_check = 0.0
+        interval = self._settings.batch_interval_ms / 1000
         while True:
+            started = time.monotonic()
             try:
                 if await self._lead():
                     while await self.process_once() == self._settings.batch_size:
@@ -70,8 +77,9 @@ class TrackingWorker:
             except psycopg.Error as exc:
                 log.warning("tracking worker: %s; retrying", exc)
                 await self._reset()
+            await asyncio.sleep(max(0.0, started + interval - time.monotonic()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
+                await asyncio.wait_for(self._wake.wait(), POLL_S)
             self._wake.clear()
 
     async def _lead(self) -> bool:
@@ -104,6 +112,7 @@ class TrackingWorker:
         """Evaluate one batch of waiting fixes; returns how many."""
         conn = await self._connection()
         cfg = self._settings
+        started = time.perf_counter()
         async with conn.transaction():
             # The planner's estimates for the spatial joins are high enough to trigger JIT, whose
             # compilation costs more than the whole query.
@@ -122,6 +131,8 @@ class TrackingWorker:
             events = await store.save_outcomes(conn, outcomes)
             await store.delete_from_inbox(conn, rows)
         self.evaluated += len(rows)
+        metrics.EVALUATED.inc(len(rows))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         await self._publish(events)
         if self._eta_policy is not None:
             await self._update_etas(conn, list(by_vehicle))
@@ -151,6 +162,8 @@ class TrackingWorker:
         return len(events)
 
     async def _publish(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            metrics.EVENTS.labels(event["kind"]).inc()
         if events and self._on_events is not None:
             try:
                 await self._on_events(events)

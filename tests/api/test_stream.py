@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from api.hub import StreamHub
 from tests.mqtt import publish_fixes
-from tests.services import Broker, start_gateway
+from tests.services import Broker, start_gateway, start_tracker
 
 
 def ws_url(api_server: str, key: str | None) -> str:
@@ -132,9 +132,10 @@ async def test_an_sos_reaches_the_websocket_as_a_critical_event(
     tmp_path: Path,
     unique: str,
 ) -> None:
-    """tracker -> gateway -> PostGIS -> tracking worker (in the gateway) -> events relay -> API -> dispatcher."""
+    """tracker -> gateway -> PostGIS -> amb-tracker -> events relay -> API -> dispatcher."""
     vehicle_id, device = vehicle
-    gw = start_gateway(broker, tmp_path, f"gw-{unique}", f"g{unique}", tracking="true")
+    gw = start_gateway(broker, tmp_path, f"gw-{unique}", f"g{unique}")
+    tracker = start_tracker(broker, tmp_path)
     try:
         async with connect(ws_url(api_server, keys["dispatcher"])) as ws:
             assert json.loads(await ws.recv())["type"] == "snapshot"
@@ -158,4 +159,5 @@ async def test_an_sos_reaches_the_websocket_as_a_critical_event(
         assert sos[0]["vehicle_id"] == vehicle_id and sos[0]["severity"] == "critical"
         print(f"SOS publish -> websocket: {latency * 1000:.0f} ms")
     finally:
+        tracker.stop()
         gw.stop()

@@ -1,0 +1,72 @@
+"""`amb-tracker`: the tracking worker in its own process — geofences, journeys, events, ETAs.
+
+Run one or more (one leads at a time through a PostgreSQL advisory lock); it publishes events and
+ETAs with a gateway's broker account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+
+from prometheus_client import start_http_server
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tracking.config import CommonSettings, DatabaseSettings, MqttSettings
+from tracking.relay import TrackingPublisher
+from tracking.settings import TrackingSettings
+from tracking.worker import TrackingWorker
+
+
+class TrackerProcessSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AMB_TRACKER_", extra="ignore")
+
+    metrics_port: int = Field(
+        9109, ge=0, description="Prometheus /metrics port on 127.0.0.1; 0 turns it off."
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address the metrics endpoint listens on.")
+
+
+async def _run() -> None:
+    process = TrackerProcessSettings()
+    if process.metrics_port:
+        start_http_server(process.metrics_port, addr=process.metrics_host)
+    publisher = TrackingPublisher(
+        MqttSettings().endpoint(), f"amb-tracker-{socket.gethostname()}-{os.getpid()}"
+    )
+    worker = TrackingWorker(
+        DatabaseSettings().database_url, TrackingSettings(), publisher.publish_events, publisher.publish_etas
+    )
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(publisher.run(), name="tracking-publisher")
+            tg.create_task(worker.run(), name="tracking-worker")
+    finally:
+        await worker.close()
+
+
+def main() -> None:
+    common = CommonSettings()
+    logging.basicConfig(
+        level=common.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def supervised() -> None:
+        task = asyncio.create_task(_run(), name="tracker")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            logging.getLogger("tracking").info("stopped")
+
+    asyncio.run(supervised())
+
+
+if __name__ == "__main__":
+    main()
