@@ -31,6 +31,9 @@ HEADING_STATUSES = ("dispatched", "en_route", "transporting")
 class EtaPolicy:
     recompute_s: float = 60.0  # a route older than this is computed again
     deviation_m: float = 60.0  # a fix farther than this from the route: computed again
+    # pgRouting calls per update at most, most needed first (no route, new target, off the route,
+    # then the oldest): routes computed together would otherwise all expire together.
+    max_routes: int = 40
 
 
 async def update_etas(
@@ -50,28 +53,34 @@ async def update_etas(
         " AND j.status <> ALL(%s)",
         (vehicle_ids, list(HEADING_STATUSES)),
     )
-    changed = []
     now = datetime.now(UTC)
+    rows = [r for r in rows if r["target_lat"] is not None]  # transporting with no destination: nowhere to go
+    urgency = {r["journey_id"]: _route_urgency(r, now, policy) for r in rows}
+    to_route = sorted(
+        (r for r in rows if urgency[r["journey_id"]] > 0), key=lambda r: -urgency[r["journey_id"]]
+    )
+    routed = {r["journey_id"] for r in to_route[: policy.max_routes]}
+    changed = []
     for row in rows:
-        if row["target_lat"] is None:
-            continue  # transporting with no destination: nowhere to estimate
-        if _needs_route(row, now, policy):
+        if row["journey_id"] in routed:
             eta = await _routed(conn, row, now)
+        elif row["computed_at"] is not None and row["previous_target"] == row["target_kind"]:
+            eta = await _followed(conn, row)  # a route to this target exists: move along it meanwhile
         else:
-            eta = await _followed(conn, row)
+            eta = None
         if eta is not None:
             changed.append(eta)
     return changed
 
 
-def _needs_route(row: dict[str, Any], now: datetime, policy: EtaPolicy) -> bool:
-    return (
-        row["computed_at"] is None
-        or row["previous_target"] != row["target_kind"]
-        or (now - row["computed_at"]).total_seconds() > policy.recompute_s
-        or row["off_route_m"] is None
-        or row["off_route_m"] > policy.deviation_m
-    )
+def _route_urgency(row: dict[str, Any], now: datetime, policy: EtaPolicy) -> float:
+    """0: the held route will do; otherwise how badly a new one is needed."""
+    if row["computed_at"] is None or row["previous_target"] != row["target_kind"]:
+        return 3e9
+    if row["off_route_m"] is None or row["off_route_m"] > policy.deviation_m:
+        return 2e9
+    age = (now - row["computed_at"]).total_seconds()
+    return age if age > policy.recompute_s else 0.0
 
 
 async def _routed(conn: AsyncConnection, row: dict[str, Any], now: datetime) -> dict[str, Any] | None:

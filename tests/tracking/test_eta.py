@@ -95,3 +95,27 @@ async def test_heading_to_the_scene_reports_the_scene_eta(
         assert eta["target"] == "scene"
         (item,) = await hospital_inbound(conn, hospital_id)
         assert item["eta_s"] is None and item["scene_eta_s"] == eta["remaining_s"]
+
+
+async def test_routes_per_update_are_budgeted_most_needed_first(
+    db: psycopg.Connection, database_url: str, hospital_id: int
+) -> None:
+    from tracking.fleet import register_device, register_vehicle
+
+    vehicles = []
+    for i in range(3):
+        v = register_vehicle(db, f"43A4000{i}", f"115-R{i}")
+        register_device(db, f"dev-r{i}", "mqtt_json", v.plate)
+        place_vehicle(db, v.id, f"dev-r{i}", *SON_TRA)
+        vehicles.append(v.id)
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        for v in vehicles:
+            await journeys.create_journey(conn, v, 16.0612, 108.2240, "scene", 1, hospital_id, 150, "t")
+        first = await update_etas(conn, vehicles, EtaPolicy(max_routes=2))
+        assert len(first) == 2  # the third waits for the next update
+        for i, v in enumerate(vehicles):  # a new fix for everyone
+            place_vehicle(db, v, f"dev-r{i}", *SON_TRA, seconds_ago=0)
+        second = await update_etas(conn, vehicles, EtaPolicy(max_routes=1))
+        # The one without a route goes first; the other two move along theirs.
+        kept = {e["computed_at"] for e in first} & {e["computed_at"] for e in second}
+        assert len(second) == 3 and len(kept) == 2
