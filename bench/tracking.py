@@ -152,7 +152,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             cur = await conn.execute(query("evaluate_batch"), {"limit": args.batch})
             rows = await cur.fetchall()
             query_ms.append((time.perf_counter() - started) * 1000)
-    hits = sum(len(r[8]) for r in rows)
+    hits = sum(len(r[8]) for r in rows)  # seen_ids
     # 2. the whole stage on fresh batches
     stage_ms = []
     for _ in range(args.repeat):

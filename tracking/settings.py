@@ -126,6 +126,40 @@ class RoutingSettings(BaseSettings):
         " larger) around the points first, then the whole network when no path is found there.",
     )
 
+    # Learning speeds from the fleet's own fixes (tracking/speed_learning.py, `amb-admin learn-speeds`).
+    learn_days: int = Field(
+        28, ge=1, description="The periodic job learns from the fixes of this many days back."
+    )
+    learn_interval_s: float = Field(
+        3600.0, ge=0, description="amb-tracker learns speeds this often (seconds); 0 turns the job off."
+    )
+    learn_match_m: float = Field(
+        25.0, gt=0, description="A fix is matched to an edge no farther than this (metres)."
+    )
+    learn_heading_tolerance_deg: float = Field(
+        45.0,
+        gt=0,
+        lt=90,
+        description="A fix is matched to an edge whose direction (or, on a two-way edge, the opposite"
+        " one) is within this angle of its course.",
+    )
+    learn_min_speed_kmh: float = Field(
+        5.0, ge=0, description="Slower fixes are left out: parked, or a course too noisy to trust."
+    )
+    learn_max_speed_kmh: float = Field(
+        150.0, gt=0, description="Faster fixes are left out as implausible (the GSHT range is 0-150 km/h)."
+    )
+    learn_trim: float = Field(
+        0.1, ge=0, lt=0.5, description="Share of the slowest and of the fastest fixes left out of the mean."
+    )
+    learn_smooth_hours: int = Field(
+        1,
+        ge=0,
+        le=3,
+        description="A cell (edge, direction, hour) with fewer than learned_min_samples fixes of its own"
+        " pools the fixes of this many hours either side; 0 never pools.",
+    )
+
     @field_validator("class_speeds_kmh")
     @classmethod
     def _positive_speeds(cls, value: dict[str, float]) -> dict[str, float]:

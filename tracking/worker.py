@@ -122,11 +122,12 @@ class TrackingWorker:
                 rows = await cur.fetchall()
             if not rows:
                 return 0
+            memories = await store.load_memories(conn, list({row["vehicle_id"] for row in rows}))
+            seen = {g for row in rows for g in row["seen_ids"]}
+            known = await store.load_geofences(conn, seen | {g for m in memories.values() for g in m.inside})
             by_vehicle: defaultdict[int, list[BatchFix]] = defaultdict(list)
             for row in rows:
-                by_vehicle[row["vehicle_id"]].append(_batch_fix(row))
-            memories = await store.load_memories(conn, list(by_vehicle))
-            known = await store.load_geofences(conn, {g for m in memories.values() for g in m.inside})
+                by_vehicle[row["vehicle_id"]].append(_batch_fix(row, known))
             outcomes = [evaluate_vehicle(memories[v], fixes, cfg, known) for v, fixes in by_vehicle.items()]
             events = await store.save_outcomes(conn, outcomes)
             await store.delete_from_inbox(conn, rows)
@@ -171,14 +172,10 @@ class TrackingWorker:
                 log.exception("publishing %d events failed", len(events))
 
 
-def _batch_fix(row: dict[str, Any]) -> BatchFix:
-    seen: dict[int, Zone] = {}
-    geofences: dict[int, GeofenceInfo] = {}
-    for g in row["seen"]:
-        seen[g["id"]] = Zone(g["zone"])
-        geofences[g["id"]] = GeofenceInfo(
-            g["id"], g["kind"], g["name"], g["hospital_id"], g["speed_limit_kmh"]
-        )
+def _batch_fix(row: dict[str, Any], known: dict[int, GeofenceInfo]) -> BatchFix:
+    zones = zip(row["seen_ids"], row["deep"], strict=True)
+    seen = {gid: Zone.DEEP_IN if deep else Zone.BORDER for gid, deep in zones}
+    geofences = {gid: known[gid] for gid in seen if gid in known}
     return BatchFix(
         vehicle_id=row["vehicle_id"],
         device_id=row["device_id"],

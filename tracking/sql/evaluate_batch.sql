@@ -13,14 +13,11 @@ WITH batch AS (
     FOR UPDATE SKIP LOCKED
 )
 SELECT b.vehicle_id, b.device_id, b.fix_time, ST_Y(b.geom) AS lat, ST_X(b.geom) AS lon, b.speed_kmh, b.valid,
-       b.attributes, coalesce(g.seen, '[]'::jsonb) AS seen, r.highway,
+       b.attributes, coalesce(g.seen_ids, '{}') AS seen_ids, coalesce(g.deep, '{}') AS deep, r.highway,
        j.id AS journey_id, ST_Distance(j.incident_geom::geography, b.geom::geography) AS scene_distance_m
 FROM batch b
 LEFT JOIN LATERAL (
-    SELECT jsonb_agg(jsonb_build_object(
-        'id', g.id, 'kind', g.kind, 'name', g.name, 'hospital_id', g.hospital_id,
-        'speed_limit_kmh', g.speed_limit_kmh,
-        'zone', CASE WHEN ST_Intersects(g.inner_merc, b.merc) THEN 'deep_in' ELSE 'border' END)) AS seen
+    SELECT array_agg(g.id) AS seen_ids, array_agg(ST_Intersects(g.inner_merc, b.merc)) AS deep
     FROM geofences g
     WHERE g.active AND ST_Intersects(g.outer_merc, b.merc)
 ) g ON true
