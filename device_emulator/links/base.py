@@ -145,3 +145,60 @@ class UdpSocket:
 
     async def close(self) -> None:
         self._transport.close()
+
+
+class StreamLink:
+    """A link over one TCP connection: opened (then `login`) on entry, closed on exit."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._endpoint = endpoint
+        self._stream: TcpStream | None = None
+
+    async def login(self, stream: TcpStream) -> None:
+        """Say who the device is, if its protocol has a login (raise LinkError when refused)."""
+
+    @property
+    def stream(self) -> TcpStream:
+        assert self._stream is not None, "send() outside `async with`"
+        return self._stream
+
+    async def __aenter__(self) -> Self:
+        self._stream = await TcpStream.open(self._endpoint)
+        try:
+            await self.login(self._stream)
+        except LinkError:
+            await self._stream.close()
+            self._stream = None
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._stream is not None:
+            await self._stream.close()
+            self._stream = None
+
+
+class DatagramLink:
+    """A link over one UDP socket, opened on entry and closed on exit."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._endpoint = endpoint
+        self._socket: UdpSocket | None = None
+
+    @property
+    def socket(self) -> UdpSocket:
+        assert self._socket is not None, "send() outside `async with`"
+        return self._socket
+
+    async def __aenter__(self) -> Self:
+        self._socket = await UdpSocket.open(self._endpoint)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._socket is not None:
+            await self._socket.close()
+            self._socket = None

@@ -9,74 +9,39 @@ the link fails and the runner reconnects from a new port, where no late reply ca
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Self
-
-from device_emulator.links.base import Endpoint, TcpStream, UdpSocket
+from device_emulator.links.base import DatagramLink, Endpoint, StreamLink
 from device_emulator.outbox import PendingBatch
 from device_emulator.protocols import h02
 
 MAX_IN_FLIGHT = 32
 
 
-class H02TcpLink:
+class H02TcpLink(StreamLink):
     max_fixes = MAX_IN_FLIGHT
 
     def __init__(self, device_id: str, endpoint: Endpoint) -> None:
+        super().__init__(endpoint)
         self.device_id = device_id
-        self._endpoint = endpoint
-        self._stream: TcpStream | None = None
-
-    async def __aenter__(self) -> Self:
-        self._stream = await TcpStream.open(self._endpoint)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._stream is not None:
-            await self._stream.close()
-            self._stream = None
 
     async def send(self, batch: PendingBatch) -> bool:
-        assert self._stream is not None, "send() outside `async with`"
-        await self._stream.write(b"".join(h02.v1_sentence(self.device_id, fix) for fix in batch.fixes))
+        await self.stream.write(b"".join(h02.v1_sentence(self.device_id, fix) for fix in batch.fixes))
         waiting = len(batch.fixes)
         while waiting:
-            if h02.acknowledged_id(await self._stream.read_until(b"#")) == self.device_id:
+            if h02.acknowledged_id(await self.stream.read_until(b"#")) == self.device_id:
                 waiting -= 1
         return True
 
 
-class H02UdpLink:
+class H02UdpLink(DatagramLink):
     max_fixes = 1
 
     def __init__(self, device_id: str, endpoint: Endpoint) -> None:
+        super().__init__(endpoint)
         self.device_id = device_id
-        self._endpoint = endpoint
-        self._socket: UdpSocket | None = None
-
-    async def __aenter__(self) -> Self:
-        self._socket = await UdpSocket.open(self._endpoint)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._socket is not None:
-            await self._socket.close()
-            self._socket = None
 
     async def send(self, batch: PendingBatch) -> bool:
-        assert self._socket is not None, "send() outside `async with`"
         device_id = self.device_id
-        await self._socket.exchange(
+        await self.socket.exchange(
             h02.v1_sentence(device_id, batch.fixes[0]),
             lambda r: h02.acknowledged_id(r) == device_id,
             attempts=1,
