@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
-import random
 import socket
 from typing import Any
 
@@ -14,6 +12,7 @@ import aiomqtt
 
 from api.hub import StreamHub
 from tracking.config import MqttEndpoint
+from tracking.mqtt import keep_connected
 from tracking.topics import COMMITTED_ETAS, COMMITTED_EVENTS, COMMITTED_FIXES
 
 log = logging.getLogger(__name__)
@@ -30,37 +29,21 @@ class CommittedFixRelay:
         self._client: aiomqtt.Client | None = None
 
     async def run(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    self._endpoint.host,
-                    self._endpoint.port,
-                    username=self._endpoint.username,
-                    password=self._endpoint.password,
-                    identifier=self._client_id,
-                    clean_session=True,
-                    keepalive=30,
-                ) as client:
-                    self._client = client
-                    await client.subscribe(COMMITTED_FIXES, qos=0)
-                    await client.subscribe(COMMITTED_EVENTS, qos=1)
-                    await client.subscribe(COMMITTED_ETAS, qos=0)
-                    self.connected = True
-                    delay = 0.5
-                    log.info("relay subscribed to %s and %s", COMMITTED_FIXES, COMMITTED_EVENTS)
-                    async for message in client.messages:
-                        kind = str(message.topic).rsplit("/", 1)[-1]  # fixes, events or etas
-                        self._forward(message.payload, kind)
-            except aiomqtt.MqttError as exc:
-                self.connected = False
-                wait = delay * random.uniform(0.5, 1.5)
-                log.warning("relay lost the broker (%s); reconnecting in %.1f s", exc, wait)
-                await asyncio.sleep(wait)
-                delay = min(delay * 2, 30.0)
-            finally:
-                self.connected = False
-                self._client = None
+        await keep_connected(self._endpoint, self._client_id, self._session, log, "relay")
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        self._client = client
+        try:
+            await client.subscribe(COMMITTED_FIXES, qos=0)
+            await client.subscribe(COMMITTED_EVENTS, qos=1)
+            await client.subscribe(COMMITTED_ETAS, qos=0)
+            self.connected = True
+            async for message in client.messages:
+                kind = str(message.topic).rsplit("/", 1)[-1]  # fixes, events or etas
+                self._forward(message.payload, kind)
+        finally:
+            self.connected = False
+            self._client = None
 
     def _forward(self, payload: object, kind: str) -> None:
         try:

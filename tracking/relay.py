@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
-import random
 from typing import Any
 
 import aiomqtt
 
 from tracking.config import MqttEndpoint
+from tracking.mqtt import keep_connected
 from tracking.topics import COMMITTED_ETAS, COMMITTED_EVENTS
 
 log = logging.getLogger(__name__)
@@ -27,29 +26,14 @@ class TrackingPublisher:
         self._client: aiomqtt.Client | None = None
 
     async def run(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    self._endpoint.host,
-                    self._endpoint.port,
-                    username=self._endpoint.username,
-                    password=self._endpoint.password,
-                    identifier=self._client_id,
-                    keepalive=30,
-                ) as client:
-                    self._client, delay = client, 0.5
-                    log.info(
-                        "tracking publisher connected to %s:%d", self._endpoint.host, self._endpoint.port
-                    )
-                    await asyncio.Future()  # hold the connection until it fails or we are cancelled
-            except aiomqtt.MqttError as exc:
-                wait = delay * random.uniform(0.5, 1.5)
-                log.warning("tracking publisher lost the broker (%s); reconnecting in %.1f s", exc, wait)
-                await asyncio.sleep(wait)
-                delay = min(delay * 2, 30.0)
-            finally:
-                self._client = None
+        await keep_connected(self._endpoint, self._client_id, self._hold, log, "tracking publisher")
+
+    async def _hold(self, client: aiomqtt.Client) -> None:
+        self._client = client
+        try:
+            await client.messages.__anext__()  # nothing is subscribed: returns only when the connection fails
+        finally:
+            self._client = None
 
     async def publish_events(self, events: list[dict[str, Any]]) -> None:
         await self._publish(COMMITTED_EVENTS, {"events": events}, qos=1)
