@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -55,6 +56,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # The road layer and fleet snapshots are large, repetitive JSON: compress them on the wire.
+    app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.state.tracking = TrackingSettings()
     install_error_handlers(app)
     for module in (health, vehicles, journeys, units, hospitals, geofences, events, map_routes, stream):
