@@ -427,3 +427,75 @@ CREATE TABLE IF NOT EXISTS journey_eta (
     remaining_s       double precision NOT NULL,
     arrival_at        timestamptz NOT NULL   -- predicted: fix_time + remaining_s
 );
+
+-- ---------------------------------------------------------------------------------------------
+-- Accounts: people who sign in to the web app, with the roles of the API keys; their browser
+-- sessions; the login throttle; caller tracking links; request counters of public endpoints.
+-- ---------------------------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS users (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    username       text NOT NULL CHECK (username ~ '^[A-Za-z0-9_.@-]{3,64}$'),
+    display_name   text NOT NULL CHECK (length(display_name) BETWEEN 1 AND 200),
+    password_hash  text NOT NULL,  -- argon2id, PHC string ($argon2id$v=19$m=...); never the password
+    role           text NOT NULL CHECK (role IN ('admin', 'dispatcher', 'hospital', 'viewer')),
+    hospital_id    bigint REFERENCES hospitals (id),
+    disabled       boolean NOT NULL DEFAULT false,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    last_login_at  timestamptz,
+    CHECK ((role = 'hospital') = (hospital_id IS NOT NULL))
+);
+-- Usernames are unique whatever their case: "Lan" and "lan" are one account.
+CREATE UNIQUE INDEX IF NOT EXISTS users_username_key ON users (lower(username));
+
+-- A browser session: the cookie holds a random secret, the row only its SHA-256. Sliding expiry
+-- (last_seen_at + the idle lifetime), capped by an absolute lifetime from created_at.
+CREATE TABLE IF NOT EXISTS sessions (
+    id            text PRIMARY KEY,  -- sha256 hex of the cookie's secret
+    user_id       bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    csrf_token    text NOT NULL,  -- sent back in X-CSRF-Token on unsafe requests
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    last_seen_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    client_ip     text,
+    user_agent    text
+);
+CREATE INDEX IF NOT EXISTS sessions_user_idx ON sessions (user_id);
+CREATE INDEX IF NOT EXISTS sessions_expires_idx ON sessions (expires_at);
+
+-- Failed logins, per (lower-cased) username as typed and per client address: shared by every API
+-- process, so the limit holds however many run.
+CREATE TABLE IF NOT EXISTS login_failures (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at         timestamptz NOT NULL DEFAULT now(),
+    username   text NOT NULL,
+    client_ip  text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_username_idx ON login_failures (username, at);
+CREATE INDEX IF NOT EXISTS login_failures_ip_idx ON login_failures (client_ip, at);
+CREATE INDEX IF NOT EXISTS login_failures_at_idx ON login_failures (at);
+
+-- Who issued an API key through the API (the CLI leaves it empty).
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS created_by text;
+
+-- A caller's tracking link: public and unguessable (only the SHA-256 of its token is kept). One
+-- live link per journey; it stops working when revoked or when the journey closes.
+CREATE TABLE IF NOT EXISTS caller_links (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    journey_id  bigint NOT NULL REFERENCES journeys (id) ON DELETE CASCADE,
+    token_hash  text NOT NULL UNIQUE,
+    created_by  text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    revoked_at  timestamptz
+);
+CREATE UNIQUE INDEX IF NOT EXISTS caller_links_one_live ON caller_links (journey_id) WHERE revoked_at IS NULL;
+
+-- Fixed-window request counters of the public endpoints (per client address). Unlogged: losing
+-- them in a crash only resets a minute's counts.
+CREATE UNLOGGED TABLE IF NOT EXISTS request_counters (
+    bucket        text NOT NULL,
+    window_start  timestamptz NOT NULL,
+    hits          integer NOT NULL,
+    PRIMARY KEY (bucket, window_start)
+);
+CREATE INDEX IF NOT EXISTS request_counters_window_idx ON request_counters (window_start);

@@ -1,4 +1,4 @@
-"""API keys scoped by role: issuing, hashing and resolving them."""
+"""API keys scoped by role: issuing, listing, revoking, hashing and resolving them; the caller."""
 
 from __future__ import annotations
 
@@ -6,30 +6,54 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Literal
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from tracking.model import iso_utc
 
 ROLES = ("admin", "dispatcher", "hospital", "viewer")
+Via = Literal["api_key", "session"]
 
 
 class AccessError(ValueError):
     """A key request that cannot be carried out."""
 
 
+class ApiKeyNotFoundError(LookupError):
+    """No API key has this id."""
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling, and what they may see."""
+    """Who is calling, and what they may see: an API key, or a person signed in with a session."""
 
-    key_id: int
-    name: str
+    key_id: int | None  # the API key; None for a session
+    name: str  # the key's name, or the user's username
     role: str
     hospital_id: int | None
+    user_id: int | None = None  # the account behind a session
+    via: Via = "api_key"
+    session_id: str | None = None  # sha256 of the session cookie's secret
 
 
 def hash_key(secret: str) -> str:
     # Keys are 256-bit random strings, so one round of SHA-256 is enough (no password to stretch).
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_role(role: str, hospital_id: int | None) -> None:
+    """A role, and a hospital exactly when the role is `hospital`; AccessError otherwise."""
+    if role not in ROLES:
+        raise AccessError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if (role == "hospital") != (hospital_id is not None):
+        raise AccessError("the hospital role needs a hospital id, and only the hospital role takes one")
+
+
+def _new_secret() -> str:
+    return "amb_" + secrets.token_urlsafe(32)
 
 
 def create_api_key(
@@ -40,11 +64,8 @@ def create_api_key(
     expires_at: datetime | None = None,
 ) -> str:
     """Store a new key and return its secret (shown once, never stored)."""
-    if role not in ROLES:
-        raise AccessError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-    if (role == "hospital") != (hospital_id is not None):
-        raise AccessError("a hospital key needs --hospital-id, and only a hospital key takes one")
-    secret = "amb_" + secrets.token_urlsafe(32)
+    check_role(role, hospital_id)
+    secret = _new_secret()
     conn.execute(
         "INSERT INTO api_keys (name, key_hash, role, hospital_id, expires_at) VALUES (%s, %s, %s, %s, %s)",
         (name, hash_key(secret), role, hospital_id, expires_at),
@@ -58,6 +79,57 @@ def revoke_api_keys_named(conn: psycopg.Connection, name: str) -> int:
         "UPDATE api_keys SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL", (name,)
     )
     return cur.rowcount
+
+
+KEY_COLUMNS = "id, name, role, hospital_id, created_at, created_by, expires_at, revoked_at"
+
+
+def _key_json(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for column in ("created_at", "expires_at", "revoked_at"):
+        out[column] = iso_utc(row[column]) if row[column] is not None else None
+    return out
+
+
+async def issue_api_key(
+    conn: AsyncConnection,
+    name: str,
+    role: str,
+    hospital_id: int | None,
+    expires_at: datetime | None,
+    created_by: str | None,
+) -> dict[str, Any]:
+    """Store a new key; returns it in public form with `key`, its secret (shown once)."""
+    check_role(role, hospital_id)
+    secret = _new_secret()
+    try:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "INSERT INTO api_keys (name, key_hash, role, hospital_id, expires_at, created_by)"
+                f" VALUES (%s, %s, %s, %s, %s, %s) RETURNING {KEY_COLUMNS}",
+                (name, hash_key(secret), role, hospital_id, expires_at, created_by),
+            )
+            row = await cur.fetchone()
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise AccessError(f"no hospital with id {hospital_id}") from exc
+    assert row is not None
+    return {**_key_json(row), "key": secret}
+
+
+async def list_api_keys(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Every key (never its secret or hash), newest first."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id DESC")
+        return [_key_json(r) for r in await cur.fetchall()]
+
+
+async def revoke_api_key(conn: AsyncConnection, key_id: int) -> None:
+    """Revoke a key (again: no change); ApiKeyNotFoundError for an unknown id."""
+    cur = await conn.execute(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s", (key_id,)
+    )
+    if cur.rowcount == 0:
+        raise ApiKeyNotFoundError(f"no API key with id {key_id}")
 
 
 async def resolve_api_key(conn: AsyncConnection, secret: str) -> Principal | None:

@@ -1,16 +1,19 @@
-"""`amb-admin`: schema, data imports, fleet registration and API keys from the command line."""
+"""`amb-admin`: schema, data imports, fleet registration, accounts and API keys from the command line."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
-from tracking import access, broker_auth, fleet, geofences, places, roads_import
+from tracking import access, accounts, broker_auth, fleet, geofences, places, roads_import
 from tracking.config import DEFAULT_DATA_DIR, DatabaseSettings
 from tracking.db import apply_schema
 from tracking.settings import TrackingSettings
@@ -82,6 +85,48 @@ def _create_api_key(conn: psycopg.Connection, args: argparse.Namespace) -> str:
             print(f"revoked {revoked} earlier key(s) named {args.name!r}")
     secret = access.create_api_key(conn, args.name, args.role, args.hospital_id)
     return secret if args.quiet else f"API key for {args.name} ({args.role}), shown once:\n{secret}"
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise accounts.AccountError("no terminal to ask for the password: use --password-stdin")
+    password = getpass.getpass(f"Password for {args.username}: ")
+    if getpass.getpass("Again: ") != password:
+        raise accounts.AccountError("the two passwords differ")
+    return password
+
+
+def _create_user(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    hospital_id = args.hospital_id
+    if args.hospital_name:
+        row = conn.execute("SELECT id FROM hospitals WHERE name_vi = %s", (args.hospital_name,)).fetchone()
+        if row is None:
+            raise accounts.AccountError(f"no hospital named {args.hospital_name!r}")
+        hospital_id = row[0]
+    accounts.check_username(args.username)
+    access.check_role(args.role, hospital_id)
+    password = _read_password(args)
+    accounts.check_password(password, args.username)
+    user = asyncio.run(_store_user(args.database_url, args, password, hospital_id))
+    where = f" of hospital {user['hospital_id']}" if user["hospital_id"] else ""
+    return f"user {user['id']}: {user['username']} ({user['role']}{where})"
+
+
+async def _store_user(
+    url: str, args: argparse.Namespace, password: str, hospital_id: int | None
+) -> dict[str, Any]:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as aconn:
+        existing = await accounts.find_user_id(aconn, args.username) if args.replace else None
+        if existing is None:
+            return await accounts.create_user(
+                aconn, args.username, password, args.role, hospital_id, args.display_name
+            )
+        changes = {"role": args.role, "hospital_id": hospital_id, "disabled": False, "password": password}
+        if args.display_name:
+            changes["display_name"] = args.display_name
+        return await accounts.update_user(aconn, existing, changes)
 
 
 def _broker_auth(conn: psycopg.Connection, args: argparse.Namespace) -> str:
@@ -195,6 +240,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--dir", type=Path, help="also rewrite the broker files there")
     p.add_argument("--pid-file", type=Path, help="the broker's pid file: SIGHUP it to reload")
+    p = command(
+        "create-user",
+        _create_user,
+        "create a person's account (e.g. the first admin); the password is asked for, or read from stdin",
+    )
+    p.add_argument("username", help="3 to 64 letters, digits, or . _ @ - (unique whatever the case)")
+    p.add_argument("--role", required=True, choices=access.ROLES)
+    p.add_argument("--hospital-id", type=int, help="the hospital of a hospital account")
+    p.add_argument("--hospital-name", help="or that hospital by its Vietnamese name")
+    p.add_argument("--display-name", help="default: the username")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password (10+ characters) from stdin's first line",
+    )
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="if the user exists: set its password, role, hospital and name, enable it and end its sessions",
+    )
     p = command("create-api-key", _create_api_key, "issue an API key for a role")
     p.add_argument("name", help="who or what the key is for")
     p.add_argument("--role", required=True, choices=access.ROLES)
@@ -206,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    url = args.database_url or DatabaseSettings().database_url
+    url = args.database_url = args.database_url or DatabaseSettings().database_url
     try:
         apply_schema(url)
         with psycopg.connect(url, autocommit=True) as conn:

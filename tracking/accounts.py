@@ -1,0 +1,231 @@
+"""People's accounts: argon2id password hashes, the password rule, and the users table."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from functools import cache
+from typing import Any
+
+import psycopg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from tracking.access import AccessError, check_role
+from tracking.model import iso_utc
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024  # hashing is deliberately slow: no megabyte passwords
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
+USER_COLUMNS = "id, username, display_name, role, hospital_id, disabled, created_at, last_login_at"
+
+# argon2-cffi's defaults are RFC 9106's low-memory profile of argon2id (t=3, m=64 MiB, p=4).
+_hasher = PasswordHasher()
+
+
+class AccountError(AccessError):
+    """An account request that cannot be carried out (bad name, weak password, taken name...)."""
+
+
+class UserNotFoundError(LookupError):
+    """No user has this id."""
+
+
+class UsernameTakenError(AccountError):
+    """Another account has this username (whatever its case)."""
+
+
+class LastAdminError(AccountError):
+    """The change would leave no enabled admin."""
+
+
+def check_password(password: str, username: str | None = None) -> None:
+    """Refuse weak passwords: fewer than 10 characters, or the username itself."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
+    if username is not None and password.strip().lower() == username.strip().lower():
+        raise AccountError("a password must not be the username")
+
+
+def check_username(username: str) -> None:
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise AccountError("a username is 3 to 64 letters, digits, or . _ @ -")
+
+
+def hash_password(password: str) -> str:
+    """The argon2id PHC string of a password (salted; slow on purpose: run it off the event loop)."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True when the hash was made with weaker parameters than today's."""
+    return _hasher.check_needs_rehash(password_hash)
+
+
+@cache
+def _decoy_hash() -> str:
+    return hash_password("decoy password, never anyone's")
+
+
+def burn_verification_time(password: str) -> None:
+    """Spend what verifying a real hash costs, so an unknown username answers no faster."""
+    verify_password(_decoy_hash(), password)
+
+
+def user_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A user in public form (never the hash)."""
+    return {
+        "id": row["id"],
+        "username": row["username"],
+        "display_name": row["display_name"],
+        "role": row["role"],
+        "hospital_id": row["hospital_id"],
+        "disabled": row["disabled"],
+        "created_at": iso_utc(row["created_at"]),
+        "last_login_at": iso_utc(row["last_login_at"]) if row["last_login_at"] else None,
+    }
+
+
+async def create_user(
+    conn: AsyncConnection,
+    username: str,
+    password: str,
+    role: str,
+    hospital_id: int | None = None,
+    display_name: str | None = None,
+) -> dict[str, Any]:
+    """A new account; UsernameTakenError when the name exists, AccountError for bad input."""
+    check_username(username)
+    check_role(role, hospital_id)
+    check_password(password, username)
+    password_hash = await asyncio.to_thread(hash_password, password)
+    try:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "INSERT INTO users (username, display_name, password_hash, role, hospital_id)"
+                f" VALUES (%s, %s, %s, %s, %s) RETURNING {USER_COLUMNS}",
+                (username, display_name or username, password_hash, role, hospital_id),
+            )
+            row = await cur.fetchone()
+    except psycopg.errors.UniqueViolation as exc:
+        raise UsernameTakenError(f"the username {username!r} is taken") from exc
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise AccountError(f"no hospital with id {hospital_id}") from exc
+    assert row is not None
+    return user_json(row)
+
+
+async def list_users(conn: AsyncConnection) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {USER_COLUMNS} FROM users ORDER BY lower(username)")
+        return [user_json(r) for r in await cur.fetchall()]
+
+
+async def get_user(conn: AsyncConnection, user_id: int) -> dict[str, Any]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = %s", (user_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise UserNotFoundError(f"no user with id {user_id}")
+    return user_json(row)
+
+
+async def find_user_id(conn: AsyncConnection, username: str) -> int | None:
+    cur = await conn.execute("SELECT id FROM users WHERE lower(username) = lower(%s)", (username,))
+    row = await cur.fetchone()
+    return int(row[0]) if row else None
+
+
+async def update_user(conn: AsyncConnection, user_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change display_name, role, hospital_id, disabled and/or password (a new hash). A new
+    password, a disabled account or a new role ends the account's sessions. The last enabled admin
+    can be neither disabled nor demoted (LastAdminError)."""
+    async with conn.transaction():
+        current = await _lock_user(conn, user_id)
+        role = changes.get("role", current["role"])
+        hospital_id = changes.get("hospital_id", current["hospital_id"])
+        if "role" in changes and role != "hospital" and "hospital_id" not in changes:
+            hospital_id = None  # leaving the hospital role drops the hospital
+        check_role(role, hospital_id)
+        disabled = changes.get("disabled", current["disabled"])
+        if current["role"] == "admin" and not current["disabled"] and (role != "admin" or disabled):
+            await _keep_an_admin(conn, user_id)
+        password_hash = None
+        if changes.get("password") is not None:
+            check_password(changes["password"], current["username"])
+            password_hash = await asyncio.to_thread(hash_password, changes["password"])
+        try:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    f"""
+                    UPDATE users SET display_name = coalesce(%(display_name)s, display_name),
+                        role = %(role)s, hospital_id = %(hospital)s, disabled = %(disabled)s,
+                        password_hash = coalesce(%(hash)s, password_hash)
+                    WHERE id = %(id)s RETURNING {USER_COLUMNS}
+                    """,
+                    {
+                        "display_name": changes.get("display_name"),
+                        "role": role,
+                        "hospital": hospital_id,
+                        "disabled": disabled,
+                        "hash": password_hash,
+                        "id": user_id,
+                    },
+                )
+                row = await cur.fetchone()
+        except psycopg.errors.ForeignKeyViolation as exc:
+            raise AccountError(f"no hospital with id {hospital_id}") from exc
+        assert row is not None
+        if password_hash or disabled or role != current["role"] or hospital_id != current["hospital_id"]:
+            await conn.execute("DELETE FROM sessions WHERE user_id = %s", (user_id,))
+    return user_json(row)
+
+
+async def set_password(conn: AsyncConnection, user_id: int, password_hash: str) -> None:
+    """Store a rehash of the same password (stronger parameters): sessions stay."""
+    await conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", (password_hash, user_id))
+
+
+async def _lock_user(conn: AsyncConnection, user_id: int) -> dict[str, Any]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = %s FOR UPDATE", (user_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise UserNotFoundError(f"no user with id {user_id}")
+    return row
+
+
+async def _keep_an_admin(conn: AsyncConnection, user_id: int) -> None:
+    # Serialise admin changes, so two admins cannot demote each other at the same moment.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('amb_users_admins'))")
+    cur = await conn.execute(
+        "SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled AND id <> %s", (user_id,)
+    )
+    row = await cur.fetchone()
+    if not row or row[0] == 0:
+        raise LastAdminError("this is the last enabled admin: make another admin first")
+
+
+async def account_for_login(conn: AsyncConnection, username: str) -> dict[str, Any] | None:
+    """The enabled account with this username (any case) and its hash, or None."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT id, username, password_hash FROM users WHERE lower(username) = lower(%s) AND NOT disabled",
+            (username,),
+        )
+        return await cur.fetchone()
+
+
+async def stamp_login(conn: AsyncConnection, user_id: int) -> None:
+    await conn.execute("UPDATE users SET last_login_at = now() WHERE id = %s", (user_id,))
