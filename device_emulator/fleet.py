@@ -6,13 +6,16 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from device_emulator.motion import DrivingStyle, Path, Progress, advance, build_path, locate
 from device_emulator.places import Place
 from device_emulator.roads import RoadEdge, RoadGraph, path_to
+from device_emulator.traffic import Traffic
 
-# Each vehicle cruises at its class speed times a personal factor, times a per-road variation.
+# Each vehicle cruises at its class speed times a personal factor, times a per-road variation drawn
+# per trip (and, with traffic on, times the segment's fixed factor and the rush-hour factor).
 SPEED_FACTOR_RANGE = (0.9, 1.1)
 ROAD_VARIATION_RANGE = (0.92, 1.08)
 ACCEL_RANGE_MPS2 = (1.5, 2.5)
@@ -67,9 +70,10 @@ class VehicleSample:
         return self.speed_mps * 3.6
 
 
-def max_cruise_kmh(highway_kmh: float) -> float:
+def max_cruise_kmh(highway_kmh: float, traffic: Traffic | None = None) -> float:
     """The fastest any vehicle cruises on a road class of this speed."""
-    return highway_kmh * SPEED_FACTOR_RANGE[1] * ROAD_VARIATION_RANGE[1]
+    top = highway_kmh * SPEED_FACTOR_RANGE[1] * ROAD_VARIATION_RANGE[1]
+    return top * traffic.max_factor if traffic is not None else top
 
 
 class Vehicle:
@@ -83,6 +87,7 @@ class Vehicle:
         rng: random.Random,
         timing: MissionTiming = MissionTiming(),
         follow_dispatch: bool = False,
+        traffic: Traffic | None = None,
     ) -> None:
         if not hospitals:
             raise ValueError("a vehicle needs at least one hospital")
@@ -90,6 +95,8 @@ class Vehicle:
         self.station = station
         self.hospitals = tuple(hospitals)
         self.timing = timing
+        # Rush hours and per-segment speeds (None: every road at its class speed, at any hour).
+        self.traffic = traffic
         self._rng = rng
         self.style = DrivingStyle(accel_mps2=rng.uniform(*ACCEL_RANGE_MPS2))
         self.speed_factor = rng.uniform(*SPEED_FACTOR_RANGE)
@@ -125,8 +132,9 @@ class Vehicle:
         elif self.phase in (Phase.AT_SCENE, Phase.AT_HOSPITAL):
             self.phase, self._wait_s = Phase.AT_HOSPITAL, 0.0  # departs next as RETURNING
 
-    def step(self, dt: float) -> VehicleSample:
-        """Live dt more seconds: wait out a stop, depart, or drive on; return the state at the end."""
+    def step(self, dt: float, at: datetime | None = None) -> VehicleSample:
+        """Live dt more seconds: wait out a stop, depart, or drive on; return the state at the end.
+        `at` is the simulated clock, which sets the rush-hour factor of `traffic`."""
         if self._path is None:
             self._wait_s -= dt
             waiting_for_dispatch = (
@@ -135,7 +143,8 @@ class Vehicle:
             if self._wait_s <= 0.0 and not waiting_for_dispatch:
                 self._depart()
         if self._path is not None:
-            self._progress = advance(self._path, self._progress, dt, self.style)
+            scale = self.traffic.time_factor(at) if self.traffic is not None and at is not None else 1.0
+            self._progress = advance(self._path, self._progress, dt, self.style, scale)
             if self._progress.offset_m >= self._path.length_m:
                 self._arrive()
         return self.sample()
@@ -199,4 +208,5 @@ class Vehicle:
         return nearest, path_to(via, self.node, nearest.node)
 
     def _cruise_mps(self, edge: RoadEdge) -> float:
-        return edge.cruise_kmh / 3.6 * self.speed_factor * self._rng.uniform(*ROAD_VARIATION_RANGE)
+        speed = edge.cruise_kmh / 3.6 * self.speed_factor * self._rng.uniform(*ROAD_VARIATION_RANGE)
+        return speed * self.traffic.segment_factor(edge) if self.traffic is not None else speed

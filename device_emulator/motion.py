@@ -120,14 +120,17 @@ def braking_cap_mps(
     return cap
 
 
-def advance(path: Path, progress: Progress, dt: float, style: DrivingStyle) -> Progress:
-    """Drive dt seconds further along the path."""
+def advance(
+    path: Path, progress: Progress, dt: float, style: DrivingStyle, speed_scale: float = 1.0
+) -> Progress:
+    """Drive dt seconds further along the path; `speed_scale` multiplies the cruise speeds (traffic:
+    device_emulator/traffic.py). Bends and the final stop keep their physical limits."""
     offset, speed, piece = progress.offset_m, progress.speed_mps, progress.piece
     left = dt
     while left > 1e-9 and offset < path.length_m:
         h = min(style.max_substep_s, left)
         left -= h
-        wanted = min(path.cruise_mps[piece], speed + style.accel_mps2 * h)
+        wanted = min(path.cruise_mps[piece] * speed_scale, speed + style.accel_mps2 * h)
         # Judge the limits from where this substep will end, so braking starts in time.
         cap = braking_cap_mps(path, offset, offset + speed * h, wanted, style.decel_mps2)
         new_speed = max(min(wanted, cap), speed - style.decel_mps2 * h, 0.0)

@@ -40,6 +40,11 @@ class EmulatorSettings(BaseSettings):
         ge=1,
         description="Fixes a tracker keeps while it cannot publish; oldest dropped.",
     )
+    traffic: bool = Field(
+        False,
+        description="Rush hours (by the clock in Da Nang) and a fixed speed per road segment slow or "
+        "speed up the vehicles; off, every road drives at its class speed at any hour.",
+    )
     password_file: Path | None = Field(
         None,
         description="File of `device_id secret` lines (`*` for all): MQTT passwords (mqtt, owntracks) "
@@ -128,6 +133,7 @@ class EmulatorSettings(BaseSettings):
             dwell_scale=self.dwell_scale,
             max_backlog=self.max_backlog,
             follow_dispatch=self.follow_dispatch,
+            traffic=self.traffic,
         )
 
     def run_options(self) -> RunOptions:

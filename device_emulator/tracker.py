@@ -12,6 +12,7 @@ from device_emulator.fleet import MissionTiming, Vehicle
 from device_emulator.outbox import DEFAULT_MAX_BACKLOG, CoverageGaps, Outbox, OutgoingMessage
 from device_emulator.places import Place, hospitals_on_graph, load_hospitals, load_stations
 from device_emulator.roads import RoadGraph, load_road_graph
+from device_emulator.traffic import Traffic
 from tracking.fleet import demo_device_id
 
 
@@ -29,6 +30,8 @@ class FleetConfig:
     dwell_scale: float = 1.0
     max_backlog: int = DEFAULT_MAX_BACKLOG
     follow_dispatch: bool = False
+    # Rush hours on the simulated clock and a fixed speed per road segment (device_emulator/traffic.py).
+    traffic: bool = False
 
 
 @dataclass(slots=True)
@@ -43,7 +46,7 @@ class EmulatedTracker:
 
     def tick(self, when: datetime, dt: float) -> Fix:
         """Advance dt seconds of simulated time and record the fix taken at `when`."""
-        fix = self.gps.fix(self.vehicle.step(dt), when)
+        fix = self.gps.fix(self.vehicle.step(dt, when), when)
         self.outbox.held = not self.coverage.advance(dt)
         self.outbox.put(fix)
         return fix
@@ -78,6 +81,7 @@ def build_fleet(
     hospitals = hospitals or hospitals_on_graph(graph, load_hospitals(), emergency_only=True)
     stations = stations or load_stations(graph)
     timing = MissionTiming(scale=config.dwell_scale)
+    traffic = Traffic(config.seed) if config.traffic else None
     trackers = []
     for index, device_id in enumerate(device_ids(config.device_prefix, config.vehicles, config.protocol)):
         vehicle = Vehicle(
@@ -87,6 +91,7 @@ def build_fleet(
             vehicle_rng(config.seed, index, "drive"),
             timing,
             follow_dispatch=config.follow_dispatch,
+            traffic=traffic,
         )
         trackers.append(
             EmulatedTracker(
