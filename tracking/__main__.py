@@ -1,4 +1,5 @@
-"""`amb-tracker`: the tracking worker in its own process — geofences, journeys, events, ETAs.
+"""`amb-tracker`: the tracking worker in its own process — geofences, journeys, events, ETAs —
+and, beside it, the hourly job learning road speeds from the stored fixes.
 
 Run one or more (one leads at a time through a PostgreSQL advisory lock); it publishes events and
 ETAs with a gateway's broker account.
@@ -18,7 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tracking.config import CommonSettings, DatabaseSettings, MqttSettings
 from tracking.relay import TrackingPublisher
-from tracking.settings import TrackingSettings
+from tracking.settings import RoutingSettings, TrackingSettings
+from tracking.speed_learning import SpeedLearningJob
 from tracking.worker import TrackingWorker
 
 
@@ -38,15 +40,21 @@ async def _run() -> None:
     publisher = TrackingPublisher(
         MqttSettings().endpoint(), f"amb-tracker-{socket.gethostname()}-{os.getpid()}"
     )
+    database_url = DatabaseSettings().database_url
     worker = TrackingWorker(
-        DatabaseSettings().database_url, TrackingSettings(), publisher.publish_events, publisher.publish_etas
+        database_url, TrackingSettings(), publisher.publish_events, publisher.publish_etas
     )
+    # Its own task and connection: a learning run never holds the worker up, and a failed one
+    # is logged and tried again at the next period.
+    learning = SpeedLearningJob(database_url, RoutingSettings())
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(publisher.run(), name="tracking-publisher")
             tg.create_task(worker.run(), name="tracking-worker")
+            tg.create_task(learning.run(), name="speed-learning")
     finally:
         await worker.close()
+        await learning.close()
 
 
 def main() -> None:

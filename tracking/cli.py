@@ -8,15 +8,16 @@ import getpass
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from tracking import access, accounts, broker_auth, fleet, geofences, places, roads_import
+from tracking import access, accounts, broker_auth, fleet, geofences, places, roads_import, speed_learning
 from tracking.config import DEFAULT_DATA_DIR, DatabaseSettings
 from tracking.db import apply_schema
-from tracking.settings import TrackingSettings
+from tracking.settings import RoutingSettings, TrackingSettings
 
 
 def _migrate(conn: psycopg.Connection, args: argparse.Namespace) -> str:
@@ -39,6 +40,24 @@ def _import_roads(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     bbox = roads_import.parse_bbox(args.bbox) if args.bbox else None
     report = roads_import.import_roads(conn, args.files, bbox=bbox, replace=args.replace)
     return report.summary()
+
+
+def _learn_speeds(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    url = args.database_url or DatabaseSettings().database_url
+    until = datetime.now(UTC)
+
+    async def learn() -> speed_learning.LearnReport:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as aconn:
+            return await speed_learning.learn_speeds(aconn, until - timedelta(days=args.days), until)
+
+    return asyncio.run(learn()).summary()
+
+
+def _positive_days(text: str) -> float:
+    days = float(text)
+    if not days > 0:
+        raise argparse.ArgumentTypeError("must be a positive number of days")
+    return days
 
 
 # What seed-fleet --passwords-file issues: MQTT passwords, or the OsmAnd token the emulator sends.
@@ -183,6 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="merged; the first wins a duplicate")
     p.add_argument("--bbox", metavar="SOUTH,WEST,NORTH,EAST", help="keep only edges intersecting this box")
     p.add_argument("--replace", action="store_true", help="replace the network instead of adding to it")
+    p = command(
+        "learn-speeds",
+        _learn_speeds,
+        "learn road speeds per edge, direction and hour of day from the stored fixes (amb-tracker"
+        " does it every AMB_ROUTING_LEARN_INTERVAL_S)",
+    )
+    p.add_argument(
+        "--days",
+        type=_positive_days,
+        default=RoutingSettings().learn_days,
+        help="learn from the fixes of this many days back (default AMB_ROUTING_LEARN_DAYS)",
+    )
     p = command("seed-fleet", _seed_fleet, "register N demo ambulances and their emulated trackers")
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--prefix", default="emu-", help="device id prefix (see tracking.fleet.demo_device_id)")

@@ -87,8 +87,10 @@ async def learn_speeds(
     started = time.perf_counter()
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LEARN_LOCK,))
-        # The spatial join's cost estimates would trigger JIT, whose compilation costs seconds.
+        # The spatial join's cost estimates would trigger JIT, whose compilation costs seconds; the
+        # sorts by cell hold a few tens of MB per million fixes.
         await cur.execute("SET LOCAL jit = off")
+        await cur.execute("SET LOCAL work_mem = '64MB'")
         await cur.execute(query("learn_speeds"), params)
         row = await cur.fetchone()
     assert row is not None

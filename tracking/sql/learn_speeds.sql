@@ -1,9 +1,10 @@
 -- Learned speeds (road_speeds) from the stored fixes of [%(since)s, %(until)s), in one statement:
 -- map-matching, statistics per (edge, direction, local hour), upsert, removal of the rows no fix
 -- supports any more. See tracking/speed_learning.py for the why of each choice.
-WITH fixes AS (
-    -- Valid fixes of a vehicle, moving, with a course and a plausible speed.
-    SELECT p.speed_kmh::float8 AS kmh,
+WITH fixes AS MATERIALIZED (
+    -- Valid fixes of a vehicle, moving, with a course and a plausible speed (each fix's Mercator
+    -- point computed once, not at every use).
+    SELECT p.device_id, p.fix_time, p.speed_kmh::float8 AS kmh,
            radians(p.course) AS course,
            extract(hour FROM p.fix_time AT TIME ZONE %(tz)s)::int AS hour,
            ST_Transform(p.geom, 3857) AS merc,
@@ -12,44 +13,43 @@ WITH fixes AS (
     WHERE p.fix_time >= %(since)s AND p.fix_time < %(until)s
       AND p.valid AND p.vehicle_id IS NOT NULL AND p.course IS NOT NULL
       AND p.speed_kmh >= %(min_kmh)s AND p.speed_kmh <= %(max_kmh)s
-), matched AS MATERIALIZED (
-    -- Each fix on the nearest edge within %(match_m)s metres that it drives along: its course
-    -- within the tolerance of the edge's direction at the nearest spot (forward), or of the
-    -- opposite direction on a two-way edge (reverse). Nearest first from the GiST index on
-    -- geom_merc; the first edge that agrees ends the search.
-    SELECT m.edge_id, m.forward, f.hour, f.kmh
+), candidates AS (
+    -- Every edge within %(match_m)s metres of a fix (the GiST index on geom_merc), with how well
+    -- the fix's course agrees with the edge's direction at the nearest spot: the cosine of the
+    -- angle between them (1 = along the edge, -1 = against it).
+    SELECT f.device_id, f.fix_time, f.hour, f.kmh, e.id AS edge_id, e.reverse_cost_s,
+           ST_Distance(e.geom_merc, f.merc) AS distance,
+           cos(f.course - ST_Azimuth(
+               ST_LineInterpolatePoint(e.geom_merc, greatest(l.fraction - 5.0 / greatest(e.length_m, 0.01), 0)),
+               ST_LineInterpolatePoint(e.geom_merc, least(l.fraction + 5.0 / greatest(e.length_m, 0.01), 1))
+           )) AS agree
     FROM fixes f
-    LEFT JOIN LATERAL (
-        SELECT e.id AS edge_id, a.agree > 0 AS forward
-        FROM road_edges e
-        CROSS JOIN LATERAL (SELECT ST_LineLocatePoint(e.geom_merc, f.merc) AS fraction) l
-        CROSS JOIN LATERAL (
-            -- the edge's direction at the spot: from 5 m before it to 5 m after it
-            SELECT cos(f.course - ST_Azimuth(
-                       ST_LineInterpolatePoint(e.geom_merc, greatest(l.fraction - 5.0 / greatest(e.length_m, 0.01), 0)),
-                       ST_LineInterpolatePoint(e.geom_merc, least(l.fraction + 5.0 / greatest(e.length_m, 0.01), 1))
-                   )) AS agree
-        ) a
-        WHERE ST_DWithin(e.geom_merc, f.merc, %(match_m)s / f.scale)
-          AND (a.agree >= %(cos_tolerance)s OR (a.agree <= -%(cos_tolerance)s AND e.reverse_cost_s >= 0))
-        ORDER BY e.geom_merc <-> f.merc
-        LIMIT 1
-    ) m ON true
+    JOIN road_edges e ON ST_DWithin(e.geom_merc, f.merc, %(match_m)s / f.scale)
+    CROSS JOIN LATERAL (SELECT ST_LineLocatePoint(e.geom_merc, f.merc) AS fraction OFFSET 0) l
+), matched AS MATERIALIZED (
+    -- Each fix on the nearest edge it drives along: forward within the tolerance of the edge's
+    -- direction, or reverse within it of the opposite direction on a two-way edge (a one-way edge
+    -- is never matched against its direction).
+    SELECT DISTINCT ON (device_id, fix_time) edge_id, agree > 0 AS forward, hour, kmh
+    FROM candidates
+    WHERE agree >= %(cos_tolerance)s OR (agree <= -%(cos_tolerance)s AND reverse_cost_s >= 0)
+    ORDER BY device_id, fix_time, distance, edge_id
 ), spread AS (
     -- A matched fix counts for its own hour and, to smooth thin hours, for the %(smooth_hours)s
     -- hours either side of it.
     SELECT m.edge_id, m.forward, ((m.hour + s.shift + 24) %% 24)::smallint AS hour, s.shift = 0 AS own, m.kmh
     FROM matched m
     CROSS JOIN generate_series(-%(smooth_hours)s::int, %(smooth_hours)s::int) AS s(shift)
-    WHERE m.edge_id IS NOT NULL
 ), counts AS (
     SELECT edge_id, forward, hour, count(*) FILTER (WHERE own) AS own_n, count(*) AS pooled_n
     FROM spread
     GROUP BY edge_id, forward, hour
 ), chosen AS (
     -- A cell's own hour when it has enough fixes, else its hour with the hours next to it.
+    -- `rank`: where the fix's speed stands among the cell's, from 0 (slowest) to 1 (fastest).
     SELECT s.edge_id, s.forward, s.hour, s.kmh,
-           percent_rank() OVER (PARTITION BY s.edge_id, s.forward, s.hour ORDER BY s.kmh) AS rank
+           (row_number() OVER (PARTITION BY s.edge_id, s.forward, s.hour ORDER BY s.kmh) - 0.5)
+           / count(*) OVER (PARTITION BY s.edge_id, s.forward, s.hour) AS rank
     FROM spread s
     JOIN counts c USING (edge_id, forward, hour)
     WHERE (s.own OR c.own_n < %(min_samples)s)
@@ -78,8 +78,8 @@ WITH fixes AS (
     )
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM matched) AS fixes,
-       (SELECT count(edge_id) FROM matched) AS matched,
+SELECT (SELECT count(*) FROM fixes) AS fixes,
+       (SELECT count(*) FROM matched) AS matched,
        (SELECT count(*) FROM learned) AS cells,
        (SELECT count(*) FROM learned WHERE samples >= %(min_samples)s) AS usable,
        (SELECT count(*) FROM upserted) AS written,
