@@ -1,9 +1,15 @@
-/** HTTP client for the dispatcher API: bearer auth on every call, auth failures as a distinct error. */
+/**
+ * HTTP client for the API. Two ways in: an API key (`Authorization: Bearer`, integrations and
+ * wall screens opened with `#token=`), or the browser session (its HttpOnly cookie travels by
+ * itself; every unsafe request carries the session's `X-CSRF-Token`). Auth failures are a
+ * distinct error.
+ */
 
-// The API lives beside /static, so resolve from this module: works at / and behind a path prefix.
-const API_BASE = new URL('../api/v1/', import.meta.url);
+// The API lives beside /static, so resolve from this module: works at any page and behind a path prefix.
+export const API_BASE = new URL('../api/v1/', import.meta.url);
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** The API refused the token (HTTP 401/403 or websocket close 4401/4403). */
+/** The API refused the caller (HTTP 401/403 on a read, 401 on a write, websocket close 4401/4403). */
 export class AuthError extends Error {
   constructor(status) {
     super(`access refused (${status})`);
@@ -12,52 +18,140 @@ export class AuthError extends Error {
   }
 }
 
-/** Any other failed call: network error, 5xx, malformed body. */
+/**
+ * Any other failed call: network error (status 0), 4xx/5xx, malformed body. `detail` is the
+ * API's own message when it gave one; `retryAfter` (seconds) comes with a 429.
+ */
 export class ApiError extends Error {
-  constructor(message, status = 0) {
+  constructor(message, status = 0, { detail = '', retryAfter = 0 } = {}) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
+    this.detail = detail;
+    this.retryAfter = retryAfter;
   }
 }
 
-/** Creates a client bound to one token. */
-export function createApiClient(token) {
-  async function getJson(path) {
-    let response;
-    try {
-      response = await fetch(new URL(path, API_BASE), {
-        headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
-        cache: 'no-store',
-      });
-    } catch (error) {
-      throw new ApiError(`GET ${path}: ${error.message}`);
-    }
-    if (response.status === 401 || response.status === 403) throw new AuthError(response.status);
-    if (!response.ok) throw new ApiError(`GET ${path}: HTTP ${response.status}`, response.status);
-    try {
-      return await response.json();
-    } catch (error) {
-      throw new ApiError(`GET ${path}: invalid JSON (${error.message})`, response.status);
-    }
+/** The `detail` of a FastAPI error body as one line ('' when there is none). */
+function detailOf(body) {
+  const detail = body?.detail;
+  if (typeof detail === 'string') return detail;
+  if (Array.isArray(detail)) return detail.map((item) => item?.msg ?? '').filter(Boolean).join('; ');
+  return '';
+}
+
+/**
+ * One HTTP call to `API_BASE + path`. `headers` are added to Accept; `body` is sent as JSON.
+ * `authErrors` lists the statuses that mean "who you are is not accepted" (thrown as AuthError).
+ */
+export async function requestJson(method, path, { headers = {}, body, authErrors = [401, 403] } = {}) {
+  const init = {
+    method,
+    headers: { Accept: 'application/json', ...headers },
+    cache: 'no-store',
+    credentials: 'same-origin',
+  };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(new URL(path, API_BASE), init);
+  } catch (error) {
+    throw new ApiError(`${method} ${path}: ${error.message}`);
+  }
+  if (authErrors.includes(response.status)) throw new AuthError(response.status);
+  if (response.status === 204) return null;
+  let parsed = null;
+  let parseError = null;
+  try {
+    parsed = await response.json();
+  } catch (error) {
+    parseError = error;
+  }
+  if (!response.ok) {
+    const retryAfter = Number.parseInt(response.headers.get('Retry-After') ?? '', 10);
+    throw new ApiError(`${method} ${path}: HTTP ${response.status}`, response.status, {
+      detail: detailOf(parsed),
+      retryAfter: Number.isFinite(retryAfter) ? retryAfter : 0,
+    });
+  }
+  if (parseError) throw new ApiError(`${method} ${path}: invalid JSON (${parseError.message})`, response.status);
+  return parsed;
+}
+
+/** Signs in; resolves { user, csrf_token } (ApiError 401: bad credentials, 429: wait `retryAfter`). */
+export function login(username, password) {
+  return requestJson('POST', 'auth/login', { body: { username, password }, authErrors: [] });
+}
+
+/**
+ * Creates a client. `auth` is { token } (an API key) or { csrf } (the session's CSRF token; the
+ * cookie goes by itself); a bare string is taken as a token.
+ */
+export function createApiClient(auth = {}) {
+  const { token = '', csrf = '' } = typeof auth === 'string' ? { token: auth } : auth;
+  let csrfToken = csrf;
+
+  function headersFor(method) {
+    if (token) return { Authorization: `Bearer ${token}` };
+    return UNSAFE.has(method) && csrfToken ? { 'X-CSRF-Token': csrfToken } : {};
   }
 
+  const getJson = (path) => requestJson('GET', path, { headers: headersFor('GET') });
+  // A refused write (403: role or CSRF) is a message for the user, not a reason to leave the page.
+  const send = (method, path, body) => requestJson(method, path, { headers: headersFor(method), body, authErrors: [401] });
+  const id = (value) => encodeURIComponent(value);
+
   return {
+    /** 'token' (API key) or 'session' (browser login). */
+    mode: token ? 'token' : 'session',
+    setCsrf(value) {
+      csrfToken = value || '';
+    },
+    /** { user, csrf_token } of the session (or of the key, when the API says). */
+    me: () => requestJson('GET', 'auth/me', { headers: headersFor('GET'), authErrors: [401] }),
+    logout: () => send('POST', 'auth/logout'),
     config: () => getJson('config'),
     roads: () => getJson('roads'),
     hospitals: async () => (await getJson('hospitals')).hospitals ?? [],
+    /** Emergency hospitals ranked by road time from a point (each with duration_s, distance_m). */
+    hospitalsNear: async (lat, lon) => (await getJson(`hospitals?near=${id(`${lat},${lon}`)}&emergency=true`)).hospitals ?? [],
+    inbound: (hospitalId) => getJson(`hospitals/${id(hospitalId)}/inbound`),
     vehicles: async () => (await getJson('vehicles')).vehicles ?? [],
+    /** Available ambulances ranked by road time to a point (each with duration_s, distance_m). */
+    fastestUnits: async (lat, lon, limit = 8) =>
+      (await getJson(`units/fastest?lat=${id(lat)}&lon=${id(lon)}&limit=${id(limit)}`)).units ?? [],
+    /** Road route from a vehicle to a point or a hospital: distance_m, duration_s, arrival_at, route. */
+    eta: ({ vehicleId, lat, lon, hospitalId }) =>
+      getJson(
+        hospitalId != null
+          ? `eta?vehicle_id=${id(vehicleId)}&hospital_id=${id(hospitalId)}`
+          : `eta?vehicle_id=${id(vehicleId)}&lat=${id(lat)}&lon=${id(lon)}`,
+      ),
     /** The latest stored events, newest first. */
-    events: async (limit = 100) => (await getJson(`events?limit=${encodeURIComponent(limit)}`)).events ?? [],
+    events: async (limit = 100) => (await getJson(`events?limit=${id(limit)}`)).events ?? [],
     openJourneys: async () => (await getJson('journeys?open=true')).journeys ?? [],
+    /** The latest journeys, open and closed, newest first. */
+    recentJourneys: async (limit = 40) => (await getJson(`journeys?open=false&limit=${id(limit)}`)).journeys ?? [],
     /** One journey with its status log. */
-    journey: (id) => getJson(`journeys/${encodeURIComponent(id)}`),
+    journey: (journeyId) => getJson(`journeys/${id(journeyId)}`),
+    replay: (journeyId) => getJson(`journeys/${id(journeyId)}/replay`),
+    createJourney: (body) => send('POST', 'journeys', body),
+    setJourneyStatus: (journeyId, status) => send('POST', `journeys/${id(journeyId)}/status`, { status, source: 'dispatcher' }),
+    setDestination: (journeyId, hospitalId) => send('PATCH', `journeys/${id(journeyId)}`, { destination_hospital_id: hospitalId }),
+    /** { token, url, expires_at }: the public tracking page for the caller. */
+    callerLink: (journeyId) => send('POST', `journeys/${id(journeyId)}/caller-link`),
     geofences: () => getJson('geofences'),
-    /** ws(s)://host/api/v1/stream?token=… (browsers cannot set headers on a websocket). */
+    createGeofence: (body) => send('POST', 'geofences', body),
+    updateGeofence: (geofenceId, changes) => send('PATCH', `geofences/${id(geofenceId)}`, changes),
+    deleteGeofence: (geofenceId) => send('DELETE', `geofences/${id(geofenceId)}`),
+    /** ws(s)://host/api/v1/stream: `?token=` for a key (browsers cannot set headers), the cookie for a session. */
     streamUrl() {
       const url = new URL('stream', API_BASE);
       url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-      url.searchParams.set('token', token);
+      if (token) url.searchParams.set('token', token);
       return url.toString();
     },
   };

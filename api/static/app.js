@@ -2,23 +2,30 @@
 
 import { showAccessRequired } from './access.js';
 import { Alerts } from './alerts.js';
-import { AuthError, createApiClient } from './api.js';
-import { takeTokenFromUrl } from './auth.js';
+import { AuthError } from './api.js';
 import { DEFAULT_CONFIG, normaliseConfig } from './config.js';
+import { DispatchTool } from './dispatch.js';
 import { byId } from './dom.js';
 import { FleetStore, STALE_AFTER_S } from './fleet.js';
 import { parseTime } from './format.js';
+import { GeofenceEditor } from './geofence_editor.js';
 import { GeofenceLayer } from './geofences.js';
 import { bindLanguageToggle, renderClock, renderConnection } from './header.js';
 import { initLang, onLangChange, lang } from './i18n.js';
+import { JourneyActions } from './journey_actions.js';
 import { JourneyBoard } from './journey_board.js';
+import { JourneyHistory } from './journey_history.js';
 import { Loader } from './loader.js';
 import { HospitalLayer, Legend, OverlaySwitch, addRoads, createMap, pingAt } from './map.js';
 import { FleetPanel } from './panel.js';
+import { ReplayPlayer } from './replay.js';
 import { isClosedJourneyStatus, vehicleStatusAfter } from './status.js';
-import { FleetStream } from './stream.js';
+import { noteServerTime } from './server_clock.js';
+import { canEdit, goToLogin, openSession, PAGES } from './session.js';
+import { FleetStream, backoffDelay } from './stream.js';
 import { Tabs } from './tabs.js';
 import { ThrottledTask } from './throttle.js';
+import { UserMenu } from './user_menu.js';
 import { VehicleLayer } from './vehicles.js';
 
 const REFETCH_MIN_INTERVAL_MS = 5000;
@@ -31,6 +38,8 @@ const GEOFENCE_REFRESH_MS = 5 * 60 * 1000;
  * newest first, open journeys by id, counters, stream and sound state.
  */
 const ambState = {
+  user: null,
+  mode: '',
   vehicles: {},
   events: [],
   journeys: {},
@@ -40,14 +49,21 @@ const ambState = {
   connection: 'connecting',
   lang: 'vi',
   loaded: { events: false, journeys: false, geofences: false },
+  etas: {},
+  dispatch: null,
+  replay: null,
+  geofences: null,
   sound: { armed: false, played: 0 },
 };
 window.ambState = ambState;
 
 /** The running console: owns the store, the map layers, the panel and the stream. */
 class DispatcherConsole {
-  constructor(client) {
+  /** `session` is { mode, client, user } from openSession(). */
+  constructor(client, { session }) {
     this.client = client;
+    this.session = session;
+    this.editor = canEdit(session.user);
     this.store = new FleetStore();
     this.config = DEFAULT_CONFIG;
     this.loaded = { config: false, roads: false, snapshot: false };
@@ -76,14 +92,34 @@ class DispatcherConsole {
       onFit: () => this.vehicleLayer?.fitAll(),
       onJourney: (id) => this.selectJourney(id, { pan: true, showTab: true }),
     });
-    this.tabs = new Tabs(byId('side-tabs'));
+    this.tabs = new Tabs(byId('side-tabs'), {
+      onChange: (id) => {
+        if (id !== 'tab-geofences') this.zones?.hidden();
+      },
+    });
+    this.actions = new JourneyActions({
+      client,
+      editor: this.editor,
+      hospitals: () => [...this.hospitals.values()],
+      onReplay: (journey) => this.openReplay(journey),
+      onChanged: (id) => {
+        this.journeys.refetch.request();
+        this.journeys.panel.refreshDetail(id);
+      },
+      onAuthError: () => this.deny(),
+    });
+    this.history = new JourneyHistory({ client, onReplay: (journey) => this.openReplay(journey), onAuthError: () => this.deny() });
     this.journeys = new JourneyBoard({
       client,
+      actions: this.actions,
       onSelect: (id) => this.selectJourney(id, { pan: true, showTab: true }),
       onChange: (journeys) => {
         ambState.journeys = journeys;
         // Dispatch sentences name the incident's address, known once the journey is.
         this.alerts?.relabel();
+      },
+      onEtas: (etas) => {
+        ambState.etas = etas;
       },
       onAuthError: () => this.deny(),
     });
@@ -108,13 +144,52 @@ class DispatcherConsole {
     this.loaded.config = true;
     const map = createMap(byId('map'), this.config);
     this.map = map;
-    this.geofenceLayer = new GeofenceLayer(map);
+    this.geofenceLayer = new GeofenceLayer(map, {
+      onPick: (id) => this.zones.pick(id),
+      pickable: () => this.tabs.current === 'tab-geofences' && !this.zones.draw.active && (this.dispatch?.state.phase ?? 'idle') === 'idle',
+    });
     this.geofenceLayer.group.addTo(map);
+    this.zones = new GeofenceEditor(map, {
+      client: this.client,
+      layer: this.geofenceLayer,
+      editor: this.editor,
+      reload: () => this.loadGeofences(),
+      isShown: () => this.tabs.current === 'tab-geofences',
+      onStart: () => {
+        this.dispatch?.cancel();
+        // Drawn zones must be visible while they are drawn and edited.
+        if (!map.hasLayer(this.geofenceLayer.group)) this.geofenceLayer.group.addTo(map);
+      },
+      onState: (state) => {
+        ambState.geofences = state;
+      },
+      onAuthError: () => this.deny(),
+    });
     this.journeys.attachMap(map, {
       vehicle: (id) => this.store.vehicles.get(id),
       hospital: (id) => this.hospitals.get(id),
     });
     this.vehicleLayer = new VehicleLayer(map, { onSelect: (id) => this.select(id, { pan: false }) });
+    this.replay = new ReplayPlayer(map, {
+      client: this.client,
+      onState: (state) => {
+        ambState.replay = state;
+      },
+      onAuthError: () => this.deny(),
+    });
+    if (this.editor) {
+      this.dispatch = new DispatchTool(map, {
+        client: this.client,
+        onDispatched: (journey) => this.dispatched(journey),
+        onBegin: () => {
+          if (this.zones.draw.active || this.zones.editing === 'new') this.zones.closeForm();
+        },
+        onState: (state) => {
+          ambState.dispatch = state;
+        },
+        onAuthError: () => this.deny(),
+      });
+    }
     this.legend = new Legend(map, { offlineAfterS: this.config.offline_after_s, staleAfterS: STALE_AFTER_S });
     this.overlays = new OverlaySwitch(map, [
       { key: 'geofences', layer: this.geofenceLayer.group },
@@ -169,6 +244,8 @@ class DispatcherConsole {
 
   async loadGeofences() {
     this.geofenceLayer.setData(await this.client.geofences());
+    this.zones.refresh();
+    byId('geofence-count').textContent = String(this.geofenceLayer.features.length);
     ambState.loaded.geofences = true;
   }
 
@@ -213,8 +290,30 @@ class DispatcherConsole {
       this.applyFixes(Array.isArray(message.fixes) ? message.fixes : []);
     } else if (message.type === 'events') {
       this.applyEvents(Array.isArray(message.events) ? message.events : [], { live: true });
+    } else if (message.type === 'etas') {
+      this.journeys.applyEtas(Array.isArray(message.etas) ? message.etas : []);
+    } else if (message.type === 'heartbeat' || message.type === 'pong') {
+      // Also proves the connection is alive (the stream's silence timer); its time sets countdowns.
+      noteServerTime(message.time);
     }
-    // 'heartbeat' only proves the connection is alive; the stream's silence timer uses it.
+  }
+
+  /** Replays a journey; its card closes to leave the map to the replay. */
+  openReplay(journey) {
+    this.selectJourney(null);
+    this.replay?.open(journey);
+  }
+
+  /** A journey was just created here: show it, its route and its ETA. */
+  async dispatched(journey) {
+    if (!journey?.id) return;
+    try {
+      await this.journeys.load();
+    } catch (error) {
+      this.failedQuietly('journeys', error);
+    }
+    this.vehicleRefetch.request();
+    this.selectJourney(journey.id, { pan: true, showTab: true });
   }
 
   /** Applies an authoritative vehicle list (snapshot or GET /vehicles). */
@@ -368,9 +467,13 @@ class DispatcherConsole {
     this.panel.relabel(this.view);
     this.journeys.relabel();
     this.alerts.relabel();
+    this.dispatch?.relabel();
+    this.history.relabel();
+    this.replay?.relabel();
+    this.zones?.relabel();
   }
 
-  /** The token was refused: stop everything and show the access screen. */
+  /** The token or session was refused: stop everything; back to the login page (or the key screen). */
   deny() {
     if (this.stopped) return;
     this.stopped = true;
@@ -381,11 +484,31 @@ class DispatcherConsole {
     ambState.connected = false;
     ambState.connection = 'auth';
     renderConnection({ state: 'auth', retryAt: 0 });
-    showAccessRequired('denied');
+    if (this.session.mode === 'session') goToLogin({ expired: true });
+    else showAccessRequired('denied');
   }
 }
 
-function main() {
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Who is here: retried while the server cannot be reached (the banner says so). */
+async function openSessionWithRetry() {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const session = await openSession();
+      byId('load-error').hidden = true;
+      return session;
+    } catch (error) {
+      console.warn('session check failed', error);
+      byId('load-error').hidden = false;
+      await sleep(backoffDelay(attempt));
+    }
+  }
+}
+
+async function main() {
   initLang();
   ambState.lang = lang();
   const markToggle = bindLanguageToggle();
@@ -393,8 +516,11 @@ function main() {
   clockTick();
   setInterval(clockTick, 1000);
 
-  const token = takeTokenFromUrl();
-  if (!token) {
+  const session = await openSessionWithRetry();
+  ambState.mode = session.mode;
+  if (session.mode === 'login') return;
+  if (session.mode === 'none') {
+    // A server without accounts: ask for an API key, as before.
     ambState.connection = 'auth';
     renderConnection({ state: 'auth', retryAt: 0 });
     showAccessRequired('missing');
@@ -404,11 +530,21 @@ function main() {
     });
     return;
   }
-  const dispatcher = new DispatcherConsole(createApiClient(token));
+  if (session.user?.role === 'hospital') {
+    // A hospital follows its own inbound ambulances on the board, not the fleet.
+    window.location.replace(PAGES.board().toString());
+    return;
+  }
+  ambState.user = session.user;
+  document.body.dataset.role = session.user?.role ?? 'unknown';
+  document.body.dataset.canEdit = canEdit(session.user) ? '1' : '0';
+  const userMenu = new UserMenu(session);
+  const dispatcher = new DispatcherConsole(session.client, { session });
   onLangChange(() => {
     ambState.lang = lang();
     markToggle();
     clockTick();
+    userMenu.relabel();
     dispatcher.relabel();
   });
   renderConnection(dispatcher.connection);

@@ -138,3 +138,25 @@ export function formatElapsed(seconds) {
 export function formatNumber(value, digits = 0) {
   return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '?';
 }
+
+/** A distance: '850 m' below 1 km, else '2,3 km' (decimal comma in Vietnamese); an em dash when absent. */
+export function formatDistance(metres) {
+  if (typeof metres !== 'number' || !Number.isFinite(metres)) return '—';
+  if (metres < 1000) return `${Math.max(0, Math.round(metres / 10) * 10)} m`;
+  const km = metres / 1000;
+  const text = km.toFixed(km < 10 ? 1 : 0);
+  return `${lang() === 'vi' ? text.replace('.', ',') : text} km`;
+}
+
+/** Travel time in whole minutes, rounded up: '4 phút' / '4 min'; under a minute '< 1 phút'. */
+export function formatMinutes(seconds) {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds)) return '—';
+  if (seconds < 60) return t('dur.lessThanMinute');
+  return t('dur.m', { m: Math.ceil(seconds / 60) });
+}
+
+/** A countdown as 'm:ss' (or 'h:mm:ss'); past zero it stays at '0:00'. */
+export function formatCountdown(seconds) {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds)) return '—';
+  return formatElapsed(Math.max(0, Math.ceil(seconds)));
+}

@@ -37,16 +37,22 @@ function labelPoint(feature, layer) {
 }
 
 export class GeofenceLayer {
-  constructor(map) {
+  /** `onPick(id)` runs when a geofence is clicked while `pickable()` says so (the editor's tab is open). */
+  constructor(map, { onPick = () => {}, pickable = () => false } = {}) {
     this.map = map;
+    this.onPick = onPick;
+    this.pickable = pickable;
     this.group = L.layerGroup();
     this.features = [];
+    this.layers = new Map();
+    this.selectedId = null;
   }
 
   /** Redraws from a GeoJSON FeatureCollection (GET /api/v1/geofences). */
   setData(collection) {
     this.features = Array.isArray(collection?.features) ? collection.features : [];
     this.group.clearLayers();
+    this.layers.clear();
     // Big areas first so smaller ones stay on top and hoverable.
     const order = { service_area: 0, speed_zone: 1, hospital_area: 2, station: 3, restricted_zone: 4, scene: 5 };
     const features = [...this.features].sort((a, b) => (order[a.properties?.kind] ?? 0) - (order[b.properties?.kind] ?? 0));
@@ -70,11 +76,17 @@ export class GeofenceLayer {
     } else {
       layer.options.interactive = false;
     }
+    const id = props.id ?? feature.id;
+    this.layers.set(id, layer);
+    layer.on('click', () => {
+      if (this.pickable()) this.onPick(id);
+    });
     layer.on('add', () => {
       const element = layer.getElement();
       if (!element) return;
-      setData(element, 'geofenceId', String(props.id ?? feature.id ?? ''));
+      setData(element, 'geofenceId', String(id ?? ''));
       setData(element, 'kind', kind);
+      element.classList.toggle('is-selected', id === this.selectedId);
     });
     if (kind === 'speed_zone' && Number.isFinite(props.speed_limit_kmh)) {
       const size = 30;
@@ -96,6 +108,24 @@ export class GeofenceLayer {
         layer.speedSign.addTo(this.group);
       });
     }
+  }
+
+  /** Outlines one geofence (null clears). */
+  select(id) {
+    this.selectedId = id;
+    for (const [key, layer] of this.layers) {
+      const element = layer.getElement?.();
+      if (element) element.classList.toggle('is-selected', key === id);
+      if (key === id) layer.bringToFront?.();
+    }
+  }
+
+  bounds(id) {
+    return this.layers.get(id)?.getBounds?.() ?? null;
+  }
+
+  feature(id) {
+    return this.features.find((feature) => (feature.properties?.id ?? feature.id) === id) ?? null;
   }
 
   tooltip(props) {

@@ -156,6 +156,7 @@ const STRINGS = {
     'dur.ms': '{m} phút {s} giây',
     'dur.m': '{m} phút',
     'dur.s': '{s} giây',
+    'dur.lessThanMinute': '< 1 phút',
     'sound.enable': '🔔 Bật âm thanh',
     'sound.enableTitle': 'Bấm vào bất kỳ đâu để bật chuông báo động (trình duyệt cần một thao tác trước khi phát âm thanh)',
     'legend.statuses': 'Trạng thái xe',
@@ -175,6 +176,8 @@ const STRINGS = {
     'geofence.restricted_zone': 'Vùng cấm',
     'geofence.speed_zone': 'Vùng giới hạn tốc độ',
     'geofence.limit': 'Giới hạn {n} km/h',
+    'eta.to.scene': 'Đến hiện trường',
+    'eta.to.hospital': 'Đến bệnh viện',
   },
   en: {
     'app.title': 'Ambulance Journey Monitor — Da Nang',
@@ -327,6 +330,7 @@ const STRINGS = {
     'dur.ms': '{m} min {s} s',
     'dur.m': '{m} min',
     'dur.s': '{s} s',
+    'dur.lessThanMinute': '< 1 min',
     'sound.enable': '🔔 Enable sound',
     'sound.enableTitle': 'Click anywhere to enable the alarm sound (browsers need a click before they play sound)',
     'legend.statuses': 'Vehicle status',
@@ -346,8 +350,18 @@ const STRINGS = {
     'geofence.restricted_zone': 'Restricted zone',
     'geofence.speed_zone': 'Speed zone',
     'geofence.limit': 'Limit {n} km/h',
+    'eta.to.scene': 'To scene',
+    'eta.to.hospital': 'To hospital',
   },
 };
+
+/**
+ * Adds a feature's strings ({ vi: {...}, en: {...} }); feature modules call it when imported, so
+ * each page carries only the words it shows.
+ */
+export function addStrings(strings) {
+  for (const language of LANGS) Object.assign(STRINGS[language], strings[language] ?? {});
+}
 
 let current = DEFAULT_LANG;
 const listeners = new Set();
@@ -402,7 +416,8 @@ export function setLang(language, { remember = true } = {}) {
 
 /** Fills elements marked with data-i18n (text) and data-i18n-<attr> (attributes). */
 export function applyStatic(root) {
-  document.title = t('app.title');
+  // A page names its own title with <title data-i18n="…">; the dispatcher's is the app's.
+  if (!document.querySelector('title[data-i18n]')) document.title = t('app.title');
   for (const node of root.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
   for (const attr of ['title', 'placeholder', 'aria-label']) {
     const dataKey = `i18n${attr.replace(/(^|-)(\w)/g, (m, dash, ch) => ch.toUpperCase())}`;

@@ -3,6 +3,7 @@
 import { AuthError } from './api.js';
 import { JourneyLayer } from './journey_layer.js';
 import { JourneyPanel } from './journey_panel.js';
+import { JourneyRoutes } from './journey_routes.js';
 import { JourneyStore } from './journeys.js';
 import { isClosedJourneyStatus } from './status.js';
 import { ThrottledTask } from './throttle.js';
@@ -12,24 +13,48 @@ const REFETCH_MIN_INTERVAL_MS = 2000;
 export class JourneyBoard {
   /**
    * `onSelect(id)` runs when a journey row or incident is clicked (null closes);
-   * `onChange(journeysById)` after every change; `onAuthError()` when the API refuses the token.
+   * `onChange(journeysById)` after every change; `onEtas(etasById)` when an ETA or route changes;
+   * `onAuthError()` when the API refuses the token; `actions` renders the journey card's buttons.
    */
-  constructor({ client, onSelect, onChange, onAuthError }) {
+  constructor({ client, onSelect, onChange, onEtas = () => {}, onAuthError, actions = null }) {
     this.client = client;
     this.onSelect = onSelect;
     this.onChange = onChange;
+    this.onEtas = onEtas;
     this.onAuthError = onAuthError;
     this.store = new JourneyStore();
-    this.panel = new JourneyPanel({ onSelect, loadDetail: (id) => client.journey(id) });
+    this.panel = new JourneyPanel({
+      onSelect,
+      loadDetail: (id) => client.journey(id),
+      etaOf: (id) => this.routes?.etaOf(id) ?? null,
+      actions,
+    });
     this.layer = null;
+    this.routes = null;
     this.loaded = false;
     this.refetch = new ThrottledTask(() => this.reload(), REFETCH_MIN_INTERVAL_MS);
   }
 
   /** Draws the journeys on the map; `vehicle(id)` and `hospital(id)` give positions. */
   attachMap(map, { vehicle, hospital }) {
-    this.layer = new JourneyLayer(map, { vehicle, hospital, onSelect: this.onSelect });
+    this.vehicle = vehicle;
+    this.layer = new JourneyLayer(map, { vehicle, hospital, onSelect: this.onSelect, routed: (id) => this.routes.has(id) });
+    this.routes = new JourneyRoutes(map, {
+      client: this.client,
+      group: this.layer.group,
+      onChange: () => {
+        this.layer.refreshLines();
+        this.onEtas(this.routes.toObject());
+      },
+      onAuthError: this.onAuthError,
+    });
     this.render();
+  }
+
+  /** `etas` messages from the stream. */
+  applyEtas(etas) {
+    this.routes?.applyEtas(etas);
+    this.panel.tick();
   }
 
   /** GET /journeys?open=true; throws on failure (the first load retries). */
@@ -53,6 +78,7 @@ export class JourneyBoard {
   render() {
     const journeys = this.store.sorted();
     this.panel.sync(journeys);
+    this.routes?.sync(journeys);
     this.layer?.sync(journeys);
     this.onChange(this.store.toObject());
   }
@@ -91,14 +117,18 @@ export class JourneyBoard {
   select(id) {
     this.panel.select(id);
     this.layer?.select(id);
+    this.routes?.select(id);
     return this.store.get(id) ?? null;
   }
 
   bounds(id) {
-    return this.layer?.bounds(id) ?? null;
+    const bounds = this.layer?.bounds(id) ?? null;
+    const route = this.routes?.bounds(id);
+    return bounds && route ? bounds.extend(route) : bounds;
   }
 
   vehicleMoved(vehicleId) {
+    this.routes?.vehicleMoved(vehicleId, this.vehicle?.(vehicleId)?.position);
     this.layer?.vehicleMoved(vehicleId);
   }
 
@@ -108,6 +138,7 @@ export class JourneyBoard {
 
   tick(nowMs) {
     this.panel.tick(nowMs);
+    this.routes?.refreshLabel();
   }
 
   relabel() {

@@ -8,7 +8,7 @@ import { headsForIncident, normaliseStatus, statusLabel } from './status.js';
 const L = window.L;
 
 // Constant markup (no data): a warning diamond with an exclamation mark.
-const INCIDENT_HTML =
+export const INCIDENT_HTML =
   '<svg class="incident-glyph" viewBox="-20 -20 40 40" aria-hidden="true">' +
   '<path class="incident-diamond" d="M0,-17 L17,0 L0,17 L-17,0 Z"></path>' +
   '<path class="incident-mark" d="M-2.2,-9 h4.4 l-0.9,11 h-2.6 Z M0,5 a2.4,2.4 0 1,0 0.01,0 Z"></path>' +
@@ -19,8 +19,9 @@ export class JourneyLayer {
    * `vehicle(id)` gives the vehicle record (its position), `hospital(id)` the hospital record;
    * `onSelect(journeyId)` runs when an incident marker is clicked.
    */
-  constructor(map, { vehicle, hospital, onSelect }) {
+  constructor(map, { vehicle, hospital, onSelect, routed = () => false }) {
     this.map = map;
+    this.routed = routed;
     this.vehicle = vehicle;
     this.hospital = hospital;
     this.onSelect = onSelect;
@@ -102,12 +103,17 @@ export class JourneyLayer {
     );
   }
 
-  /** Vehicle -> incident before it reaches the scene, vehicle -> hospital after; none when returning. */
+  /**
+   * Vehicle -> incident before it reaches the scene, vehicle -> hospital after; none when
+   * returning, nor where the road route is drawn instead.
+   */
   updateLine(entry) {
     const { journey } = entry;
     const position = this.vehicle(journey.vehicle_id)?.position;
     let target = null;
-    if (headsForIncident(journey.status)) {
+    if (this.routed(journey.id)) {
+      target = null;
+    } else if (headsForIncident(journey.status)) {
       target = entry.marker.getLatLng();
     } else if (['on_scene', 'transporting', 'at_hospital'].includes(journey.status)) {
       const hospital = this.hospital(journey.destination_hospital_id);
@@ -116,7 +122,10 @@ export class JourneyLayer {
     const from = position && Number.isFinite(position.lat) && Number.isFinite(position.lon) ? L.latLng(position.lat, position.lon) : null;
     entry.line.setLatLngs(from && target ? [from, target] : []);
     const element = entry.line.getElement();
-    if (element) setData(element, 'target', target ? (headsForIncident(journey.status) ? 'incident' : 'hospital') : 'none');
+    if (element) {
+      const kind = headsForIncident(journey.status) ? 'incident' : 'hospital';
+      setData(element, 'target', this.routed(journey.id) ? 'routed' : target ? kind : 'none');
+    }
   }
 
   /** A vehicle moved: its journey line follows. */

@@ -1,7 +1,7 @@
 /** The "Hành trình" / "Journeys" tab: open journeys, most urgent first, and the selected one's timeline. */
 
 import { byId, h, setData, setText } from './dom.js';
-import { formatCoords, formatElapsed, formatEventTime, formatShortTime, parseTime } from './format.js';
+import { formatCoords, formatCountdown, formatDistance, formatElapsed, formatEventTime, formatShortTime, parseTime } from './format.js';
 import { lang, t } from './i18n.js';
 import { JOURNEY_TIMESTAMPS } from './journeys.js';
 import { headsForIncident, normaliseStatus, setStatusPill, statusLabel, statusPill } from './status.js';
@@ -28,17 +28,27 @@ function elapsedSeconds(journey, nowMs) {
   return Number.isNaN(start) ? null : Math.max(0, (nowMs - start) / 1000);
 }
 
+/** '→ hiện trường 4:12 · 2,1 km' for a journey's ETA, or '' without one. */
+export function etaText(eta) {
+  if (!eta) return '';
+  return `${t(`eta.to.${eta.target}`)} ${formatCountdown(eta.seconds)} · ${formatDistance(eta.metres)}`;
+}
+
 export class JourneyPanel {
-  /** `onSelect(id)` runs when a row is clicked (null to close); `loadDetail(id)` fetches the status log. */
-  constructor({ onSelect, loadDetail }) {
+  /**
+   * `onSelect(id)` runs when a row is clicked (null to close); `loadDetail(id)` fetches the status
+   * log; `etaOf(id)` gives a journey's current ETA; `actions` renders the card's buttons.
+   */
+  constructor({ onSelect, loadDetail, etaOf = () => null, actions = null }) {
     this.onSelect = onSelect;
+    this.etaOf = etaOf;
     this.list = byId('journey-list');
     this.empty = byId('journey-empty');
     this.count = byId('journey-count');
     this.rows = new Map();
     this.journeys = [];
     this.selectedId = null;
-    this.detail = new JourneyDetail({ onClose: () => this.onSelect(null), loadDetail });
+    this.detail = new JourneyDetail({ onClose: () => this.onSelect(null), loadDetail, etaOf, actions });
   }
 
   /** Rebuilds rows from the store's sorted list. */
@@ -77,6 +87,7 @@ export class JourneyPanel {
       address: h('span', { class: 'journey-address' }),
       destination: h('span', { class: 'journey-dest' }),
       dispatched: h('span', { class: 'journey-dispatched' }),
+      eta: h('span', { class: 'journey-eta' }),
     };
     row.button = h(
       'button',
@@ -84,6 +95,7 @@ export class JourneyPanel {
       h('span', { class: 'journey-line1' }, row.priority, row.callSign, row.status),
       row.elapsed,
       row.address,
+      row.eta,
       h('span', { class: 'journey-line3' }, row.destination, row.dispatched),
     );
     row.item = h('li', { class: 'journey-item', dataset: { journeyId: String(id) } }, row.button);
@@ -119,6 +131,9 @@ export class JourneyPanel {
       const late = elapsed !== null && headsForIncident(journey.status) && elapsed > RESPONSE_TARGET_S;
       setData(row.item, 'overdue', late ? '1' : '0');
       row.elapsed.title = t('journeys.elapsedTitle');
+      const eta = this.etaOf(journey.id);
+      setText(row.eta, etaText(eta));
+      setData(row.eta, 'target', eta?.target ?? 'none');
     }
     if (this.selectedId !== null) this.detail.tick(nowMs);
   }
@@ -150,7 +165,9 @@ export class JourneyPanel {
 
 /** The selected journey's card over the map: incident, destination, NEMSIS timestamps, status log. */
 class JourneyDetail {
-  constructor({ onClose, loadDetail }) {
+  constructor({ onClose, loadDetail, etaOf, actions }) {
+    this.etaOf = etaOf;
+    this.actions = actions;
     this.root = byId('journey-detail');
     this.title = byId('journey-detail-title');
     this.summary = byId('journey-detail-summary');
@@ -205,10 +222,12 @@ class JourneyDetail {
     setText(this.title, t('journeys.detailTitle', { c: journey.call_sign || `#${journey.vehicle_id}`, id: journey.id }));
     const priority = [1, 2, 3].includes(journey.priority) ? journey.priority : 3;
     this.elapsed = h('span', { class: 'journey-elapsed' });
+    this.eta = h('span', { id: 'journey-detail-eta', class: 'journey-eta' });
     this.summary.replaceChildren(
       statusPill(journey.status),
       h('span', { class: 'journey-priority', dataset: { priority: String(priority) }, text: `P${priority} · ${t(`priority.${priority}`)}` }),
       this.elapsed,
+      this.eta,
     );
     const field = (label, value) => h('div', { class: 'detail-row' }, h('dt', { text: label }), h('dd', { text: value || '—' }));
     this.fields.replaceChildren(
@@ -221,6 +240,7 @@ class JourneyDetail {
     );
     this.renderTimeline(journey);
     this.renderLog();
+    this.actions?.show(journey, { closed: this.root.dataset.closed === '1' });
     this.tick();
   }
 
@@ -261,11 +281,16 @@ class JourneyDetail {
   tick(nowMs = Date.now()) {
     if (!this.journey || !this.elapsed) return;
     const elapsed = elapsedSeconds(this.journey, nowMs);
-    setText(this.elapsed, this.root.dataset.closed === '1' ? t('journeys.closed') : `T+${formatElapsed(elapsed)}`);
+    const closed = this.root.dataset.closed === '1';
+    setText(this.elapsed, closed ? t('journeys.closed') : `T+${formatElapsed(elapsed)}`);
+    const eta = closed ? null : this.etaOf(this.journey.id);
+    setText(this.eta, etaText(eta));
+    setData(this.eta, 'target', eta?.target ?? 'none');
   }
 
   hide() {
     this.root.hidden = true;
+    this.actions?.hide();
     this.journey = null;
     this.loading += 1;
     delete this.root.dataset.journeyId;
