@@ -4,35 +4,80 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.hub import StreamHub
+from api.openapi import install_docs
 from api.relay import CommittedFixRelay
-from api.routes import events, geofences, health, hospitals, journeys, stream, units, vehicles
+from api.routes import (
+    auth,
+    caller_links,
+    events,
+    geofences,
+    health,
+    hospitals,
+    journeys,
+    pages,
+    stream,
+    units,
+    users,
+    vehicles,
+)
 from api.routes import map as map_routes
 from api.settings import ApiSettings
-from tracking.config import DatabaseSettings, MqttSettings
+from tracking.config import CommonSettings, DatabaseSettings, MqttSettings
 from tracking.db import open_pool
+from tracking.sessions import SessionPolicy
 from tracking.settings import TrackingSettings
+from tracking.throttle import LoginThrottle
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = pages.STATIC_DIR
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Live positions of Da Nang's ambulances for dispatchers and hospitals.
+
+**Authentication**: every call but `/healthz` and the caller's tracking link needs either an API
+key (`Authorization: Bearer amb_...`, for integrations such as hospital systems) or a browser
+session (`POST /api/v1/auth/login` sets the `amb_session` cookie; with the cookie, every POST, PUT,
+PATCH and DELETE also sends `X-CSRF-Token`). Roles: `admin`, `dispatcher`, `hospital` (sees only
+the journeys inbound to its hospital), `viewer` (read only).
+
+**Live stream**: `WS /api/v1/stream` (`?token=<API key>` or the session cookie): a snapshot, then
+fixes, events and ETAs; subscriptions with filters — see `docs/websocket.md`.
+"""
+
+TAGS = [
+    {"name": "auth", "description": "Browser sign-in: session cookie and CSRF token."},
+    {"name": "accounts", "description": "Accounts and API keys (admins only)."},
+    {"name": "vehicles", "description": "The fleet, positions and tracks."},
+    {"name": "journeys", "description": "Dispatch, status, reports; the caller's tracking link."},
+    {"name": "caller links", "description": "What a caller's public tracking link shows (no sign-in)."},
+    {"name": "hospitals", "description": "Hospitals ranked by road, inbound ambulances, ETAs."},
+    {"name": "units", "description": "The fastest available ambulances by road."},
+    {"name": "geofences", "description": "Hospital areas, stations, scenes, zones."},
+    {"name": "events", "description": "Stored events."},
+    {"name": "map", "description": "Map configuration and layers."},
+    {"name": "health", "description": "Liveness and readiness."},
+]
 
 
 def create_app(
     settings: ApiSettings | None = None,
     database: DatabaseSettings | None = None,
     mqtt: MqttSettings | None = None,
+    common: CommonSettings | None = None,
 ) -> FastAPI:
     settings = settings or ApiSettings()
     database = database or DatabaseSettings()
     mqtt = mqtt or MqttSettings()
+    common = common or CommonSettings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,22 +95,46 @@ def create_app(
 
     app = FastAPI(
         title="Ambulance Journey Monitor API",
-        version="0.1.0",
-        description="Live positions of Da Nang's ambulances for dispatchers and hospitals. "
-        "Every call needs an API key (`Authorization: Bearer ...`; `?token=` on the websocket).",
+        version="0.2.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by install_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     # The road layer and fleet snapshots are large, repetitive JSON: compress them on the wire.
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.state.tracking = TrackingSettings()
+    app.state.secure_cookies = settings.secure_cookies(common.env)
+    if common.env == "production" and not app.state.secure_cookies:
+        log.warning("AMB_API_COOKIE_SECURE=false in production: session cookies travel over plain HTTP")
+    app.state.session_policy = SessionPolicy(
+        idle=timedelta(seconds=settings.session_idle_s),
+        absolute=timedelta(seconds=settings.session_absolute_s),
+    )
+    app.state.login_throttle = LoginThrottle(
+        per_user=settings.login_max_failures_per_user,
+        per_ip=settings.login_max_failures_per_ip,
+        window=timedelta(seconds=settings.login_window_s),
+    )
     install_error_handlers(app)
-    for module in (health, vehicles, journeys, units, hospitals, geofences, events, map_routes, stream):
+    for module in (
+        health,
+        auth,
+        users,
+        vehicles,
+        journeys,
+        caller_links,
+        units,
+        hospitals,
+        geofences,
+        events,
+        map_routes,
+        stream,
+        pages,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-
-    @app.get("/", include_in_schema=False)
-    async def dispatcher_page() -> FileResponse:
-        return FileResponse(str(STATIC_DIR / "index.html"), headers={"Cache-Control": "no-cache"})
-
+    install_docs(app)
     return app

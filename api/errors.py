@@ -7,6 +7,9 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from tracking.access import AccessError, ApiKeyNotFoundError
+from tracking.accounts import LastAdminError, UsernameTakenError, UserNotFoundError
+from tracking.caller_links import CallerLinkGoneError, CallerLinkNotFoundError
 from tracking.geofences import GeofenceError, GeofenceNotFoundError
 from tracking.journeys import JourneyConflictError, JourneyInputError, JourneyNotFoundError
 from tracking.routing import NoRouteError
@@ -22,6 +25,13 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     JourneyInputError: 422,
     JourneyConflictError: 409,
     NoRouteError: 422,
+    AccessError: 422,  # and AccountError: a bad role, hospital, username or password
+    UsernameTakenError: 409,
+    LastAdminError: 409,
+    UserNotFoundError: 404,
+    ApiKeyNotFoundError: 404,
+    CallerLinkNotFoundError: 404,
+    CallerLinkGoneError: 410,
 }
 
 

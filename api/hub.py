@@ -1,4 +1,8 @@
-"""Fan-out of live messages to websocket clients, through one bounded queue per client."""
+"""Fan-out of live messages to websocket clients, through one bounded queue per client.
+
+Each client has a view (a StreamFilter, or None after it unsubscribed). Clients are grouped by
+view, so a message is filtered and serialised once per distinct view, not once per client.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,21 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from api.stream_filter import StreamFilter, default_filter
+
 log = logging.getLogger(__name__)
+
+# A queued frame: its text, or a snapshot still being read (sent when ready, in its place).
+Outgoing = str | asyncio.Future[str]
 
 
 @dataclass(eq=False)
 class Subscriber:
-    """One connected client: its queue, and whether it fell behind."""
+    """One connected client: its queue, its view, and whether it fell behind."""
 
     name: str
-    queue: asyncio.Queue[str]
-    hospital_id: int | None = None  # a hospital's client sees only what concerns that hospital
+    queue: asyncio.Queue[Outgoing]
+    view: StreamFilter | None = None
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -28,34 +37,61 @@ class StreamHub:
     def __init__(self, queue_size: int) -> None:
         self._queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
+        self._by_view: dict[StreamFilter, set[Subscriber]] = {}
 
     def subscribe(self, name: str, hospital_id: int | None = None) -> Subscriber:
-        sub = Subscriber(name, asyncio.Queue(self._queue_size), hospital_id)
+        """A new client with the default view of its scope (the fleet, or its hospital)."""
+        sub = Subscriber(name, asyncio.Queue(self._queue_size))
         self._subscribers.add(sub)
+        self.set_view(sub, default_filter(hospital_id))
         return sub
 
+    def set_view(self, sub: Subscriber, view: StreamFilter | None) -> None:
+        """From now on `sub` gets what `view` lets through (None: nothing but its own replies)."""
+        if sub.view is not None:
+            group = self._by_view.get(sub.view)
+            if group is not None:
+                group.discard(sub)
+                if not group:
+                    del self._by_view[sub.view]
+        sub.view = view
+        if view is not None and sub in self._subscribers:
+            self._by_view.setdefault(view, set()).add(sub)
+
     def unsubscribe(self, sub: Subscriber) -> None:
+        self.set_view(sub, None)
         self._subscribers.discard(sub)
 
+    def send(self, sub: Subscriber, item: Outgoing) -> None:
+        """Queue one frame for one client (a reply, or a snapshot to come)."""
+        if sub.overflowed.is_set():
+            return
+        try:
+            sub.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            log.warning("websocket client %s fell behind; disconnecting it", sub.name)
+            sub.overflowed.set()
+
     def publish(self, kind: str, items: list[dict[str, Any]]) -> None:
-        """Send `{"type": kind, kind: items}` to every fleet-wide client, and to each hospital's
-        clients the items whose `hospital_id` is theirs (fixes carry none: hospitals get positions
-        through the ETAs of the ambulances coming to them). Each message is serialised once."""
-        texts: dict[int | None, str | None] = {None: _message(kind, items)}
-        for sub in list(self._subscribers):
-            if sub.overflowed.is_set():
+        """Send `{"type": kind, kind: [...]}` to every client, each getting the items its view lets
+        through (nothing when none does)."""
+        whole: str | None = None  # views that let everything through share one text
+        for view, group in list(self._by_view.items()):
+            selected = view.select(kind, items)
+            if not selected:
                 continue
-            if sub.hospital_id not in texts:
-                mine = [i for i in items if i.get("hospital_id") == sub.hospital_id]
-                texts[sub.hospital_id] = _message(kind, mine) if mine else None
-            text = texts[sub.hospital_id]
-            if text is None:
-                continue
-            try:
-                sub.queue.put_nowait(text)
-            except asyncio.QueueFull:
-                log.warning("websocket client %s fell behind; disconnecting it", sub.name)
-                sub.overflowed.set()
+            if selected is items:
+                whole = whole or _message(kind, items)
+                text = whole
+            else:
+                text = _message(kind, selected)
+            for sub in list(group):
+                self.send(sub, text)
+
+    @property
+    def views(self) -> int:
+        """How many distinct views the clients hold (each costs one serialisation per publish)."""
+        return len(self._by_view)
 
     def __len__(self) -> int:
         return len(self._subscribers)

@@ -46,7 +46,10 @@ class GeofenceCreate(BaseModel):
 
 
 class GeofenceUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "Cầu Rồng (40 km/h)", "speed_limit_kmh": 40}]},
+    )
 
     name: str | None = Field(None, min_length=1, max_length=200)
     kind: GeofenceKind | None = None
@@ -84,7 +87,9 @@ class JourneyCreate(BaseModel):
 
 
 class DestinationUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"destination_hospital_id": 2}]}
+    )
 
     destination_hospital_id: int | None
 
@@ -108,6 +113,6 @@ class StatusChange(BaseModel):
 
 
 class UnitStatusChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "out_of_service"}]})
 
     status: Literal["available", "out_of_service"]

@@ -32,3 +32,38 @@ class ApiSettings(BaseSettings):
     )
     stream_heartbeat_s: float = Field(15.0, gt=0, description="Heartbeat period on the websocket.")
     client_id_prefix: str = Field("amb-api", description="Prefix of this process's MQTT client id.")
+    session_idle_s: float = Field(
+        12 * 3600, gt=0, description="A browser session unused this long ends (sliding expiry)."
+    )
+    session_absolute_s: float = Field(
+        7 * 24 * 3600, gt=0, description="However active, a browser session ends this long after login."
+    )
+    cookie_secure: bool | None = Field(
+        None,
+        description="Mark the session cookie Secure (HTTPS only). Unset: Secure unless AMB_ENV is"
+        " development or test.",
+    )
+    login_max_failures_per_user: int = Field(
+        5, ge=1, description="Failed logins allowed per username in the window before 429."
+    )
+    login_max_failures_per_ip: int = Field(
+        20, ge=1, description="Failed logins allowed per client address in the window before 429."
+    )
+    login_window_s: float = Field(900, gt=0, description="The failed-login window (seconds).")
+    public_track_per_minute: int = Field(
+        120, ge=1, description="Requests per minute per client address to the public caller-tracking API."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) allowed besides the API's own host for"
+        " cookie-authenticated websockets and logins, e.g. behind a proxy that rewrites Host.",
+    )
+    stream_reauth_s: float = Field(
+        60.0,
+        gt=0,
+        description="How often a websocket re-checks its session or key (ended: closed with 4401).",
+    )
+
+    def secure_cookies(self, env: str) -> bool:
+        """Whether the session cookie carries Secure in this environment."""
+        return self.cookie_secure if self.cookie_secure is not None else env not in ("development", "test")

@@ -192,6 +192,7 @@ def start_api(broker: Broker, log_dir: Path) -> tuple[ServiceProcess, int]:
         "AMB_MQTT_URL": broker.url,
         "AMB_API_PORT": str(port),
         "AMB_API_STREAM_HEARTBEAT_S": "1",
+        "AMB_API_STREAM_REAUTH_S": "1",
     }
     api = ServiceProcess("api", env, log_dir / f"api-{port}.log").start()
 

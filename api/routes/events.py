@@ -8,13 +8,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from api import examples
 from api.deps import AnyUser, Conn, hospital_scope
+from api.openapi import AUTH_ERRORS, ok
 from tracking.events import list_events
 
-router = APIRouter(prefix="/api/v1/events", tags=["events"])
+router = APIRouter(prefix="/api/v1/events", tags=["events"], responses=AUTH_ERRORS)
 
 
-@router.get("", summary="Stored events, newest first")
+@router.get("", summary="Stored events, newest first", responses=ok(examples.EVENTS))
 async def list_all(
     conn: Conn,
     principal: AnyUser,

@@ -6,7 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from api import examples
 from api.deps import AnyUser, Conn, Editor
+from api.openapi import AUTH_ERRORS, NOT_FOUND, ok
 from api.schemas import GeofenceCreate, GeofenceUpdate
 from tracking.geofences import (
     create_geofence,
@@ -17,7 +19,7 @@ from tracking.geofences import (
 )
 from tracking.model import iso_utc
 
-router = APIRouter(prefix="/api/v1/geofences", tags=["geofences"])
+router = APIRouter(prefix="/api/v1/geofences", tags=["geofences"], responses=AUTH_ERRORS)
 
 
 def feature(row: dict[str, Any]) -> dict[str, Any]:
@@ -31,12 +33,17 @@ def _hysteresis(request: Request) -> float:
     return float(request.app.state.tracking.hysteresis_m)
 
 
-@router.get("", summary="Active geofences as a GeoJSON FeatureCollection")
+@router.get("", summary="Active geofences as a GeoJSON FeatureCollection", responses=ok(examples.GEOFENCES))
 async def list_all(conn: Conn, _: AnyUser, kind: str | None = None) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": [feature(r) for r in await list_geofences(conn, kind)]}
 
 
-@router.post("", status_code=201, summary="Create a geofence (polygon, circle or corridor)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a geofence (polygon, circle or corridor)",
+    responses=ok(examples.GEOFENCE, status=201),
+)
 async def create(body: GeofenceCreate, conn: Conn, _: Editor, request: Request) -> dict[str, Any]:
     row = await create_geofence(
         conn, body.name, body.kind, body.shape, _hysteresis(request), body.speed_limit_kmh
@@ -44,12 +51,16 @@ async def create(body: GeofenceCreate, conn: Conn, _: Editor, request: Request) 
     return feature(row)
 
 
-@router.get("/{geofence_id}", summary="One geofence")
+@router.get("/{geofence_id}", summary="One geofence", responses=ok(examples.GEOFENCE, NOT_FOUND))
 async def get_one(geofence_id: int, conn: Conn, _: AnyUser) -> dict[str, Any]:
     return feature(await get_geofence(conn, geofence_id))
 
 
-@router.patch("/{geofence_id}", summary="Change a geofence's name, kind, shape or speed limit")
+@router.patch(
+    "/{geofence_id}",
+    summary="Change a geofence's name, kind, shape or speed limit",
+    responses=ok(examples.GEOFENCE, NOT_FOUND),
+)
 async def update(
     geofence_id: int, body: GeofenceUpdate, conn: Conn, _: Editor, request: Request
 ) -> dict[str, Any]:
@@ -57,7 +68,12 @@ async def update(
     return feature(await update_geofence(conn, geofence_id, changes, _hysteresis(request)))
 
 
-@router.delete("/{geofence_id}", status_code=204, summary="Retire a geofence (its events are kept)")
+@router.delete(
+    "/{geofence_id}",
+    status_code=204,
+    summary="Retire a geofence (its events are kept)",
+    responses={204: {"description": "Retired"}, **NOT_FOUND},
+)
 async def delete(geofence_id: int, conn: Conn, _: Editor) -> Response:
     await deactivate_geofence(conn, geofence_id)
     return Response(status_code=204)

@@ -8,10 +8,20 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from api import examples
+from api.openapi import example
+
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="200 when PostgreSQL and the broker are reachable, 503 otherwise")
+@router.get(
+    "/healthz",
+    summary="200 when PostgreSQL and the broker are reachable, 503 otherwise",
+    responses={
+        200: example(examples.HEALTH),
+        503: example({"status": "degraded", "database": "ok", "broker": "unreachable"}, "Degraded"),
+    },
+)
 async def healthz(request: Request) -> JSONResponse:
     checks: dict[str, Any] = {"database": "ok", "broker": "ok"}
     try:

@@ -8,13 +8,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from api import examples
 from api.deps import AnyUser, Conn, FleetReader, hospital_scope
+from api.openapi import AUTH_ERRORS, NOT_FOUND, ok
 from tracking.eta import hospital_inbound
 from tracking.model import iso_utc
 from tracking.routing import NoRouteError, RoutePoint, rank_targets, route
 from tracking.vehicles import hospitals, vehicle_position
 
-router = APIRouter(prefix="/api/v1", tags=["hospitals"])
+router = APIRouter(prefix="/api/v1", tags=["hospitals"], responses=AUTH_ERRORS)
 
 
 def _point(text: str) -> RoutePoint:
@@ -27,7 +29,11 @@ def _point(text: str) -> RoutePoint:
     return RoutePoint(lat, lon)
 
 
-@router.get("/hospitals", summary="Hospitals; with `near=lat,lon`, ranked by road travel time from there")
+@router.get(
+    "/hospitals",
+    summary="Hospitals; with `near=lat,lon`, ranked by road travel time from there",
+    responses=ok(examples.HOSPITALS),
+)
 async def list_hospitals(
     conn: Conn,
     _: AnyUser,
@@ -54,6 +60,7 @@ async def list_hospitals(
 @router.get(
     "/hospitals/{hospital_id}/inbound",
     summary="Ambulances whose open journey ends at this hospital, with ETAs",
+    responses=ok(examples.INBOUND),
 )
 async def inbound(hospital_id: int, conn: Conn, principal: AnyUser) -> dict[str, Any]:
     scope = hospital_scope(principal)
@@ -62,7 +69,11 @@ async def inbound(hospital_id: int, conn: Conn, principal: AnyUser) -> dict[str,
     return {"hospital_id": hospital_id, "inbound": await hospital_inbound(conn, hospital_id)}
 
 
-@router.get("/eta", summary="Road ETA from a vehicle's latest position to a hospital or a point")
+@router.get(
+    "/eta",
+    summary="Road ETA from a vehicle's latest position to a hospital or a point",
+    responses=ok(examples.ETA, NOT_FOUND),
+)
 async def eta(
     conn: Conn,
     _: FleetReader,

@@ -9,7 +9,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 
+from api import examples
 from api.deps import AnyUser, Conn, Editor, hospital_scope
+from api.openapi import AUTH_ERRORS, CONFLICT, NOT_FOUND, example, ok
 from api.relay import CommittedFixRelay
 from api.routes.vehicles import GeoJSONResponse
 from api.schemas import DestinationUpdate, JourneyCreate, StatusChange
@@ -17,7 +19,7 @@ from tracking import journeys, reports
 from tracking.access import Principal
 from tracking.units import fastest_units
 
-router = APIRouter(prefix="/api/v1/journeys", tags=["journeys"])
+router = APIRouter(prefix="/api/v1/journeys", tags=["journeys"], responses=AUTH_ERRORS)
 
 
 async def _share(request: Request, events: list[dict[str, Any]]) -> None:
@@ -34,7 +36,7 @@ async def _visible(conn: Conn, journey_id: int, principal: Principal) -> dict[st
     return journey
 
 
-@router.get("", summary="Journeys, newest first (open ones by default)")
+@router.get("", summary="Journeys, newest first (open ones by default)", responses=ok(examples.JOURNEYS))
 async def list_all(
     conn: Conn, principal: AnyUser, open: bool = True, vehicle_id: int | None = None, limit: int = 200
 ) -> dict[str, Any]:
@@ -43,7 +45,12 @@ async def list_all(
     return {"journeys": rows}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Dispatch an ambulance to an incident")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Dispatch an ambulance to an incident",
+    responses=ok(examples.JOURNEY, CONFLICT, status=201),
+)
 async def create(body: JourneyCreate, conn: Conn, principal: Editor, request: Request) -> dict[str, Any]:
     vehicle_id = body.vehicle_id
     if vehicle_id is None:
@@ -69,13 +76,21 @@ async def create(body: JourneyCreate, conn: Conn, principal: Editor, request: Re
     return journey
 
 
-@router.get("/{journey_id}", summary="One journey with its NEMSIS-style timestamps")
+@router.get(
+    "/{journey_id}",
+    summary="One journey with its NEMSIS-style timestamps",
+    responses=ok(examples.JOURNEY_DETAIL, NOT_FOUND),
+)
 async def get_one(journey_id: int, conn: Conn, principal: AnyUser) -> dict[str, Any]:
     journey = await _visible(conn, journey_id, principal)
     return {**journey, "status_log": await journeys.status_log(conn, journey_id)}
 
 
-@router.patch("/{journey_id}", summary="Change the destination hospital (both hospitals are told)")
+@router.patch(
+    "/{journey_id}",
+    summary="Change the destination hospital (both hospitals are told)",
+    responses=ok(examples.JOURNEY, NOT_FOUND, CONFLICT),
+)
 async def change_destination(
     journey_id: int, body: DestinationUpdate, conn: Conn, principal: Editor, request: Request
 ) -> dict[str, Any]:
@@ -86,7 +101,11 @@ async def change_destination(
     return journey
 
 
-@router.post("/{journey_id}/status", summary="Set the status by hand (logged with its source)")
+@router.post(
+    "/{journey_id}/status",
+    summary="Set the status by hand (logged with its source)",
+    responses=ok(examples.JOURNEY, NOT_FOUND, CONFLICT),
+)
 async def change_status(
     journey_id: int, body: StatusChange, conn: Conn, principal: Editor, request: Request
 ) -> dict[str, Any]:
@@ -95,21 +114,32 @@ async def change_status(
     return journey
 
 
-@router.get("/{journey_id}/report", summary="Timestamps, intervals, distance, speeds, stops, overspeed")
+@router.get(
+    "/{journey_id}/report",
+    summary="Timestamps, intervals, distance, speeds, stops, overspeed",
+    responses=ok(examples.REPORT, NOT_FOUND),
+)
 async def report(journey_id: int, conn: Conn, principal: AnyUser) -> dict[str, Any]:
     await _visible(conn, journey_id, principal)
     return await reports.journey_report(conn, journey_id)
 
 
 @router.get(
-    "/{journey_id}/geojson", summary="The journey as GeoJSON (RFC 7946)", response_class=GeoJSONResponse
+    "/{journey_id}/geojson",
+    summary="The journey as GeoJSON (RFC 7946)",
+    response_class=GeoJSONResponse,
+    responses={200: example(examples.JOURNEY_GEOJSON, media_type="application/geo+json"), **NOT_FOUND},
 )
 async def geojson(journey_id: int, conn: Conn, principal: AnyUser) -> dict[str, Any]:
     await _visible(conn, journey_id, principal)
     return await reports.journey_geojson(conn, journey_id)
 
 
-@router.get("/{journey_id}/replay", summary="Every fix of the journey with the status in force at its time")
+@router.get(
+    "/{journey_id}/replay",
+    summary="Every fix of the journey with the status in force at its time",
+    responses=ok(examples.REPLAY, NOT_FOUND),
+)
 async def replay(journey_id: int, conn: Conn, principal: AnyUser) -> dict[str, Any]:
     await _visible(conn, journey_id, principal)
     return await reports.journey_replay(conn, journey_id)

@@ -6,14 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from api import examples
 from api.deps import Conn, FleetReader
+from api.openapi import AUTH_ERRORS, ok
 from tracking.units import fastest_units
 
-router = APIRouter(prefix="/api/v1/units", tags=["units"])
+router = APIRouter(prefix="/api/v1/units", tags=["units"], responses=AUTH_ERRORS)
 
 
 @router.get(
-    "/fastest", summary="Available ambulances ranked by road travel time to a point (one routing query)"
+    "/fastest",
+    summary="Available ambulances ranked by road travel time to a point (one routing query)",
+    responses=ok(examples.FASTEST),
 )
 async def fastest(
     conn: Conn,

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
+from api import examples
 from api.deps import Conn, Editor, FleetReader
+from api.openapi import AUTH_ERRORS, NOT_FOUND, example, ok
 from api.schemas import UnitStatusChange
 from tracking import journeys
 from tracking.vehicles import track_geojson, vehicle_track, vehicles_with_latest
@@ -18,11 +20,15 @@ class GeoJSONResponse(JSONResponse):
     media_type = "application/geo+json"
 
 
-router = APIRouter(prefix="/api/v1/vehicles", tags=["vehicles"])
+router = APIRouter(prefix="/api/v1/vehicles", tags=["vehicles"], responses=AUTH_ERRORS)
 MAX_TRACK_SPAN = timedelta(days=7)
 
 
-@router.get("", summary="Every vehicle with its latest position and the age of that fix")
+@router.get(
+    "",
+    summary="Every vehicle with its latest position and the age of that fix",
+    responses=ok(examples.VEHICLES),
+)
 async def list_vehicles(conn: Conn, _: FleetReader) -> dict[str, Any]:
     return {"vehicles": await vehicles_with_latest(conn)}
 
@@ -31,6 +37,7 @@ async def list_vehicles(conn: Conn, _: FleetReader) -> dict[str, Any]:
     "/{vehicle_id}/track",
     summary="A vehicle's stored fixes as GeoJSON (RFC 7946)",
     response_class=GeoJSONResponse,
+    responses={200: example(examples.TRACK, media_type="application/geo+json"), **NOT_FOUND},
 )
 async def get_track(
     vehicle_id: int,
@@ -52,7 +59,11 @@ async def get_track(
     return track_geojson(vehicle_id, points, start, end)
 
 
-@router.put("/{vehicle_id}/status", summary="Take a vehicle out of service, or back in service")
+@router.put(
+    "/{vehicle_id}/status",
+    summary="Take a vehicle out of service, or back in service",
+    responses=ok(examples.UNIT_STATUS, NOT_FOUND),
+)
 async def set_unit_status(vehicle_id: int, body: UnitStatusChange, conn: Conn, _: Editor) -> dict[str, Any]:
     await journeys.set_unit_status(conn, vehicle_id, body.status)
     return {"vehicle_id": vehicle_id, "unit_status": body.status}

@@ -1,0 +1,79 @@
+"""OpenAPI helpers: documented responses with examples, and the /docs page served without a CDN."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+Responses = dict[int | str, dict[str, Any]]
+ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}}
+
+
+def example(body: Any, description: str = "Success", media_type: str = "application/json") -> dict[str, Any]:
+    """One documented response with its example."""
+    return {"description": description, "content": {media_type: {"example": body}}}
+
+
+def error(description: str, detail: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": ERROR, "example": {"detail": detail}}},
+    }
+
+
+# On every route that needs a caller.
+AUTH_ERRORS: Responses = {
+    401: error("No valid API key or session", "sign in, or send a valid API key (Authorization: Bearer ...)"),
+    403: error(
+        "The caller's role may not do this (or a session request without its X-CSRF-Token)",
+        "role 'viewer' may not do this",
+    ),
+}
+NOT_FOUND: Responses = {
+    404: error("Not found (or not visible to this hospital account)", "no journey with id 7")
+}
+CONFLICT: Responses = {409: error("Conflicts with the current state", "journey 7 is completed")}
+
+
+def ok(body: Any, *more: Mapping[int | str, dict[str, Any]], status: int = 200) -> Responses:
+    """`responses=` for a route: its success example plus any other documented statuses."""
+    out: Responses = {status: example(body)}
+    for extra in more:
+        out.update(extra)
+    return out
+
+
+def _swagger_assets() -> Path | None:
+    """Swagger UI 5 (OpenAPI 3.1) as shipped in the swagger-ui-py package, so /docs works offline."""
+    spec = find_spec("swagger_ui")
+    if spec is None or spec.origin is None:
+        return None
+    static = Path(spec.origin).parent / "static"
+    return static if (static / "swagger-ui-bundle.js").exists() else None
+
+
+def install_docs(app: FastAPI) -> None:
+    """`/docs`: Swagger UI from local assets (no CDN: control rooms may be offline)."""
+    assets = _swagger_assets()
+    if assets is not None:
+        app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        if assets is None:  # the package is missing: FastAPI's CDN default
+            return get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} — docs")
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} — docs",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )

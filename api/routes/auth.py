@@ -1,0 +1,146 @@
+"""Browser sign-in: login (a session cookie and its CSRF token), logout, and who am I.
+
+Failed logins are throttled per username and per client address (in PostgreSQL, shared by every
+API process); an unknown username and a wrong password get the same answer, in the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+
+from api.account_schemas import LoginRequest
+from api.deps import SESSION_COOKIE, Caller, Conn, CurrentSession, client_ip, same_origin, session_policy
+from api.openapi import error, ok
+from tracking import accounts, sessions, throttle
+from tracking.access import Principal
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+BAD_CREDENTIALS = "wrong username or password"
+USER_EXAMPLE = {
+    "id": 2,
+    "username": "lan.dispatch",
+    "display_name": "Nguyễn Thị Lan",
+    "role": "dispatcher",
+    "hospital_id": None,
+}
+SESSION_EXAMPLE = {"user": USER_EXAMPLE, "csrf_token": "Jx3f0mQ2...", "principal": {"role": "dispatcher"}}
+
+
+def _login_throttle(request: Request) -> throttle.LoginThrottle:
+    limits: throttle.LoginThrottle = request.app.state.login_throttle
+    return limits
+
+
+def _principal_json(principal: Principal) -> dict[str, Any]:
+    return {
+        "name": principal.name,
+        "role": principal.role,
+        "hospital_id": principal.hospital_id,
+        "via": principal.via,
+    }
+
+
+def _set_cookie(request: Request, response: Response, value: str, max_age: int | None = None) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.secure_cookies,
+    )
+
+
+@router.post(
+    "/login",
+    summary="Sign in: sets the session cookie and returns the CSRF token",
+    description="Sets `amb_session` (HttpOnly, SameSite=Strict, Path=/, Secure outside development). "
+    "Send `X-CSRF-Token: <csrf_token>` with every POST, PUT, PATCH and DELETE made with the cookie. "
+    "After too many failures (per username and per client address) the answer is 429 with Retry-After.",
+    responses=ok(
+        SESSION_EXAMPLE,
+        {401: error("Unknown user, wrong password or disabled account", BAD_CREDENTIALS)},
+        {429: error("Too many failed logins; see Retry-After", "too many failed logins; try again in 840 s")},
+        {403: error("A cross-site login attempt", "cross-site request refused")},
+    ),
+)
+async def login(body: LoginRequest, request: Request, response: Response, conn: Conn) -> dict[str, Any]:
+    if "origin" in request.headers and not same_origin(
+        request.headers, request.app.state.settings.allowed_origins
+    ):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site request refused")
+    ip = client_ip(request)
+    limits = _login_throttle(request)
+    wait = await throttle.login_retry_after(conn, body.username, ip, limits)
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed logins; try again in {math.ceil(wait)} s",
+            {"Retry-After": str(math.ceil(wait))},
+        )
+    account = await accounts.account_for_login(conn, body.username)
+    if account is None:
+        await asyncio.to_thread(accounts.burn_verification_time, body.password)
+        verified = False
+    else:
+        verified = await asyncio.to_thread(accounts.verify_password, account["password_hash"], body.password)
+    if account is None or not verified:
+        await throttle.record_login_failure(conn, body.username, ip, limits)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, BAD_CREDENTIALS)
+    if accounts.needs_rehash(account["password_hash"]):
+        new_hash = await asyncio.to_thread(accounts.hash_password, body.password)
+        await accounts.set_password(conn, account["id"], new_hash)
+    # A new session every time (never reuse one a cookie already names: no session fixation).
+    if old := request.cookies.get(SESSION_COOKIE):
+        await sessions.close_session(conn, sessions.session_id(old))
+    secret, csrf = await sessions.open_session(
+        conn, account["id"], session_policy(request), ip, request.headers.get("user-agent")
+    )
+    await accounts.stamp_login(conn, account["id"])
+    await throttle.forget_login_failures(conn, body.username)
+    _set_cookie(request, response, secret)
+    user = await accounts.get_user(conn, account["id"])
+    principal = {"name": user["username"], "role": user["role"], "hospital_id": user["hospital_id"]}
+    return {"user": _user(user), "csrf_token": csrf, "principal": {**principal, "via": "session"}}
+
+
+def _user(user: dict[str, Any]) -> dict[str, Any]:
+    return {k: user[k] for k in ("id", "username", "display_name", "role", "hospital_id")}
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Sign out: ends the session and clears its cookie (needs X-CSRF-Token)",
+    responses={
+        204: {"description": "Signed out"},
+        401: error("No session", "no session: sign in first"),
+        403: error("Missing or wrong X-CSRF-Token", "missing or wrong X-CSRF-Token"),
+    },
+)
+async def logout(session: CurrentSession, request: Request, conn: Conn) -> Response:
+    assert session.principal.session_id is not None
+    await sessions.close_session(conn, session.principal.session_id)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    _set_cookie(request, response, "", max_age=0)
+    return response
+
+
+@router.get(
+    "/me",
+    summary="Who is calling: the signed-in user and the session's CSRF token",
+    description="With a session: `user` and `csrf_token`. With an API key: `user` and `csrf_token` "
+    "are null and `principal` describes the key.",
+    responses=ok(SESSION_EXAMPLE, {401: error("No valid API key or session", "sign in first")}),
+)
+async def me(request: Request, principal: Caller) -> dict[str, Any]:
+    session: sessions.Session | None = getattr(request.state, "session", None)
+    if session is None:
+        return {"user": None, "csrf_token": None, "principal": _principal_json(principal)}
+    return {"user": session.user, "csrf_token": session.csrf_token, "principal": _principal_json(principal)}
