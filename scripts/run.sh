@@ -42,6 +42,20 @@ API_PW=$(secret)
 .venv/bin/amb-admin broker-auth --dir "$RUN/broker-auth" --pid-file "$RUN/mosquitto.pid" \
   --service "amb-gateway=gateway:$GATEWAY_PW" --service "amb-api=api:$API_PW"
 
+# Demo logins, one per role, with fresh random passwords each run (the hospital account is
+# Bệnh viện Đà Nẵng's). A real deployment creates its first admin with `amb-admin create-user`.
+demo_user() {  # username, role, [extra args...]; prints the password
+  local pw
+  pw=$(secret)
+  printf '%s\n' "$pw" | .venv/bin/amb-admin create-user "$1" --role "$2" "${@:3}" --password-stdin --replace >/dev/null \
+    || return 1
+  printf '%s' "$pw"
+}
+ADMIN_PW=$(demo_user demo-admin admin --display-name "Quản trị (demo)")
+DISPATCHER_PW=$(demo_user demo-dispatcher dispatcher --display-name "Điều phối viên (demo)")
+HOSPITAL_PW=$(demo_user demo-hospital hospital --hospital-name "Bệnh viện Đà Nẵng" --display-name "BV Đà Nẵng (demo)")
+VIEWER_PW=$(demo_user demo-viewer viewer --display-name "Theo dõi (demo)")
+
 if port_open "$BROKER_PORT"; then
   log "broker already listening on 127.0.0.1:$BROKER_PORT"
 else
@@ -76,7 +90,13 @@ start emulator env AMB_EMULATOR_API_URL="http://$AMB_API_HOST:$AMB_API_PORT" AMB
 
 cat <<MSG
 
-  Dispatcher page / Trang điều phối:
+  Sign in / Đăng nhập: http://$AMB_API_HOST:$AMB_API_PORT/login
+    admin       demo-admin        $ADMIN_PW
+    dispatcher  demo-dispatcher   $DISPATCHER_PW
+    hospital    demo-hospital     $HOSPITAL_PW   (Bệnh viện Đà Nẵng)
+    viewer      demo-viewer       $VIEWER_PW
+
+  Dispatcher page with an API key / Trang điều phối (mã truy cập):
     http://$AMB_API_HOST:$AMB_API_PORT/#token=$KEY
 
   API key (role dispatcher): $KEY
