@@ -245,7 +245,6 @@ class DispatcherConsole {
   async loadGeofences() {
     this.geofenceLayer.setData(await this.client.geofences());
     this.zones.refresh();
-    byId('geofence-count').textContent = String(this.geofenceLayer.features.length);
     ambState.loaded.geofences = true;
   }
 
