@@ -190,7 +190,8 @@ export class DispatchTool {
         this.onAuthError();
         return;
       }
-      const message = error instanceof ApiError && error.status === 403 ? t('dispatch.forbidden') : t('dispatch.error', { e: error.detail || error.message });
+      const detail = error.detail || error.message;
+      const message = error instanceof ApiError && error.status === 403 ? () => t('dispatch.forbidden') : () => t('dispatch.error', { e: detail });
       this.update({ phase: 'open', sending: false, error: message });
       // The unit may have been taken meanwhile (409): rank again.
       if (error instanceof ApiError && error.status === 409) this.place(incident);
@@ -202,7 +203,8 @@ export class DispatchTool {
     this.close();
     this.state.lastJourneyId = journey?.id ?? null;
     this.emit();
-    setText(this.hint, t('dispatch.done', { c: unit?.call_sign || journey?.call_sign || '' }));
+    this.doneSign = unit?.call_sign || journey?.call_sign || '';
+    setText(this.hint, t('dispatch.done', { c: this.doneSign }));
     this.hint.dataset.tone = 'done';
     this.hint.hidden = false;
     setTimeout(() => {
@@ -244,6 +246,8 @@ export class DispatchTool {
       this.hint.hidden = false;
     } else if (this.hint.dataset.tone === 'info') {
       this.hint.hidden = true;
+    } else if (this.hint.dataset.tone === 'done' && !this.hint.hidden) {
+      setText(this.hint, t('dispatch.done', { c: this.doneSign }));
     }
     if (phase === 'open' || phase === 'sending') this.panel.render(this.state);
     this.relabelButton();
@@ -270,7 +274,7 @@ export class DispatchTool {
       hospitals: hospitals.map((x) => ({ id: x.id, duration_s: x.duration_s })),
       hospitalId,
       priority,
-      error,
+      error: error ? error() : null,
       lastJourneyId,
     };
   }

@@ -169,7 +169,7 @@ export class DispatchPanel {
     setText(this.submit, state.sending ? t('dispatch.sending') : unit ? t('dispatch.submit', { c: unit.call_sign || unit.plate || `#${unit.id}` }) : t('dispatch.submitNone'));
     this.submit.disabled = state.sending || !unit;
     this.error.hidden = !state.error;
-    setText(this.error, state.error ?? '');
+    setText(this.error, state.error ? state.error() : '');
     setData(this.root, 'state', state.sending ? 'sending' : state.unitsState);
   }
 

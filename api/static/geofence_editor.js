@@ -268,7 +268,7 @@ export class GeofenceEditor {
     setText(this.cancel, t('zones.cancel'));
     this.error.hidden = !this.message;
     this.error.className = this.message?.error === false ? 'form-note' : 'form-error';
-    setText(this.error, this.message?.text ?? '');
+    setText(this.error, this.message?.text() ?? '');
     setData(this.form, 'mode', isNew ? 'new' : 'edit');
   }
 
@@ -282,7 +282,7 @@ export class GeofenceEditor {
   }
 
   invalid(key, field) {
-    this.message = { text: t(key), error: true };
+    this.message = { text: () => t(key), error: true };
     this.renderForm();
     field.focus();
     return null;
@@ -302,7 +302,7 @@ export class GeofenceEditor {
       this.selectedId = id;
       this.layer.select(id);
       this.openForm(id);
-      this.message = { text: t('zones.saved', { n: body.name }), error: false };
+      this.message = { text: () => t('zones.saved', { n: body.name }), error: false };
       this.lastSavedId = id;
     });
   }
@@ -340,7 +340,8 @@ export class GeofenceEditor {
         this.onAuthError();
         return;
       }
-      const text = error instanceof ApiError && error.status === 403 ? t('zones.forbidden') : t('zones.failed', { e: error.detail || error.message });
+      const detail = error.detail || error.message;
+      const text = error instanceof ApiError && error.status === 403 ? () => t('zones.forbidden') : () => t('zones.failed', { e: detail });
       this.message = { text, error: true };
     } finally {
       this.busy = false;

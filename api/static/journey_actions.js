@@ -134,7 +134,7 @@ export class JourneyActions {
       parts.push(this.statusRow(journey), this.destinationRow(journey), this.callerRow(journey));
     }
     parts.push(h('div', { class: 'action-row' }, h('button', { type: 'button', id: 'journey-replay', class: 'btn', text: `▶ ${t('actions.replay')}`, onclick: () => this.onReplay(journey) })));
-    if (this.message) parts.push(h('p', { id: 'journey-action-message', class: this.message.error ? 'form-error' : 'form-note', role: 'status', text: this.message.text }));
+    if (this.message) parts.push(h('p', { id: 'journey-action-message', class: this.message.error ? 'form-error' : 'form-note', role: 'status', text: this.message.text() }));
     this.root.replaceChildren(...parts);
     setData(this.root, 'journeyId', String(journey.id));
   }
@@ -191,7 +191,7 @@ export class JourneyActions {
     });
     row.append(button);
     const link = this.link?.journeyId === journey.id ? this.link : null;
-    if (link?.error) row.append(h('p', { id: 'caller-link-error', class: 'form-error', text: link.error }));
+    if (link?.error) row.append(h('p', { id: 'caller-link-error', class: 'form-error', text: link.error() }));
     if (link?.url) {
       const input = h('input', { id: 'caller-link-url', type: 'text', readonly: true, value: link.url, 'aria-label': t('actions.callerLinkReady') });
       input.addEventListener('focus', () => input.select());
@@ -247,14 +247,15 @@ export class JourneyActions {
   async run(task, journey) {
     try {
       await task();
-      this.message = { text: t('actions.done'), error: false };
+      this.message = { text: () => t('actions.done'), error: false };
       this.onChanged(journey.id);
     } catch (error) {
       if (error instanceof AuthError) {
         this.onAuthError();
         return;
       }
-      const text = error instanceof ApiError && error.status === 403 ? t('actions.forbidden') : t('actions.failed', { e: error.detail || error.message });
+      const detail = error.detail || error.message;
+      const text = error instanceof ApiError && error.status === 403 ? () => t('actions.forbidden') : () => t('actions.failed', { e: detail });
       this.message = { text, error: true };
     }
     if (this.journey?.id === journey.id) this.relabel();
@@ -271,9 +272,11 @@ export class JourneyActions {
         this.onAuthError();
         return;
       }
-      let text = t('actions.failed', { e: error.detail || error.message });
-      if (error instanceof ApiError && (error.status === 404 || error.status === 405) && !error.detail.includes('journey')) text = t('actions.unavailable');
-      if (error instanceof ApiError && error.status === 403) text = t('actions.forbidden');
+      // Messages are kept as functions: they are worded again after a language change.
+      const detail = error.detail || error.message;
+      let text = () => t('actions.failed', { e: detail });
+      if (error instanceof ApiError && (error.status === 404 || error.status === 405) && !error.detail.includes('journey')) text = () => t('actions.unavailable');
+      if (error instanceof ApiError && error.status === 403) text = () => t('actions.forbidden');
       this.link = { journeyId: journey.id, error: text };
     } finally {
       this.linkBusy = false;
