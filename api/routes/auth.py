@@ -7,6 +7,7 @@ API process); an unknown username and a wrong password get the same answer, in t
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from typing import Any
 
@@ -19,6 +20,7 @@ from tracking import accounts, sessions, throttle
 from tracking.access import Principal
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+log = logging.getLogger(__name__)
 
 BAD_CREDENTIALS = "wrong username or password"
 USER_EXAMPLE = {
@@ -79,6 +81,7 @@ async def login(body: LoginRequest, request: Request, response: Response, conn: 
     limits = _login_throttle(request)
     wait = await throttle.login_retry_after(conn, body.username, ip, limits)
     if wait is not None:
+        log.warning("login refused (throttled) for %r from %s", body.username[:64], ip)
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             f"too many failed logins; try again in {math.ceil(wait)} s",
@@ -92,6 +95,7 @@ async def login(body: LoginRequest, request: Request, response: Response, conn: 
         verified = await asyncio.to_thread(accounts.verify_password, account["password_hash"], body.password)
     if account is None or not verified:
         await throttle.record_login_failure(conn, body.username, ip, limits)
+        log.info("failed login for %r from %s", body.username[:64], ip)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, BAD_CREDENTIALS)
     if accounts.needs_rehash(account["password_hash"]):
         new_hash = await asyncio.to_thread(accounts.hash_password, body.password)
