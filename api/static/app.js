@@ -4,25 +4,23 @@ import { showAccessRequired } from './access.js';
 import { Alerts } from './alerts.js';
 import { AuthError } from './api.js';
 import { DEFAULT_CONFIG, normaliseConfig } from './config.js';
-import { DispatchTool } from './dispatch.js';
 import { byId } from './dom.js';
 import { FleetStore, STALE_AFTER_S } from './fleet.js';
 import { parseTime } from './format.js';
-import { GeofenceEditor } from './geofence_editor.js';
-import { GeofenceLayer } from './geofences.js';
-import { bindLanguageToggle, renderClock, renderConnection } from './header.js';
-import { initLang, onLangChange, lang } from './i18n.js';
+import { renderConnection } from './header.js';
+import { lang, onLangChange } from './i18n.js';
 import { JourneyActions } from './journey_actions.js';
 import { JourneyBoard } from './journey_board.js';
 import { JourneyHistory } from './journey_history.js';
 import { Loader } from './loader.js';
 import { HospitalLayer, Legend, OverlaySwitch, addRoads, createMap, pingAt } from './map.js';
+import { MapTools } from './map_tools.js';
+import { openSessionWithRetry, startHeader } from './page_start.js';
 import { FleetPanel } from './panel.js';
-import { ReplayPlayer } from './replay.js';
-import { isClosedJourneyStatus, vehicleStatusAfter } from './status.js';
 import { noteServerTime } from './server_clock.js';
-import { canEdit, goToLogin, openSession, PAGES } from './session.js';
-import { FleetStream, backoffDelay } from './stream.js';
+import { PAGES, canEdit, goToLogin } from './session.js';
+import { isClosedJourneyStatus, vehicleStatusAfter } from './status.js';
+import { FleetStream } from './stream.js';
 import { Tabs } from './tabs.js';
 import { ThrottledTask } from './throttle.js';
 import { UserMenu } from './user_menu.js';
@@ -74,7 +72,7 @@ class DispatcherConsole {
     this.snapshots = 0;
     this.map = null;
     this.vehicleLayer = null;
-    this.geofenceLayer = null;
+    this.tools = null;
     this.legend = null;
     this.overlays = null;
     this.stream = null;
@@ -94,7 +92,7 @@ class DispatcherConsole {
     });
     this.tabs = new Tabs(byId('side-tabs'), {
       onChange: (id) => {
-        if (id !== 'tab-geofences') this.zones?.hidden();
+        if (id !== 'tab-geofences') this.tools?.zones.hidden();
       },
     });
     this.actions = new JourneyActions({
@@ -144,55 +142,17 @@ class DispatcherConsole {
     this.loaded.config = true;
     const map = createMap(byId('map'), this.config);
     this.map = map;
-    this.geofenceLayer = new GeofenceLayer(map, {
-      onPick: (id) => this.zones.pick(id),
-      pickable: () => this.tabs.current === 'tab-geofences' && !this.zones.draw.active && (this.dispatch?.state.phase ?? 'idle') === 'idle',
-    });
-    this.geofenceLayer.group.addTo(map);
-    this.zones = new GeofenceEditor(map, {
-      client: this.client,
-      layer: this.geofenceLayer,
-      editor: this.editor,
-      reload: () => this.loadGeofences(),
-      isShown: () => this.tabs.current === 'tab-geofences',
-      onStart: () => {
-        this.dispatch?.cancel();
-        // Drawn zones must be visible while they are drawn and edited.
-        if (!map.hasLayer(this.geofenceLayer.group)) this.geofenceLayer.group.addTo(map);
-      },
-      onState: (state) => {
-        ambState.geofences = state;
-      },
-      onAuthError: () => this.deny(),
+    this.tools = new MapTools(map, this, (key, state) => {
+      ambState[key] = state;
     });
     this.journeys.attachMap(map, {
       vehicle: (id) => this.store.vehicles.get(id),
       hospital: (id) => this.hospitals.get(id),
     });
     this.vehicleLayer = new VehicleLayer(map, { onSelect: (id) => this.select(id, { pan: false }) });
-    this.replay = new ReplayPlayer(map, {
-      client: this.client,
-      onState: (state) => {
-        ambState.replay = state;
-      },
-      onAuthError: () => this.deny(),
-    });
-    if (this.editor) {
-      this.dispatch = new DispatchTool(map, {
-        client: this.client,
-        onDispatched: (journey) => this.dispatched(journey),
-        onBegin: () => {
-          if (this.zones.draw.active || this.zones.editing === 'new') this.zones.closeForm();
-        },
-        onState: (state) => {
-          ambState.dispatch = state;
-        },
-        onAuthError: () => this.deny(),
-      });
-    }
     this.legend = new Legend(map, { offlineAfterS: this.config.offline_after_s, staleAfterS: STALE_AFTER_S });
     this.overlays = new OverlaySwitch(map, [
-      { key: 'geofences', layer: this.geofenceLayer.group },
+      { key: 'geofences', layer: this.tools.geofenceLayer.group },
       { key: 'journeys', layer: this.journeys.layer.group },
       { key: 'trails', layer: this.vehicleLayer.trails },
     ]);
@@ -243,8 +203,7 @@ class DispatcherConsole {
   }
 
   async loadGeofences() {
-    this.geofenceLayer.setData(await this.client.geofences());
-    this.zones.refresh();
+    this.tools.setGeofences(await this.client.geofences());
     ambState.loaded.geofences = true;
   }
 
@@ -297,10 +256,15 @@ class DispatcherConsole {
     }
   }
 
+  /** Whether the zones tab is open (the map then picks geofences). */
+  zonesShown() {
+    return this.tabs.current === 'tab-geofences';
+  }
+
   /** Replays a journey; its card closes to leave the map to the replay. */
   openReplay(journey) {
     this.selectJourney(null);
-    this.replay?.open(journey);
+    this.tools?.replay.open(journey);
   }
 
   /** A journey was just created here: show it, its route and its ETA. */
@@ -466,10 +430,8 @@ class DispatcherConsole {
     this.panel.relabel(this.view);
     this.journeys.relabel();
     this.alerts.relabel();
-    this.dispatch?.relabel();
     this.history.relabel();
-    this.replay?.relabel();
-    this.zones?.relabel();
+    this.tools?.relabel();
   }
 
   /** The token or session was refused: stop everything; back to the login page (or the key screen). */
@@ -488,32 +450,9 @@ class DispatcherConsole {
   }
 }
 
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Who is here: retried while the server cannot be reached (the banner says so). */
-async function openSessionWithRetry() {
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      const session = await openSession();
-      byId('load-error').hidden = true;
-      return session;
-    } catch (error) {
-      console.warn('session check failed', error);
-      byId('load-error').hidden = false;
-      await sleep(backoffDelay(attempt));
-    }
-  }
-}
-
 async function main() {
-  initLang();
+  const { markToggle, clockTick } = startHeader();
   ambState.lang = lang();
-  const markToggle = bindLanguageToggle();
-  const clockTick = () => renderClock(new Date());
-  clockTick();
-  setInterval(clockTick, 1000);
 
   const session = await openSessionWithRetry();
   ambState.mode = session.mode;

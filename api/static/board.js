@@ -10,13 +10,14 @@ import { InboundList } from './board_list.js';
 import { InboundStore } from './board_store.js';
 import { DEFAULT_CONFIG, normaliseConfig } from './config.js';
 import { byId, h, setText } from './dom.js';
-import { bindLanguageToggle, renderClock, renderConnection } from './header.js';
-import { addStrings, initLang, lang, onLangChange, t } from './i18n.js';
+import { renderConnection } from './header.js';
+import { addStrings, lang, onLangChange, t } from './i18n.js';
 import { Loader } from './loader.js';
 import { HospitalLayer, addRoads, createMap } from './map.js';
+import { openSessionWithRetry, startHeader } from './page_start.js';
 import { noteServerTime } from './server_clock.js';
-import { goToLogin, openSession } from './session.js';
-import { FleetStream, backoffDelay } from './stream.js';
+import { goToLogin } from './session.js';
+import { FleetStream } from './stream.js';
 import { ThrottledTask } from './throttle.js';
 import { UserMenu } from './user_menu.js';
 import { VehicleLayer } from './vehicles.js';
@@ -293,27 +294,10 @@ async function showPicker(client) {
   onLangChange(render);
 }
 
-async function openSessionWithRetry() {
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      return await openSession();
-    } catch (error) {
-      console.warn('session check failed', error);
-      byId('load-error').hidden = false;
-      await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt)));
-    }
-  }
-}
-
 async function main() {
-  initLang();
+  const { markToggle, clockTick } = startHeader();
   ambState.lang = lang();
-  const markToggle = bindLanguageToggle();
-  const clockTick = () => renderClock(new Date());
-  clockTick();
-  setInterval(clockTick, 1000);
   const session = await openSessionWithRetry();
-  byId('load-error').hidden = true;
   ambState.mode = session.mode;
   if (session.mode === 'login') return;
   if (session.mode === 'none') {
