@@ -230,7 +230,7 @@ class HospitalBoard {
     const points = records.filter((r) => r.position && Number.isFinite(r.position.lat)).map((r) => L.latLng(r.position.lat, r.position.lon));
     if (this.hospital) points.push(L.latLng(this.hospital.lat, this.hospital.lon));
     if (points.length === 1) this.map.setView(points[0], 15);
-    else if (points.length > 1) this.map.fitBounds(L.latLngBounds(points).pad(0.2), { maxZoom: 15 });
+    else if (points.length > 1) this.map.fitBounds(L.latLngBounds(points), { paddingTopLeft: [50, 50], paddingBottomRight: [170, 50], maxZoom: 15 });
   }
 
   setConnection(status) {
@@ -272,10 +272,11 @@ class HospitalBoard {
 async function showPicker(client) {
   const picker = byId('hospital-picker');
   byId('inbound-table').hidden = true;
+  document.body.dataset.picking = '1';
   const hospitals = (await client.hospitals()).filter((x) => x.has_emergency);
   const render = () => {
+    setText(byId('hospital-name'), t('board.pick'));
     picker.replaceChildren(
-      h('h2', { text: t('board.pick') }),
       h('p', { text: t('board.pickHint') }),
       h(
         'ul',
