@@ -135,15 +135,17 @@ class SpeedLearningJob:
     It runs as its own task on its own connection beside the tracking worker and never holds it
     up: the statement runs in PostgreSQL while the event loop goes on, and a failure is logged and
     retried at the next period. With several amb-tracker processes one learns (the holder of a
-    session advisory lock); another takes over if it dies.
+    session advisory lock); another takes over if it dies. The first run comes one period after
+    the start (`first_delay_s` otherwise): a restart does not learn again at once, and short-lived
+    trackers (tests, benchmarks) never learn; `amb-admin learn-speeds` learns now.
     """
 
     def __init__(
-        self, conninfo: str, settings: RoutingSettings | None = None, first_delay_s: float = 60.0
+        self, conninfo: str, settings: RoutingSettings | None = None, first_delay_s: float | None = None
     ) -> None:
         self._conninfo = conninfo
         self._settings = settings or RoutingSettings()
-        self._first_delay_s = first_delay_s  # let the worker catch up after a start first
+        self._first_delay_s = self._settings.learn_interval_s if first_delay_s is None else first_delay_s
         self._conn: AsyncConnection[Any] | None = None
         self._leader = False
         self.last: LearnReport | None = None
@@ -153,7 +155,7 @@ class SpeedLearningJob:
         if interval <= 0:
             log.info("speed learning is off (AMB_ROUTING_LEARN_INTERVAL_S=0)")
             return
-        await asyncio.sleep(min(self._first_delay_s, interval))
+        await asyncio.sleep(self._first_delay_s)
         try:
             while True:
                 started = time.monotonic()

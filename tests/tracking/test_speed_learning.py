@@ -229,3 +229,29 @@ async def test_one_tracker_process_runs_the_periodic_job(
         await first.close()
         await second.close()
     assert (await speeds(conn))[(HOANG_DIEU_EDGE, True, 10)][:2] == (40.0, 25)
+
+
+async def test_the_periodic_job_learns_every_period_until_cancelled(
+    conn: psycopg.AsyncConnection, db: psycopg.Connection, store: Store, database_url: str
+) -> None:
+    await store(spots_along(db, HOANG_DIEU_EDGE, 25), 10, 40.0)
+    off = SpeedLearningJob(database_url, RoutingSettings(learn_interval_s=0))
+    await asyncio.wait_for(off.run(), 1)  # returns at once: the job is off
+    job = SpeedLearningJob(database_url, RoutingSettings(learn_interval_s=0.3), first_delay_s=0)
+    task = asyncio.create_task(job.run())
+    try:
+        for _ in range(100):
+            if job.last is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert job.last is not None and job.last.usable >= 1
+        first = job.last
+        for _ in range(100):
+            if job.last is not first:
+                break
+            await asyncio.sleep(0.05)
+        assert job.last is not first  # and again one period later
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
