@@ -148,6 +148,17 @@ def test_sign_in_as_each_role(api_server: str, users: dict[str, str], browser: A
     page.click("#lang-en")
     assert "Wrong username or password" in page.inner_text("#login-error")
     page.screenshot(path=str(artifacts / "web-login-error-en.png"))
+    # Too many attempts: the wait the server asks for counts down, the button waits with it.
+    page.route(
+        "**/api/v1/auth/login",
+        lambda route: route.fulfill(
+            status=429, headers={"Retry-After": "42"}, json={"detail": "too many failed logins"}
+        ),
+    )
+    page.click("#login-submit")
+    page.wait_for_selector("#login-error[data-tone='wait']")
+    assert any(f"{n}\u00a0s" in page.inner_text("#login-error") for n in range(30, 43))
+    assert page.is_disabled("#login-submit")
     page.close()
 
     landing = {"admin": "/", "dispatcher": "/", "viewer": "/", "hospital": "/board"}
