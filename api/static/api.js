@@ -114,6 +114,15 @@ export function createApiClient(auth = {}) {
     me: () => requestJson('GET', 'auth/me', { headers: headersFor('GET'), authErrors: [401] }),
     logout: () => send('POST', 'auth/logout'),
     config: () => getJson('config'),
+    /** After a failed websocket handshake: false when the API refuses these credentials. */
+    async credentialsAccepted() {
+      try {
+        await getJson('config');
+        return true;
+      } catch (error) {
+        return !(error instanceof AuthError);
+      }
+    },
     roads: () => getJson('roads'),
     hospitals: async () => (await getJson('hospitals')).hospitals ?? [],
     /** Emergency hospitals ranked by road time from a point (each with duration_s, distance_m). */

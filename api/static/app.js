@@ -160,7 +160,7 @@ class DispatcherConsole {
       url: () => this.client.streamUrl(),
       onMessage: (message) => this.receive(message),
       onStatus: (status) => this.setConnection(status),
-      checkAuth: () => this.tokenAccepted(),
+      checkAuth: () => this.client.credentialsAccepted(),
     });
     this.stream.start();
     this.timers.push(
@@ -221,16 +221,6 @@ class DispatcherConsole {
 
   withRetry(label, task) {
     return this.loader.withRetry(label, task);
-  }
-
-  /** Asked by the stream after a failed handshake: false when the API refuses the token. */
-  async tokenAccepted() {
-    try {
-      await this.client.config();
-      return true;
-    } catch (error) {
-      return !(error instanceof AuthError);
-    }
   }
 
   receive(message) {

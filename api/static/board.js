@@ -125,7 +125,7 @@ class HospitalBoard {
       url: () => this.client.streamUrl(),
       onMessage: (message) => this.receive(message),
       onStatus: (status) => this.setConnection(status),
-      checkAuth: () => this.accepted(),
+      checkAuth: () => this.client.credentialsAccepted(),
     });
     this.stream.start();
     setInterval(() => this.refetch.request(), PERIODIC_REFETCH_MS);
@@ -151,15 +151,6 @@ class HospitalBoard {
     } catch (error) {
       if (error instanceof AuthError) this.deny();
       else console.warn('inbound refetch failed', error);
-    }
-  }
-
-  async accepted() {
-    try {
-      await this.client.config();
-      return true;
-    } catch (error) {
-      return !(error instanceof AuthError);
     }
   }
 
