@@ -65,12 +65,23 @@ def stops(points: list[TrailPoint], min_s: float = MIN_STOP_S) -> list[dict[str,
     return found
 
 
-async def journey_report(conn: AsyncConnection, journey_id: int) -> dict[str, Any]:
-    j = await get_journey(conn, journey_id)
+async def journey_trail(conn: AsyncConnection, j: dict[str, Any]) -> list[TrailPoint]:
+    """The fixes of a journey's vehicle from its dispatch to its close (or now, while open)."""
     start = datetime.fromisoformat(j["dispatched_at"])
-    end_text = j["completed_at"] or j["cancelled_at"]
-    end = datetime.fromisoformat(end_text) if end_text else datetime.now(UTC)
-    points = await trail(conn, j["vehicle_id"], start, end)
+    closed = j["completed_at"] or j["cancelled_at"]
+    end = datetime.fromisoformat(closed) if closed else datetime.now(UTC)
+    return await trail(conn, j["vehicle_id"], start, end)
+
+
+async def journey_report(conn: AsyncConnection, journey_id: int) -> dict[str, Any]:
+    return (await _report_and_trail(conn, journey_id))[0]
+
+
+async def _report_and_trail(
+    conn: AsyncConnection, journey_id: int
+) -> tuple[dict[str, Any], list[TrailPoint]]:
+    j = await get_journey(conn, journey_id)
+    points = await journey_trail(conn, j)
     distance = sum(haversine_m(a.lat, a.lon, b.lat, b.lon) for a, b in itertools.pairwise(points))
     moving = [p.speed_kmh for p in points if p.speed_kmh >= STOPPED_KMH]
     async with conn.cursor(row_factory=dict_row) as cur:
@@ -82,7 +93,7 @@ async def journey_report(conn: AsyncConnection, journey_id: int) -> dict[str, An
             {"at": iso_utc(r["at"]), "kind": r["kind"], **r["details"]} for r in await cur.fetchall()
         ]
     t = j
-    return {
+    report = {
         "journey": j,
         "timestamps": {k: j[k] for k in TIMESTAMPS},
         "intervals_s": {
@@ -101,15 +112,13 @@ async def journey_report(conn: AsyncConnection, journey_id: int) -> dict[str, An
         "overspeed": overspeed,
         "status_log": await status_log(conn, journey_id),
     }
+    return report, points
 
 
 async def journey_geojson(conn: AsyncConnection, journey_id: int) -> dict[str, Any]:
     """RFC 7946: the path (with per-vertex times), the incident, the stops and each status change."""
-    report = await journey_report(conn, journey_id)
+    report, points = await _report_and_trail(conn, journey_id)
     j = report["journey"]
-    start = datetime.fromisoformat(j["dispatched_at"])
-    end = datetime.fromisoformat(j["completed_at"] or j["cancelled_at"] or iso_utc(datetime.now(UTC)))
-    points = await trail(conn, j["vehicle_id"], start, end)
     features: list[dict[str, Any]] = [
         _point(j["incident_lon"], j["incident_lat"], {"kind": "incident", "address": j["incident_address"]})
     ]
@@ -154,13 +163,11 @@ def _point(lon: float, lat: float, properties: dict[str, Any]) -> dict[str, Any]
 async def journey_replay(conn: AsyncConnection, journey_id: int) -> dict[str, Any]:
     """Every fix of the journey with the status in force at its time."""
     j = await get_journey(conn, journey_id)
-    start = datetime.fromisoformat(j["dispatched_at"])
-    end = datetime.fromisoformat(j["completed_at"] or j["cancelled_at"] or iso_utc(datetime.now(UTC)))
     log = await status_log(conn, journey_id)
     changes = [(datetime.fromisoformat(c["at"]), c["to_status"]) for c in log]
     change_times = [c[0] for c in changes]
     frames = []
-    for p in await trail(conn, j["vehicle_id"], start, end):
+    for p in await journey_trail(conn, j):
         i = bisect.bisect_right(change_times, p.time) - 1
         frames.append(
             {
