@@ -28,10 +28,10 @@ class TrackPoint:
     device_id: str
 
 
-async def vehicles_with_latest(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """The fleet in its public JSON form: each vehicle with `position` (or None) and `age_s`."""
+async def vehicles_with_latest(conn: AsyncConnection, vehicle_id: int | None = None) -> list[dict[str, Any]]:
+    """The fleet (or one vehicle) in its public JSON form: each with `position` (or None) and `age_s`."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("vehicles_with_latest"))
+        await cur.execute(query("vehicles_with_latest"), {"vehicle": vehicle_id})
         rows = await cur.fetchall()
     return [_vehicle_json(r) for r in rows]
 
@@ -65,10 +65,10 @@ def _vehicle_json(r: dict[str, Any]) -> dict[str, Any]:
 
 async def vehicle_position(conn: AsyncConnection, vehicle_id: int) -> dict[str, Any] | None:
     """A vehicle's latest position (public form), None when it has none; VehicleNotFoundError if unknown."""
-    fleet = {v["id"]: v for v in await vehicles_with_latest(conn)}
-    if vehicle_id not in fleet:
+    found = await vehicles_with_latest(conn, vehicle_id)
+    if not found:
         raise VehicleNotFoundError(f"no vehicle with id {vehicle_id}")
-    position: dict[str, Any] | None = fleet[vehicle_id]["position"]
+    position: dict[str, Any] | None = found[0]["position"]
     return position
 
 

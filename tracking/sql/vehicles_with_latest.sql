@@ -1,4 +1,5 @@
--- Every vehicle with its current device, latest position, unit status and open journey.
+-- Every vehicle (or the one %(vehicle)s names) with its current device, latest position, unit
+-- status and open journey.
 SELECT v.id, v.plate, v.call_sign, v.kind,
        d.id AS device_id,
        l.fix_time, l.received_at, ST_Y(l.geom) AS lat, ST_X(l.geom) AS lon,
@@ -13,4 +14,5 @@ LEFT JOIN LATERAL (
 LEFT JOIN vehicle_latest l ON l.vehicle_id = v.id
 LEFT JOIN vehicle_state s ON s.vehicle_id = v.id
 LEFT JOIN journeys j ON j.vehicle_id = v.id AND j.status NOT IN ('completed', 'cancelled')
+WHERE %(vehicle)s::bigint IS NULL OR v.id = %(vehicle)s
 ORDER BY v.call_sign
