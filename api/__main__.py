@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
 from api.app import create_app
 from api.settings import ApiSettings
-from tracking.config import CommonSettings
+from tracking.process import configure_logging
 
 
 def main() -> None:
-    common = CommonSettings()
+    common = configure_logging()
     settings = ApiSettings()
-    logging.basicConfig(
-        level=common.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -8,16 +8,15 @@ ETAs with a gateway's broker account.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
-import signal
 import socket
 
 from prometheus_client import start_http_server
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tracking.config import CommonSettings, DatabaseSettings, MqttSettings
+from tracking.config import DatabaseSettings, MqttSettings
+from tracking.process import configure_logging, run_until_signalled
 from tracking.relay import TrackingPublisher
 from tracking.settings import RoutingSettings, TrackingSettings
 from tracking.speed_learning import SpeedLearningJob
@@ -58,22 +57,8 @@ async def _run() -> None:
 
 
 def main() -> None:
-    common = CommonSettings()
-    logging.basicConfig(
-        level=common.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-
-    async def supervised() -> None:
-        task = asyncio.create_task(_run(), name="tracker")
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            await task
-        except asyncio.CancelledError:
-            logging.getLogger("tracking").info("stopped")
-
-    asyncio.run(supervised())
+    configure_logging()
+    run_until_signalled(_run, "tracking")
 
 
 if __name__ == "__main__":
