@@ -499,3 +499,22 @@ CREATE UNLOGGED TABLE IF NOT EXISTS request_counters (
     PRIMARY KEY (bucket, window_start)
 );
 CREATE INDEX IF NOT EXISTS request_counters_window_idx ON request_counters (window_start);
+
+-- Dead letters: what a stage could not process, kept with its raw input and the error so that
+-- nothing acknowledged is silently lost and an admin can look and replay
+-- (`amb-admin quarantine list|replay`). stage: 'gateway' (a fix the database rejected),
+-- 'tracker' (an inbox row whose evaluation kept failing).
+CREATE TABLE IF NOT EXISTS quarantine (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    stage        text NOT NULL CHECK (stage IN ('gateway', 'tracker')),
+    protocol     text,
+    device_id    text,
+    vehicle_id   bigint,
+    fix_time     timestamptz,
+    payload      jsonb NOT NULL,        -- the fix / inbox row as JSON (raw bytes as base64 in "raw_b64")
+    error        text NOT NULL,
+    attempts     integer NOT NULL DEFAULT 1,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    replayed_at  timestamptz
+);
+CREATE INDEX IF NOT EXISTS quarantine_open_idx ON quarantine (created_at) WHERE replayed_at IS NULL;
