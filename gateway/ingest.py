@@ -3,16 +3,15 @@
     device -> per fix: FIX_CHECKS -> duplicate -> impossible jump -> (fix-time order) -> batch writer
 
 A refusal at any stage is counted and logged with its reason, and never affects the other fixes
-of the message or other messages. Whatever a message brought, its acknowledgement goes through
+of the message or other messages. An exception while decoding or checking one message (a poison
+payload, a decoder bug) refuses that message or fix as `decode_error`: it never ends a task. Whatever a message brought, its acknowledgement goes through
 the batch writer, so it is sent only once the batch holding it has committed, in arrival order.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from gateway import metrics
@@ -20,7 +19,7 @@ from gateway.batch_writer import Ack, PositionBatchWriter
 from gateway.checks import first_refusal
 from gateway.decoded import FixFields
 from gateway.dedupe import RecentFixes
-from gateway.refusals import Reason, Refusal
+from gateway.refusals import Reason, Refusal, RefusalLog, error_refusal
 from gateway.registry import DeviceEntry, DeviceRegistry
 from gateway.settings import GatewaySettings
 from tracking.geodesy import haversine_m
@@ -29,34 +28,14 @@ from tracking.model import Fix
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+# What a handler's decoding of one message yields: the device (None: refused) and its fixes.
+Decoded = tuple[DeviceEntry | None, Sequence[FixFields | Refusal]]
+
+__all__ = ["Decoded", "FixIngest", "LastFixes", "RefusalLog", "to_fix", "utc_now"]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class RefusalLog:
-    """Counts every refusal; logs at most `burst` lines per reason per minute, then one summary of
-    how many were suppressed, so a flood of garbage cannot flood the log."""
-
-    def __init__(self, burst: int = 10) -> None:
-        self._burst = burst
-        self._window_start = time.monotonic()
-        self._counts: defaultdict[Reason, int] = defaultdict(int)
-
-    def refused(self, refusal: Refusal, transport: str, source: str) -> None:
-        metrics.REFUSED.labels(refusal.reason.value).inc()
-        metrics.REFUSED_BY_PROTOCOL.labels(transport, refusal.reason.value).inc()
-        now = time.monotonic()
-        if now - self._window_start > 60:
-            suppressed = {str(r): n - self._burst for r, n in self._counts.items() if n > self._burst}
-            if suppressed:
-                log.warning("suppressed refusal logs in the last minute: %s", suppressed)
-            self._counts.clear()
-            self._window_start = now
-        self._counts[refusal.reason] += 1
-        if self._counts[refusal.reason] <= self._burst:
-            log.warning("refused %s from %s: %s", transport, source, refusal)
 
 
 class LastFixes:
@@ -117,6 +96,25 @@ class FixIngest:
     def refuse(self, refusal: Refusal, transport: str, source: str) -> None:
         self._refusals.refused(refusal, transport, source)
 
+    def refuse_error(self, exc: BaseException, transport: str, source: str) -> None:
+        """Refuse a message whose decoding or checking raised `exc` (counted as decode_error)."""
+        self._refusals.failed(exc, transport, source)
+
+    async def handle_message(
+        self, transport: str, source: str, ack: Ack, decode: Callable[[], Awaitable[Decoded]]
+    ) -> int:
+        """The error boundary of one message: `decode` it, then submit what it brought. If
+        decoding raises, the message is refused (decode_error) and still acknowledged after the
+        messages before it: redelivering a poison message can only fail again. Errors of the
+        submission itself (the writer) are not the message's fault and propagate."""
+        received_at = self.clock()
+        try:
+            device, items = await decode()
+        except Exception as exc:
+            self.refuse_error(exc, transport, source)
+            device, items = None, ()
+        return await self.submit(transport, device, items, ack, received_at)
+
     async def submit(
         self,
         transport: str,
@@ -133,8 +131,8 @@ class FixIngest:
         fixes: list[Fix] = []
         if device is not None:
             metrics.FIXES_RECEIVED.labels(transport).inc(len(items))
-            for item in sorted(items, key=_fix_time_or_min):
-                fix = self._accept(item, device, received_at, transport)
+            for item in _in_time_order(items):
+                fix = self._accept_guarded(item, device, received_at, transport)
                 if isinstance(fix, Refusal):
                     self.refuse(fix, transport, device.device_id)
                 else:
@@ -145,6 +143,16 @@ class FixIngest:
     async def after_commit(self, ack: Ack, transport: str = "unknown") -> None:
         """Queue an acknowledgement that carries no fix, keeping its place after earlier ones."""
         await self._writer.add((), ack, transport)
+
+    def _accept_guarded(
+        self, item: FixFields | Refusal, device: DeviceEntry, received_at: datetime, transport: str
+    ) -> Fix | Refusal:
+        """`_accept`, where a check that raises refuses this fix only (every transport passes here)."""
+        try:
+            return self._accept(item, device, received_at, transport)
+        except Exception as exc:
+            log.debug("checking a fix of %s raised", device.device_id, exc_info=exc)
+            return error_refusal(exc)
 
     def _accept(
         self, item: FixFields | Refusal, device: DeviceEntry, received_at: datetime, transport: str
@@ -166,6 +174,15 @@ class FixIngest:
 
 def _fix_time_or_min(item: FixFields | Refusal) -> datetime:
     return item.fix_time if isinstance(item, FixFields) else datetime.min.replace(tzinfo=UTC)
+
+
+def _in_time_order(items: Sequence[FixFields | Refusal]) -> list[FixFields | Refusal]:
+    """The items oldest first; as received if their times cannot be compared (a decoder that
+    produced a naive time: the checks then refuse that fix alone)."""
+    try:
+        return sorted(items, key=_fix_time_or_min)
+    except TypeError:
+        return list(items)
 
 
 def to_fix(fields: FixFields, device: DeviceEntry, received_at: datetime, protocol: str) -> Fix:

@@ -24,9 +24,8 @@ class MqttJsonHandler:
         self._ingest = ingest
 
     async def handle(self, topic: str, payload: bytes, ack: Ack) -> None:
-        received_at = self._ingest.clock()
-        device, items = await self._decode(topic, payload)
-        await self._ingest.submit(PROTOCOL, device, items, ack, received_at)
+        """Decode and submit one message; whatever decoding raises refuses this message only."""
+        await self._ingest.handle_message(PROTOCOL, topic[:80], ack, lambda: self._decode(topic, payload))
 
     async def _decode(
         self, topic: str, payload: bytes

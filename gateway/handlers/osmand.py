@@ -98,6 +98,9 @@ class OsmAndApp:
             response = PlainTextResponse(f"{exc.text}\n", exc.status, headers=exc.headers)
         except ClientDisconnect:
             return
+        except Exception as exc:  # the error boundary of one request: a poison request gets a 400
+            self._ingest.refuse_error(exc, PROTOCOL, peer)
+            response = PlainTextResponse(f"{Reason.DECODE_ERROR}\n", 400)
         metrics.HTTP_RESPONSES.labels(PROTOCOL, str(response.status_code)).inc()
         await response(scope, receive, send)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gateway import metrics
 from gateway.batch_writer import Ack
-from gateway.ingest import FixIngest
+from gateway.ingest import Decoded, FixIngest
 from gateway.protocols.owntracks import TOPIC_FILTER, Ignored, decode, device_id_from_topic
 from gateway.refusals import Reason, Refusal
 
@@ -26,27 +26,30 @@ class OwnTracksHandler:
         self._ingest = ingest
 
     async def handle(self, topic: str, payload: bytes, ack: Ack) -> None:
+        """Decode and submit one message; whatever decoding raises refuses this message only."""
+        await self._ingest.handle_message(PROTOCOL, topic[:80], ack, lambda: self._decode(topic, payload))
+
+    async def _decode(self, topic: str, payload: bytes) -> Decoded:
         ingest = self._ingest
-        received_at = ingest.clock()
         source = topic[:80]
         if len(payload) > ingest.settings.max_payload_bytes:
-            return await self._refuse(Refusal(Reason.PAYLOAD_TOO_LARGE, f"{len(payload)} bytes"), source, ack)
+            return self._refuse(Refusal(Reason.PAYLOAD_TOO_LARGE, f"{len(payload)} bytes"), source)
         device_id = device_id_from_topic(topic)
         if isinstance(device_id, Refusal):
-            return await self._refuse(device_id, source, ack)
+            return self._refuse(device_id, source)
         decoded = decode(payload)
         if isinstance(decoded, Ignored):
             metrics.IGNORED_MESSAGES.labels(PROTOCOL, decoded.type).inc()
-            return await ingest.after_commit(ack, PROTOCOL)
+            return None, []
         if isinstance(decoded, Refusal) and decoded.reason in _MESSAGE_REFUSALS:
-            return await self._refuse(decoded, device_id, ack)
+            return self._refuse(decoded, device_id)
         device = await ingest.device(device_id, PROTOCOL, source)
         if device is not None and device.protocol != PROTOCOL:
             detail = f"{device_id} is registered for {device.protocol}"
             ingest.refuse(Refusal(Reason.WRONG_PROTOCOL, detail), PROTOCOL, source)
             device = None
-        await ingest.submit(PROTOCOL, device, [decoded] if device else [], ack, received_at)
+        return device, [decoded] if device else []
 
-    async def _refuse(self, refusal: Refusal, source: str, ack: Ack) -> None:
+    def _refuse(self, refusal: Refusal, source: str) -> Decoded:
         self._ingest.refuse(refusal, PROTOCOL, source)
-        await self._ingest.submit(PROTOCOL, None, [], ack)
+        return None, []

@@ -31,7 +31,7 @@ def split_payload(payload: bytes, max_fixes: int) -> list[Any] | Refusal:
     """The fix objects in a payload (one, or the elements of an array), or why it is refused."""
     try:
         doc = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         return Refusal(Reason.BAD_JSON, str(exc)[:120])
     if isinstance(doc, dict):
         return [doc]
@@ -90,9 +90,18 @@ def parse_time(value: Any) -> datetime | Refusal:
         if moment.tzinfo is None:
             # A naive time is ambiguous (trackers in Vietnam often send local time): refuse it.
             return Refusal(Reason.BAD_TIME, "time needs a UTC offset or 'Z'")
-        return moment.astimezone(UTC)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59:59-05:00 is past the year 9999 in UTC
+            return Refusal(Reason.BAD_TIME, f"out of range in UTC: {value[:40]!r}")
     return Refusal(Reason.BAD_TYPE, "time must be an ISO 8601 string or an epoch number")
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite JSON number a float can hold (an integer literal of 400 digits cannot)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

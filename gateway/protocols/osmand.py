@@ -184,7 +184,15 @@ def parse_timestamp(value: str, naive_tz: tzinfo = UTC) -> datetime | Refusal:
         return Refusal(Reason.BAD_TIME, f"not an epoch, ISO 8601 or 'yyyy-MM-dd HH:mm:ss': {value[:40]!r}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=naive_tz)
-    return moment.astimezone(UTC)
+    return in_utc(moment, value)
+
+
+def in_utc(moment: datetime, text: str) -> datetime | Refusal:
+    """`moment` in UTC; a refusal when UTC falls outside the years 1-9999 (`9999-12-31T23:59-05:00`)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return Refusal(Reason.BAD_TIME, f"out of range in UTC: {text[:40]!r}")
 
 
 def number(value: Any) -> float | None:

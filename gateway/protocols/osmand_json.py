@@ -29,6 +29,7 @@ from gateway.protocols.osmand import (
     MAX_VALUE_CHARS,
     OsmAndMessage,
     alarm_attributes,
+    in_utc,
     number,
 )
 from gateway.refusals import Reason, Refusal
@@ -40,7 +41,7 @@ def decode_json(body: bytes, max_fixes: int, naive_tz: tzinfo = UTC) -> OsmAndMe
     """The message in a JSON body, or why the request is malformed."""
     try:
         root = json.loads(body, parse_constant=_no_constants)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         return Refusal(Reason.BAD_JSON, str(exc)[:120])
     if not isinstance(root, dict):
         return Refusal(Reason.BAD_SHAPE, f"expected a JSON object, got {type(root).__name__}")
@@ -112,7 +113,7 @@ def _timestamp(value: Any, naive_tz: tzinfo) -> datetime | Refusal:
         return Refusal(Reason.BAD_TIME, f"not ISO 8601: {value[:40]!r}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=naive_tz)
-    return moment.astimezone(UTC)
+    return in_utc(moment, value)
 
 
 def json_number(value: Any) -> float | None:

@@ -79,7 +79,7 @@ def decode(payload: bytes) -> FixFields | Ignored | Refusal:
     reason BAD_JSON, BAD_SHAPE or ENCRYPTED concerns the whole message; others, its fix."""
     try:
         doc = json.loads(payload, parse_constant=_no_constants)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         return Refusal(Reason.BAD_JSON, str(exc)[:120])
     if not isinstance(doc, dict) or not isinstance(doc.get("_type"), str):
         return Refusal(Reason.BAD_SHAPE, "expected a JSON object with a _type")

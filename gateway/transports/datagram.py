@@ -2,7 +2,8 @@
 
 Datagrams are queued (bounded) to one worker task, so a flood never blocks the event loop; past
 the bound they are dropped and counted. Each datagram is a whole message: no framing, and the
-reply (if any) goes back to the sender's address.
+reply (if any) goes back to the sender's address. A datagram whose handling raises is refused as
+`decode_error` (counted, logged without its bytes) and the worker goes on with the next one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from gateway import metrics
+from gateway.refusals import TRANSPORT_REFUSALS
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +66,13 @@ class DatagramListener:
                     if not transport.is_closing():
                         transport.sendto(payload, addr)
 
-                try:
-                    await self._handler.on_datagram(data, f"{addr[0]}:{addr[1]}", reply)
-                except Exception:  # one bad datagram never stops the listener
-                    log.exception("%s: datagram from %s:%d failed", self._handler.name, *addr)
+                await self._on_datagram(data, f"{addr[0]}:{addr[1]}", reply)
         finally:
             transport.close()
+
+    async def _on_datagram(self, data: bytes, peer: str, reply: Reply) -> None:
+        """The error boundary of one datagram: one poison datagram never stops the listener."""
+        try:
+            await self._handler.on_datagram(data, peer, reply)
+        except Exception as exc:
+            TRANSPORT_REFUSALS.failed(exc, self._handler.name, peer)

@@ -8,8 +8,10 @@ and whose `on_frame` decodes one frame and submits its fixes. The listener enfor
 - an idle timeout (no byte at all) and a frame timeout (a frame begun must complete: a client
   trickling one byte a second is closed);
 - a frame-rate limit per connection (a token bucket);
-and closes the offending connection with a logged, counted reason. A session exception is
-logged and closes only its own connection.
+and closes the offending connection with a logged, counted reason. A frame whose handling raises
+(a poison frame, a decoder bug) is refused as `decode_error` (counted, logged without its bytes)
+and closes its own connection, whose session state can no longer be trusted: the other
+connections and the listener never notice. Any other failure closes only its connection too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway import metrics
+from gateway.refusals import TRANSPORT_REFUSALS, Reason, Refusal
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +187,7 @@ class StreamListener:
                 frames = session.splitter.split(buffer)
             except FrameError as exc:
                 metrics.FRAME_ERRORS.labels(name).inc()
+                TRANSPORT_REFUSALS.refused(Refusal(Reason.BAD_FRAME, str(exc)[:120]), name, str(conn))
                 conn.close(f"bad framing: {exc}")
                 return
             if len(buffer) > limits.max_buffer_bytes:
@@ -198,6 +202,17 @@ class StreamListener:
                     conn.close("rate limit")
                     return
                 metrics.FRAMES.labels(name).inc()
-                await session.on_frame(frame)
+                await self._on_frame(conn, session, frame)
                 if not conn.open:
                     return
+
+    async def _on_frame(self, conn: Connection, session: StreamSession, frame: bytes) -> None:
+        """The error boundary of one frame: what it raises refuses that frame (no reply, as for
+        any undecodable frame: the protocol's acknowledgement cannot be built from it)."""
+        try:
+            await session.on_frame(frame)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            raise
+        except Exception as exc:
+            TRANSPORT_REFUSALS.failed(exc, self._protocol.name, str(conn))
+            conn.close("decode error")
