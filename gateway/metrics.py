@@ -31,6 +31,15 @@ ACK_SECONDS = Histogram(
     ["protocol"],
     buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
 )
+QUARANTINED = Counter(
+    "amb_gateway_quarantined_total",
+    "Fixes the database rejected, kept in the quarantine table.",
+    ["protocol"],
+)
+ABANDONED_MESSAGES = Counter(
+    "amb_gateway_abandoned_messages_total",
+    "Messages left unacknowledged at shutdown because their batch could not commit (redelivered).",
+)
 COMMIT_FAILURES = Counter("amb_gateway_commit_failures_total", "Batch commits that failed and were retried.")
 PENDING_FIXES = Gauge("amb_gateway_pending_fixes", "Fixes received and not yet committed.")
 MQTT_CONNECTED = Gauge("amb_gateway_mqtt_connected", "1 while connected to the broker.")

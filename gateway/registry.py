@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from dataclasses import dataclass
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
+MAX_RETRY_S = 30.0  # the longest wait between reload attempts in an outage
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,28 +27,100 @@ class DeviceEntry:
 class DeviceRegistry:
     """Reloaded whole every `refresh_s`; an unknown id reloads it early, at most every `miss_refresh_s`,
     so a newly registered device is accepted within seconds while a flood of unknown ids costs
-    one query per interval."""
+    one query per interval.
 
-    def __init__(self, pool: AsyncConnectionPool, refresh_s: float, miss_refresh_s: float) -> None:
+    In a database outage the last loaded copy keeps serving the devices it knows (a warning is
+    logged, reloads are retried with backoff). An id it does not know is not refused as unknown
+    while the registry cannot be loaded (it may have been registered meanwhile): its lookup waits
+    until a reload succeeds. That holds the message unacknowledged (back-pressure) rather than
+    refuse a possibly valid device; nothing could be stored during the outage anyway.
+    """
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        refresh_s: float,
+        miss_refresh_s: float,
+        max_retry_s: float = MAX_RETRY_S,
+    ) -> None:
         self._pool = pool
         self._refresh_s = refresh_s
         self._miss_refresh_s = miss_refresh_s
+        self._max_retry_s = max_retry_s
         self._devices: dict[str, DeviceEntry] = {}
         self._loaded_at = float("-inf")
+        self._failures = 0  # consecutive failed reloads; 0 while the copy is current
+        self._retry_at = float("-inf")  # no reload before this after a failure
+        self._lock = asyncio.Lock()  # one reload at a time, however many lookups want one
+        self._reloads = 0
+        self._background: asyncio.Task[None] | None = None
+
+    @property
+    def available(self) -> bool:
+        """False while the last reload failed (the copy may miss newly registered devices)."""
+        return self._failures == 0
 
     async def lookup(self, device_id: str) -> DeviceEntry | None:
-        now = time.monotonic()
-        age = now - self._loaded_at
         entry = self._devices.get(device_id)
-        if age > self._refresh_s or (entry is None and age > self._miss_refresh_s):
-            await self.reload()
+        if entry is not None:
+            # A known device never waits for the periodic reload (nor for a database that is down).
+            if self._reload_due(missing=False):
+                self._reload_in_background()
+            return entry
+        if self._reload_due(missing=True):
+            await self._reload_once()
+            entry = self._devices.get(device_id)
+        while entry is None and not self.available:
+            await asyncio.sleep(max(0.0, self._retry_at - time.monotonic()))
+            await self._reload_once()
             entry = self._devices.get(device_id)
         return entry
 
-    async def reload(self) -> None:
-        async with self._pool.connection() as conn:
-            cur = await conn.execute("SELECT id, vehicle_id, protocol, enabled, token_hash FROM devices")
-            rows = await cur.fetchall()
+    async def reload(self) -> bool:
+        """Load the whole table; True if it was loaded. On a database error the last copy is
+        kept and False returned: a reload never ends the gateway, at start-up either."""
+        self._reloads += 1
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute("SELECT id, vehicle_id, protocol, enabled, token_hash FROM devices")
+                rows = await cur.fetchall()
+        except (psycopg.Error, OSError) as exc:  # PoolTimeout is an OperationalError
+            self._failed(exc)
+            return False
         self._devices = {r[0]: DeviceEntry(*r) for r in rows}
         self._loaded_at = time.monotonic()
+        if self._failures:
+            log.warning("device registry reloaded after %d failed attempts", self._failures)
+        self._failures = 0
         log.debug("device registry reloaded: %d devices", len(rows))
+        return True
+
+    def _reload_due(self, missing: bool) -> bool:
+        now = time.monotonic()
+        if now < self._retry_at:
+            return False
+        age = now - self._loaded_at
+        return age > self._refresh_s or (missing and age > self._miss_refresh_s) or not self.available
+
+    def _reload_in_background(self) -> None:
+        if self._background is None or self._background.done():
+            self._background = asyncio.create_task(self._reload_once(), name="device-registry-reload")
+
+    async def _reload_once(self) -> None:
+        """Reload, unless another lookup did while this one waited for the lock."""
+        seen = self._reloads
+        async with self._lock:
+            if self._reloads == seen:
+                await self.reload()
+
+    def _failed(self, exc: Exception) -> None:
+        self._failures += 1
+        delay = min(self._max_retry_s, 0.5 * 2 ** min(self._failures - 1, 10)) * random.uniform(0.8, 1.2)
+        self._retry_at = time.monotonic() + delay
+        log.warning(
+            "device registry reload failed (%s: %s); serving the %d devices loaded before, retrying in %.1f s",
+            type(exc).__name__,
+            str(exc).splitlines()[0] if str(exc) else "",
+            len(self._devices),
+            delay,
+        )

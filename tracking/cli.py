@@ -17,6 +17,7 @@ import psycopg
 from tracking import access, accounts, broker_auth, fleet, geofences, places, roads_import, speed_learning
 from tracking.config import DEFAULT_DATA_DIR, DatabaseSettings
 from tracking.db import apply_schema
+from tracking.quarantine import GATEWAY, TRACKER, QuarantineRow, ReplayResult, open_rows, replay_rows
 from tracking.settings import RoutingSettings, TrackingSettings
 
 
@@ -181,6 +182,50 @@ def _owntracks_config(conn: psycopg.Connection, args: argparse.Namespace) -> str
     return json.dumps(config, indent=2, ensure_ascii=False)
 
 
+def _quarantine_list(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    async def rows() -> list[QuarantineRow]:
+        async with await psycopg.AsyncConnection.connect(args.database_url, autocommit=True) as aconn:
+            return await open_rows(aconn, args.stage, args.limit)
+
+    lines = [
+        f"{r.id}\t{r.created_at:%Y-%m-%d %H:%M:%S}\t{r.stage}\t{r.protocol or '-'}\t{r.device_id or '-'}"
+        f"\t{r.fix_time.isoformat() if r.fix_time else '-'}\tattempts {r.attempts}\t{_first_line(r.error)}"
+        for r in asyncio.run(rows())
+    ]
+    return "\n".join(lines) if lines else "no open quarantine rows"
+
+
+def _quarantine_replay(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    if not args.all and not args.ids:
+        raise fleet.FleetError("name the rows to replay (IDs), or --all")
+
+    async def replay() -> list[ReplayResult]:
+        async with await psycopg.AsyncConnection.connect(args.database_url, autocommit=True) as aconn:
+            return await replay_rows(aconn, None if args.all else args.ids)
+
+    results = asyncio.run(replay())
+    lines = [f"{r.id}: {'replayed' if r.replayed else 'still failing'} ({r.detail})" for r in results]
+    done = sum(r.replayed for r in results)
+    return "\n".join([*lines, f"{done} replayed, {len(results) - done} left open"])
+
+
+def _first_line(text: str, limit: int = 120) -> str:
+    return (text.splitlines() or [""])[0][:limit]
+
+
+def _add_quarantine_commands(sub: Any) -> None:
+    q = sub.add_parser("quarantine", help="fixes the database rejected: list and replay them")
+    qsub = q.add_subparsers(dest="quarantine_command", required=True)
+    p = qsub.add_parser("list", help="print open (not replayed) rows, oldest first")
+    p.set_defaults(handler=_quarantine_list)
+    p.add_argument("--stage", choices=(GATEWAY, TRACKER))
+    p.add_argument("--limit", type=int, default=100)
+    p = qsub.add_parser("replay", help="store open gateway rows again; marks those that now succeed")
+    p.set_defaults(handler=_quarantine_replay)
+    p.add_argument("ids", nargs="*", type=int, metavar="ID")
+    p.add_argument("--all", action="store_true", help="every open gateway row")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amb-admin", description=__doc__)
     parser.add_argument("--database-url", help="defaults to AMB_DATABASE_URL")
@@ -297,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hospital-id", type=int)
     p.add_argument("--replace", action="store_true", help="revoke earlier keys with the same name")
     p.add_argument("--quiet", action="store_true", help="print only the key")
+    _add_quarantine_commands(sub)
     return parser
 
 
