@@ -120,16 +120,19 @@ class PositionBatchWriter:
         finally:
             await asyncio.shield(self._stop())
 
-    async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> bool:
-        """Wait until everything added so far is committed and acknowledged; True if it is.
-
-        Bounded: gives up after `timeout_s`, or as soon as the writer has stopped, so that a
-        shutdown never hangs on a database that is down (what is left unacknowledged is
+    async def drain(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Wait until everything added so far is committed and acknowledged (`unacknowledged` is
+        then 0). Bounded: gives up after `timeout_s`, or as soon as the writer has stopped, so that
+        a shutdown never hangs on a database that is down (what is left unacknowledged is
         redelivered)."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await self._settled.wait()
-        return self._unacked == 0
+
+    @property
+    def unacknowledged(self) -> int:
+        """Messages added and not acknowledged (yet, or ever once the writer has stopped)."""
+        return self._unacked
 
     async def _next_batch(self) -> _Batch:
         async with self._changed:

@@ -134,7 +134,8 @@ async def test_a_fix_the_database_rejects_is_quarantined_and_the_rest_commits(
         await h.send("q-dev", json.dumps(fix(time=recent_utc(30).isoformat())).encode(), "good")
         await h.send("q-dev", poison.encode(), "rejected")
         await h.send("q-dev", json.dumps(fix(time=recent_utc(10).isoformat())).encode(), "good too")
-        assert await h.writer.drain()
+        await h.writer.drain()
+        assert h.writer.unacknowledged == 0
         assert h.acked == ["good", "rejected", "good too"]
         assert len(h.stored("q-dev")) == 2
     assert metric("amb_gateway_quarantined_total", protocol="mqtt_json") == before + 1
@@ -178,7 +179,8 @@ async def test_shutdown_while_a_commit_is_retried_is_prompt_and_acknowledges_not
     task.cancel()
     async with asyncio.timeout(SHUTDOWN_BOUND_S):
         await asyncio.gather(task, return_exceptions=True)
-        assert await drained is False
+        await drained
+    assert writer.unacknowledged == 3
     assert time.monotonic() - started < 5
     assert rec.acked == []
     await writer.add([a_fix("dev-x", 1, 5)], rec.ack("late"))  # a stopped writer never blocks
@@ -192,7 +194,8 @@ async def test_drain_is_bounded_while_the_database_is_down(relay: Relay) -> None
     try:
         await writer.add([a_fix("dev-x", 1, 60)], lambda: None)
         started = time.monotonic()
-        assert await writer.drain(timeout_s=0.5) is False
+        await writer.drain(timeout_s=0.5)
+        assert writer.unacknowledged == 1
         assert time.monotonic() - started < 2
     finally:
         task.cancel()
@@ -245,7 +248,8 @@ async def test_add_blocks_once_the_next_batch_is_full_and_resumes_when_the_datab
         await relay.up()
         async with asyncio.timeout(15):
             await producer
-        assert await writer.drain()
+        await writer.drain()
+        assert writer.unacknowledged == 0
         assert rec.acked == [f"m{i}" for i in range(10)]
         assert db.execute("SELECT count(*) FROM positions WHERE device_id = %s", (device,)).fetchone() == (
             10,
@@ -303,7 +307,8 @@ async def test_an_unknown_device_is_not_acknowledged_during_a_registry_outage(
             await relay.up()
             async with asyncio.timeout(10):
                 await sending
-            assert await h.writer.drain()
+            await h.writer.drain()
+            assert h.writer.unacknowledged == 0
             assert h.acked == ["late"] and len(h.stored("late-dev")) == 1
         finally:
             await pool.close()

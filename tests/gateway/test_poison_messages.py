@@ -108,7 +108,8 @@ async def test_mqtt_json_poison_is_refused_acknowledged_and_harms_no_other_fix(
     await h.send(healthy, json.dumps(fix(time=recent_utc(90).isoformat())).encode(), "beside")
     await h.send(poisoner, payload, "poison")
     await h.send(healthy, json.dumps(fix()).encode(), "after")
-    assert await h.writer.drain()
+    await h.writer.drain()
+    assert h.writer.unacknowledged == 0
     assert h.acked == ["beside", "poison", "after"]  # the poison too, in its place
     assert refused(reason) == before + 1
     assert len(h.stored(healthy)) == 2
@@ -131,7 +132,8 @@ async def test_a_decoder_bug_is_refused_as_decode_error_not_fatal(
     before = refused("decode_error")
     await h.send(poisoner, json.dumps(fix(bug=True)).encode(), "poison")
     await h.send(healthy, json.dumps(fix()).encode(), "after")
-    assert await h.writer.drain()
+    await h.writer.drain()
+    assert h.writer.unacknowledged == 0
     assert h.acked == ["poison", "after"]
     assert refused("decode_error") == before + 1
     assert len(h.stored(healthy)) == 1 and h.alive()
@@ -155,7 +157,8 @@ async def test_a_check_that_raises_refuses_only_its_fix(
     await h.send(
         poisoner, json.dumps([fix(lat=16.5), fix(time=recent_utc(30).isoformat())]).encode(), "mixed"
     )
-    assert await h.writer.drain()
+    await h.writer.drain()
+    assert h.writer.unacknowledged == 0
     assert refused("decode_error") == before + 1
     assert len(h.stored(poisoner)) == 1 and h.acked == ["mixed"]
 
@@ -177,7 +180,8 @@ async def test_owntracks_poison_is_refused_and_acknowledged(
     before = refused(reason)
     await h.owntracks.handle("owntracks/jane/phone", payload, h.recording_ack("poison"))
     await h.send(healthy, json.dumps(fix()).encode(), "after")
-    assert await h.writer.drain()
+    await h.writer.drain()
+    assert h.writer.unacknowledged == 0
     assert h.acked == ["poison", "after"] and refused(reason) == before + 1
     assert len(h.stored(healthy)) == 1 and h.alive()
 
@@ -194,7 +198,8 @@ async def test_owntracks_decoder_bug_is_a_decode_error(
     before = refused("decode_error")
     await h.owntracks.handle("owntracks/jane/phone", b"{}", h.recording_ack("poison"))
     await h.send(healthy, json.dumps(fix()).encode(), "after")
-    assert await h.writer.drain()
+    await h.writer.drain()
+    assert h.writer.unacknowledged == 0
     assert h.acked == ["poison", "after"] and refused("decode_error") == before + 1
     assert h.alive()
 
