@@ -32,7 +32,7 @@ from api.routes import (
 )
 from api.routes import map as map_routes
 from api.settings import ApiSettings
-from tracking.config import CommonSettings, DatabaseSettings, MqttSettings
+from tracking.config import BrokerSettings, CommonSettings, DatabaseSettings
 from tracking.db import open_pool
 from tracking.sessions import SessionPolicy
 from tracking.settings import TrackingSettings
@@ -71,18 +71,18 @@ TAGS = [
 def create_app(
     settings: ApiSettings | None = None,
     database: DatabaseSettings | None = None,
-    mqtt: MqttSettings | None = None,
+    broker: BrokerSettings | None = None,
     common: CommonSettings | None = None,
 ) -> FastAPI:
     settings = settings or ApiSettings()
     database = database or DatabaseSettings()
-    mqtt = mqtt or MqttSettings()
+    broker = broker or BrokerSettings()
     common = common or CommonSettings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = StreamHub(settings.stream_queue_size)
-        relay = CommittedFixRelay(mqtt.endpoint(), hub, settings.client_id_prefix)
+        relay = CommittedFixRelay(broker.endpoint(), hub, settings.client_id_prefix)
         async with open_pool(database, "amb-api") as pool:
             app.state.pool, app.state.hub, app.state.relay = pool, hub, relay
             relay_task = asyncio.create_task(relay.run(), name="committed-fix-relay")

@@ -1,4 +1,11 @@
-"""Receives the gateway's committed fixes and events from the broker and hands them to the stream hub."""
+"""Receives what the gateways and the tracker committed (fixes, events, ETAs) from the broker and
+hands it to this process's stream hub.
+
+Every API process binds its own exclusive, bounded queue to `amb.committed` (not shared: each
+process's websocket clients need everything). The queue lives only while the process is
+connected and drops its oldest messages past `QUEUE_MAX`, so a stalled process never makes the
+broker hold much; the database remains the record.
+"""
 
 from __future__ import annotations
 
@@ -8,48 +15,57 @@ import os
 import socket
 from typing import Any
 
-import aiomqtt
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
 from api.hub import StreamHub
-from tracking.config import MqttEndpoint
-from tracking.mqtt import keep_connected
-from tracking.topics import COMMITTED_ETAS, COMMITTED_EVENTS, COMMITTED_FIXES
+from messaging.connection import keep_connected, until_closed
+from messaging.publisher import CommittedPublisher
+from messaging.topology import COMMITTED_EXCHANGE, COMMITTED_KINDS, EVENTS
+from tracking.config import AmqpEndpoint
 
 log = logging.getLogger(__name__)
+QUEUE_MAX = 20_000  # messages; at 1,000 fixes/s in chunks of 500 that is far more than a minute
 
 
 class CommittedFixRelay:
-    """Subscribes (not shared: every API process gets every fix) and reconnects with backoff."""
+    """Consumes `amb.committed` and reconnects with backoff; publishes the events raised here."""
 
-    def __init__(self, endpoint: MqttEndpoint, hub: StreamHub, client_id_prefix: str) -> None:
+    def __init__(self, endpoint: AmqpEndpoint, hub: StreamHub, client_id_prefix: str) -> None:
         self._endpoint = endpoint
         self._hub = hub
-        self._client_id = f"{client_id_prefix}-{socket.gethostname()}-{os.getpid()}"
+        self._name = f"{client_id_prefix}@{socket.gethostname()}:{os.getpid()}"
+        self._publisher = CommittedPublisher(endpoint, self._name)
         self.connected = False
-        self._client: aiomqtt.Client | None = None
 
     async def run(self) -> None:
-        await keep_connected(self._endpoint, self._client_id, self._session, log, "relay")
+        await keep_connected(self._endpoint, self._name, self._session, log, "relay")
 
-    async def _session(self, client: aiomqtt.Client) -> None:
-        self._client = client
+    async def _session(self, connection: AbstractConnection) -> None:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=500)
+        exchange = await channel.get_exchange(COMMITTED_EXCHANGE, ensure=True)
+        queue = await channel.declare_queue(
+            exclusive=True,
+            auto_delete=True,
+            arguments={"x-max-length": QUEUE_MAX, "x-overflow": "drop-head"},
+        )
+        for kind in COMMITTED_KINDS:
+            await queue.bind(exchange, routing_key=kind)
+        await queue.consume(self._on_message, no_ack=True)
+        await self._publisher.attach(connection)
+        self.connected = True
         try:
-            await client.subscribe(COMMITTED_FIXES, qos=0)
-            await client.subscribe(COMMITTED_EVENTS, qos=1)
-            await client.subscribe(COMMITTED_ETAS, qos=0)
-            self.connected = True
-            async for message in client.messages:
-                kind = str(message.topic).rsplit("/", 1)[-1]  # fixes, events or etas
-                self._forward(message.payload, kind)
+            await until_closed(connection)
         finally:
             self.connected = False
-            self._client = None
+            self._publisher.detach()
 
-    def _forward(self, payload: object, kind: str) -> None:
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        kind = message.routing_key or ""
         try:
-            items = json.loads(payload)[kind]  # type: ignore[arg-type]
-        except (ValueError, KeyError, TypeError):
-            log.warning("ignoring a malformed relay message")
+            items = json.loads(message.body)[kind]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            log.warning("ignoring a malformed relay message (%s)", kind[:20])
             return
         if isinstance(items, list):
             self._hub.publish(kind, items)
@@ -58,14 +74,8 @@ class CommittedFixRelay:
         """Share events raised here (a dispatcher's action) with every API process's clients."""
         if not events:
             return
-        body = json.dumps({"events": events}, separators=(",", ":"), default=str)
-        client = self._client
-        if client is not None:
-            try:
-                await client.publish(COMMITTED_EVENTS, body, qos=1)
-                return
-            except aiomqtt.MqttError:
-                log.warning(
-                    "could not publish %d events; showing them to this process's clients only", len(events)
-                )
-        self._hub.publish("events", events)
+        if not await self._publisher.publish(EVENTS, {"events": events}):
+            log.warning(
+                "could not publish %d events; showing them to this process's clients only", len(events)
+            )
+            self._hub.publish("events", events)

@@ -31,7 +31,7 @@ class ApiSettings(BaseSettings):
         description="Messages buffered per websocket client; a client further behind is disconnected.",
     )
     stream_heartbeat_s: float = Field(15.0, gt=0, description="Heartbeat period on the websocket.")
-    client_id_prefix: str = Field("amb-api", description="Prefix of this process's MQTT client id.")
+    client_id_prefix: str = Field("amb-api", description="Prefix of this process's broker connection name.")
     session_idle_s: float = Field(
         12 * 3600, gt=0, description="A browser session unused this long ends (sliding expiry)."
     )

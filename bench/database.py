@@ -10,13 +10,13 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
 
 from tracking.access import create_api_key
-from tracking.broker_auth import issue_device_password, set_service_password, write_broker_files
+from tracking.broker_auth import issue_device_password, render_definitions
 from tracking.config import DEFAULT_DATA_DIR
 from tracking.db import apply_schema
 from tracking.fleet import register_device, register_vehicle
@@ -106,22 +106,20 @@ def register_fleet(url: str, devices: Sequence[str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BrokerAccounts:
-    """MQTT credentials of a run, as the production broker requires them (no anonymous client)."""
+    """Device credentials of a run, as the production broker requires them (no anonymous client),
+    and the broker definitions (users, topic permissions) to apply once the broker runs."""
 
     device_passwords: dict[str, str]
-    gateway: tuple[str, str]  # (username, password)
-    api: tuple[str, str]
+    definitions: dict[str, Any]
 
 
-def issue_broker_accounts(url: str, devices: Sequence[str], auth_dir: Path) -> BrokerAccounts:
-    """A password per device and per service, and Mosquitto's passwd and ACL files in `auth_dir`."""
+def issue_broker_accounts(url: str, devices: Sequence[str]) -> BrokerAccounts:
+    """A password per device, and the registry's broker definitions."""
     with psycopg.connect(url) as conn:
         passwords = {d: issue_device_password(conn, d) for d in devices}
-        gateway = ("bench-gateway", set_service_password(conn, "bench-gateway", "gateway"))
-        api = ("bench-api", set_service_password(conn, "bench-api", "api"))
         conn.commit()
-        write_broker_files(conn, auth_dir)
-    return BrokerAccounts(passwords, gateway, api)
+        definitions = render_definitions(conn)
+    return BrokerAccounts(passwords, definitions)
 
 
 def count_stored(conn: psycopg.Connection) -> int:

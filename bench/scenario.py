@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import queue
 import time
 import uuid
@@ -92,7 +91,7 @@ def run_scenario(scenario: Scenario, database_url: str, workdir: Path) -> dict[s
     workdir = workdir / f"{scenario.name}-{run_id}"
     devices = device_ids(scenario.devices)
     key = register_fleet(database_url, devices)
-    accounts = issue_broker_accounts(database_url, devices, workdir / "broker-auth")
+    accounts = issue_broker_accounts(database_url, devices)
     load_before = load_average()
     with (
         _services(workdir, run_id, scenario, accounts) as stack,
@@ -153,7 +152,7 @@ class _Stack:
         procs = {
             "gateway": [g.proc for g in self.gateways],
             "tracker": [self.tracker.proc if self.tracker else None],
-            "mosquitto": [self.broker.proc],
+            "broker": [self.broker.process()],
             "api": [self.api.proc],
         }
         return {name: [p.pid for p in ps if p is not None] for name, ps in procs.items()}
@@ -171,41 +170,25 @@ class _Stack:
 def _services(workdir: Path, run_id: str, scenario: Scenario, accounts: BrokerAccounts) -> Iterator[_Stack]:
     """The project's broker (authenticated, as in production), gateway and API, started as the tests
     start them, stopped in any case."""
-    broker = services.Broker(workdir / "broker", auth_dir=workdir / "broker-auth").start()
+    broker = services.Broker(workdir / "broker", anonymous=False).start()
+    with broker.management().client() as http:
+        http.post("/api/definitions", json=accounts.definitions).raise_for_status()
     gateways: list[services.Gateway] = []
     api: services.ServiceProcess | None = None
     tracker: services.ServiceProcess | None = None
     try:
-        with _mqtt_account(*accounts.gateway):
-            for i in range(scenario.gateways):
-                settings = {**GATEWAY_DEFAULTS, **scenario.gateway}
-                client_id, share_group = f"bench-gw-{run_id}-{i}", f"bench{run_id}"
-                gateways.append(services.start_gateway(broker, workdir, client_id, share_group, **settings))
-            if scenario.tracker:
-                tracker = services.start_tracker(broker, workdir)
-        with _mqtt_account(*accounts.api):
-            api, api_port = services.start_api(broker, workdir)
+        for i in range(scenario.gateways):
+            settings = {**GATEWAY_DEFAULTS, **scenario.gateway}
+            gateways.append(services.start_gateway(broker, workdir, f"bench-gw-{run_id}-{i}", **settings))
+        if scenario.tracker:
+            tracker = services.start_tracker(broker, workdir)
+        api, api_port = services.start_api(broker, workdir)
         yield _Stack(broker, gateways, api, api_port, tracker)
     finally:
         for service in [api, tracker, *gateways]:
             if service is not None:
                 service.stop()
         broker.stop()
-
-
-@contextlib.contextmanager
-def _mqtt_account(username: str, password: str) -> Iterator[None]:
-    """The services inherit this process's environment: lend them an MQTT account while starting."""
-    saved = {k: os.environ.get(k) for k in ("AMB_MQTT_USERNAME", "AMB_MQTT_PASSWORD")}
-    os.environ.update(AMB_MQTT_USERNAME=username, AMB_MQTT_PASSWORD=password)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @contextlib.contextmanager

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from gateway.app import run_gateway
 from gateway.settings import GatewaySettings
-from tracking.config import DatabaseSettings, MqttSettings
+from tracking.config import BrokerSettings, DatabaseSettings
 from tracking.process import configure_logging, run_until_signalled
 
 
 def main() -> None:
     configure_logging()
-    run_until_signalled(lambda: run_gateway(GatewaySettings(), DatabaseSettings(), MqttSettings()), "gateway")
+    run_until_signalled(
+        lambda: run_gateway(GatewaySettings(), DatabaseSettings(), BrokerSettings()), "gateway"
+    )
 
 
 if __name__ == "__main__":

@@ -21,11 +21,11 @@ from gateway.handlers.teltonika import TeltonikaDatagramHandler, TeltonikaProtoc
 from gateway.ingest import FixIngest
 from gateway.registry import DeviceRegistry
 from gateway.settings import GatewaySettings
+from gateway.transports.amqp import BrokerIngest
 from gateway.transports.datagram import DatagramListener
 from gateway.transports.http import HttpLimits, HttpListener
-from gateway.transports.mqtt import MqttIngest
 from gateway.transports.stream import StreamLimits, StreamListener
-from tracking.config import DatabaseSettings, MqttSettings
+from tracking.config import BrokerSettings, DatabaseSettings
 from tracking.db import open_pool
 from tracking.model import StoredFix
 from tracking.settings import TrackingSettings
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 MAINTENANCE_PERIOD_S = 3600.0
 
 
-async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, mqtt: MqttSettings) -> None:
+async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, broker: BrokerSettings) -> None:
     """Run until cancelled."""
     if gateway.metrics_port:
         start_http_server(gateway.metrics_port, addr=gateway.metrics_host)
@@ -43,39 +43,39 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, mqtt
     async with open_pool(database, "amb-gateway") as pool:
         registry = DeviceRegistry(pool, gateway.registry_refresh_s, gateway.registry_miss_refresh_s)
         await registry.reload()
-        ingest: MqttIngest | None = None
+        ingest: BrokerIngest | None = None
         tracker: TrackingWorker | None = None
 
         async def relay(stored: list[StoredFix]) -> None:
             if tracker is not None:
                 tracker.wake()
             if ingest is not None:
-                await ingest.publish_committed(stored)
+                await ingest.publisher.publish_fixes([s.to_json() for s in stored])
 
         async def relay_events(events: list[dict[str, Any]]) -> None:
             if ingest is not None:
-                await ingest.publish_events(events)
+                await ingest.publisher.publish_events(events)
 
         async def relay_etas(etas: list[dict[str, Any]]) -> None:
             if ingest is not None:
-                await ingest.publish_etas(etas)
+                await ingest.publisher.publish_etas(etas)
 
         writer = PositionBatchWriter(
             database.database_url, gateway.batch_max_fixes, gateway.flush_interval_ms / 1000, relay
         )
         fixes = FixIngest(gateway, registry, writer)
-        ingest = MqttIngest(
-            mqtt.endpoint(),
-            gateway.client_id,
-            gateway.share_group,
+        ingest = BrokerIngest(
+            broker.endpoint(),
             [MqttJsonHandler(fixes), OwnTracksHandler(fixes)],
+            fixes.after_commit,
             writer.drain,
+            gateway.prefetch,
         )
         if gateway.tracking:
             tracker = TrackingWorker(database.database_url, TrackingSettings(), relay_events, relay_etas)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(writer.run(), name="batch-writer")
-            tg.create_task(ingest.run(), name="mqtt-ingest")
+            tg.create_task(ingest.run(), name="broker-ingest")
             tg.create_task(_maintain_partitions(pool), name="partition-maintenance")
             if tracker is not None:
                 tg.create_task(tracker.run(), name="tracking-worker")

@@ -14,13 +14,11 @@ class GatewaySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AMB_GATEWAY_", extra="ignore")
 
-    client_id: str = Field(
-        "amb-gateway-1",
-        description="MQTT client id; stable across restarts so the broker keeps and redelivers the session. "
-        "Give each gateway process its own.",
-    )
-    share_group: str = Field(
-        "gateway", description="Shared-subscription group splitting devices between gateways."
+    prefetch: int = Field(
+        2000,
+        ge=1,
+        description="Unacknowledged broker messages this gateway holds at once (its share of the queue "
+        "while its batch commits); a dead gateway's are redelivered to the others.",
     )
     batch_max_fixes: int = Field(
         2000, ge=1, description="A batch is committed when it holds this many fixes..."

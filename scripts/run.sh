@@ -7,8 +7,13 @@ bash scripts/setup.sh
 
 export AMB_ENV=${AMB_ENV:-development}
 export AMB_DATABASE_URL=${AMB_DATABASE_URL:-postgresql://amb:amb@127.0.0.1:5432/ambulance}
-BROKER_PORT=${AMB_BROKER_PORT:-1884}
-export AMB_MQTT_URL=${AMB_MQTT_URL:-mqtt://127.0.0.1:$BROKER_PORT}
+# The project's RabbitMQ node (scripts/broker.sh): devices' MQTT on 1884, services' AMQP on 5673.
+export AMB_BROKER_MQTT_PORT=${AMB_BROKER_MQTT_PORT:-${AMB_BROKER_PORT:-1884}}
+export AMB_BROKER_AMQP_PORT=${AMB_BROKER_AMQP_PORT:-5673}
+export AMB_BROKER_HTTP_PORT=${AMB_BROKER_HTTP_PORT:-15673}
+export AMB_MQTT_URL=${AMB_MQTT_URL:-mqtt://127.0.0.1:$AMB_BROKER_MQTT_PORT}
+export AMB_AMQP_URL=${AMB_AMQP_URL:-amqp://127.0.0.1:$AMB_BROKER_AMQP_PORT/}
+export AMB_BROKER_API_URL=${AMB_BROKER_API_URL:-http://127.0.0.1:$AMB_BROKER_HTTP_PORT}
 export AMB_API_HOST=${AMB_API_HOST:-127.0.0.1}
 export AMB_API_PORT=${AMB_API_PORT:-8000}
 VEHICLES=${AMB_EMULATOR_VEHICLES:-20}
@@ -23,6 +28,7 @@ cleanup() {
   log "stopping"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  bash scripts/broker.sh stop || true
 }
 trap cleanup INT TERM EXIT
 
@@ -35,12 +41,16 @@ log "database: schema, Da Nang data, $VEHICLES demo ambulances"
 KEY=$(.venv/bin/amb-admin create-api-key "make run dispatcher" --role dispatcher --replace --quiet)
 EMULATOR_KEY=$(.venv/bin/amb-admin create-api-key "demo 115 desk (emulator)" --role dispatcher --replace --quiet)
 
+log "message engine: RabbitMQ node (MQTT 127.0.0.1:$AMB_BROKER_MQTT_PORT, AMQP 127.0.0.1:$AMB_BROKER_AMQP_PORT)"
+bash scripts/broker.sh start
+AMB_BROKER_ADMIN_PASSWORD=$(bash scripts/broker.sh admin-password)
+export AMB_BROKER_ADMIN_PASSWORD
+
 # Broker accounts: fresh random passwords for this run's services; every device has its own.
 secret() { head -c 24 /dev/urandom | base64 | tr -d '/+='; }
 GATEWAY_PW=$(secret)
 API_PW=$(secret)
-.venv/bin/amb-admin broker-auth --dir "$RUN/broker-auth" --pid-file "$RUN/mosquitto.pid" \
-  --service "amb-gateway=gateway:$GATEWAY_PW" --service "amb-api=api:$API_PW"
+.venv/bin/amb-admin broker-auth --service "amb-gateway=gateway:$GATEWAY_PW" --service "amb-api=api:$API_PW"
 
 # Demo logins, one per role, with fresh random passwords each run (the hospital account is
 # Bệnh viện Đà Nẵng's). A real deployment creates its first admin with `amb-admin create-user`.
@@ -56,17 +66,6 @@ DISPATCHER_PW=$(demo_user demo-dispatcher dispatcher --display-name "Điều ph�
 HOSPITAL_PW=$(demo_user demo-hospital hospital --hospital-name "Bệnh viện Đà Nẵng" --display-name "BV Đà Nẵng (demo)")
 VIEWER_PW=$(demo_user demo-viewer viewer --display-name "Theo dõi (demo)")
 
-if port_open "$BROKER_PORT"; then
-  log "broker already listening on 127.0.0.1:$BROKER_PORT"
-else
-  log "starting Mosquitto (mosquitto/mosquitto.conf) on 127.0.0.1:$BROKER_PORT"
-  bash scripts/broker_conf.sh "$BROKER_PORT" "$PWD/$RUN/broker" "$PWD/$RUN/broker-auth" > "$RUN/mosquitto.conf"
-  mosquitto -c "$RUN/mosquitto.conf" > "$RUN/logs/mosquitto.log" 2>&1 &
-  pids+=($!)
-  echo $! > "$RUN/mosquitto.pid"
-  for _ in $(seq 50); do port_open "$BROKER_PORT" && break; sleep 0.1; done
-fi
-
 start() {  # name, command...
   local name=$1
   shift
@@ -74,10 +73,10 @@ start() {  # name, command...
   pids+=($!)
   log "$name started (pid $!, log $RUN/logs/$name.log)"
 }
-start gateway env AMB_MQTT_USERNAME=amb-gateway AMB_MQTT_PASSWORD="$GATEWAY_PW" .venv/bin/amb-gateway
+start gateway env AMB_BROKER_USERNAME=amb-gateway AMB_BROKER_PASSWORD="$GATEWAY_PW" .venv/bin/amb-gateway
 # The tracking worker (geofences, journeys, events, ETAs) publishes with the gateway's account.
-start tracker env AMB_MQTT_USERNAME=amb-gateway AMB_MQTT_PASSWORD="$GATEWAY_PW" .venv/bin/amb-tracker
-start api env AMB_MQTT_USERNAME=amb-api AMB_MQTT_PASSWORD="$API_PW" .venv/bin/amb-api
+start tracker env AMB_BROKER_USERNAME=amb-gateway AMB_BROKER_PASSWORD="$GATEWAY_PW" .venv/bin/amb-tracker
+start api env AMB_BROKER_USERNAME=amb-api AMB_BROKER_PASSWORD="$API_PW" .venv/bin/amb-api
 for _ in $(seq 100); do
   curl -fs "http://$AMB_API_HOST:$AMB_API_PORT/healthz" >/dev/null 2>&1 && break
   sleep 0.2
@@ -102,6 +101,8 @@ cat <<MSG
   API key (role dispatcher): $KEY
   API docs: http://$AMB_API_HOST:$AMB_API_PORT/docs
   Metrics: gateway http://127.0.0.1:9108/metrics, tracker http://127.0.0.1:9109/metrics
+  Broker: MQTT for devices 127.0.0.1:$AMB_BROKER_MQTT_PORT; management http://127.0.0.1:$AMB_BROKER_HTTP_PORT
+          (user amb-admin, password in .run/broker/admin-password)
   Logs: $RUN/logs/        Ctrl-C stops everything started here.
 
 MSG

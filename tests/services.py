@@ -1,11 +1,13 @@
-"""Real services for the tests: the project's Mosquitto on a free loopback port, PostGIS, and the
-gateway and API as subprocesses, exactly as `make run` starts them."""
+"""Real services for the tests: the project's RabbitMQ node on free loopback ports, PostGIS, and
+the gateway, tracker and API as subprocesses, exactly as `make run` starts them."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import re
-import shutil
+import secrets
 import signal
 import socket
 import subprocess
@@ -16,6 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+from messaging.connection import connect
+from tracking.broker_auth import HASHING, SERVICE_PERMISSIONS, ManagementApi, rabbit_hash
+from tracking.config import AmqpEndpoint
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
@@ -48,50 +54,143 @@ def port_open(port: int) -> bool:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class _Pid:
+    pid: int
+
+
+SERVICE_PASSWORD = "test-service-password"  # the test brokers' service accounts (loopback only)
+
+
 @dataclass
 class Broker:
-    """Mosquitto with the project's configuration (mosquitto/mosquitto.conf)."""
+    """The project's RabbitMQ node (scripts/broker.sh, rabbitmq/) on free loopback ports.
+
+    Devices speak MQTT on `port`; services speak AMQP on `amqp_port` with the accounts of
+    `service_env(role)`. `anonymous`: MQTT clients without credentials may publish any topic
+    (only for tests that are not about authentication).
+    """
 
     state_dir: Path
-    auth_dir: Path | None = None  # passwd and acl from `amb-admin broker-auth`; None: anonymous
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    anonymous: bool = True
+    port: int = field(default_factory=free_port)  # MQTT
+    amqp_port: int = field(default_factory=free_port)
+    http_port: int = field(default_factory=free_port)
+    dist_port: int = field(default_factory=free_port)
+    epmd_port: int = field(default_factory=free_port)
+    admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    node: str = ""
+
+    def __post_init__(self) -> None:
+        self.node = self.node or f"amb-test-{self.port}@localhost"
 
     @property
     def url(self) -> str:
+        """Where devices connect (MQTT)."""
         return f"mqtt://127.0.0.1:{self.port}"
 
-    def start(self) -> Broker:
-        conf = self.state_dir / "mosquitto.conf"
-        text = subprocess.run(
-            [
-                "bash",
-                str(REPO / "scripts/broker_conf.sh"),
-                str(self.port),
-                str(self.state_dir),
-                str(self.auth_dir) if self.auth_dir else "--anonymous",
-            ],
-            check=True,
+    @property
+    def amqp_url(self) -> str:
+        return f"amqp://127.0.0.1:{self.amqp_port}/"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AMB_BROKER_DIR": str(self.state_dir),
+            "AMB_BROKER_NODE": self.node,
+            "AMB_BROKER_MQTT_PORT": str(self.port),
+            "AMB_BROKER_AMQP_PORT": str(self.amqp_port),
+            "AMB_BROKER_HTTP_PORT": str(self.http_port),
+            "AMB_BROKER_DIST_PORT": str(self.dist_port),
+            "AMB_BROKER_EPMD_PORT": str(self.epmd_port),
+            "AMB_BROKER_ADMIN_PASSWORD": self.admin_password,
+            "AMB_BROKER_MQTT_ANONYMOUS": "1" if self.anonymous else "",
+        }
+
+    def script(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", str(REPO / "scripts/broker.sh"), *args],
+            env={**os.environ, **self.env()},
+            check=check,
             capture_output=True,
             text=True,
-        ).stdout
-        conf.write_text(text)
-        mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen(
-            [mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            timeout=180,
         )
-        wait_for(lambda: port_open(self.port), 10, "mosquitto")
+
+    def start(self) -> Broker:
+        result = self.script("start", check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"broker did not start:\n{result.stdout}\n{result.stderr}")
+        self.add_services()
         return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        """Graceful stop (what SIGTERM does)."""
+        self.script("stop", check=False)
 
-    def reload(self) -> None:
-        """SIGHUP: re-read the password and ACL files."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGHUP)
+    def kill(self) -> None:
+        """kill -9 of the node: no chance to flush anything."""
+        self.script("kill", check=False)
+
+    def pid(self) -> int | None:
+        try:
+            return int((self.state_dir / "rabbitmq.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def process(self) -> _Pid | None:
+        """The node's OS process (for CPU accounting), while it runs."""
+        pid = self.pid()
+        return _Pid(pid) if pid else None
+
+    def management(self) -> ManagementApi:
+        return ManagementApi(f"http://127.0.0.1:{self.http_port}", "amb-admin", self.admin_password)
+
+    def add_services(self) -> None:
+        """A service account per role, with the permissions production gives it."""
+        definitions = {
+            "users": [
+                {
+                    "name": f"test-{role}",
+                    "password_hash": rabbit_hash(SERVICE_PASSWORD),
+                    "hashing_algorithm": HASHING,
+                    "tags": ["amb-service"],
+                }
+                for role in SERVICE_PERMISSIONS
+            ],
+            "permissions": [
+                {"user": f"test-{role}", "vhost": "/", "configure": c, "write": w, "read": r}
+                for role, (c, w, r) in SERVICE_PERMISSIONS.items()
+            ],
+        }
+        with self.management().client() as http:
+            http.post("/api/definitions", json=definitions).raise_for_status()
+
+    def service_env(self, role: str = "gateway") -> dict[str, str]:
+        return {
+            "AMB_AMQP_URL": self.amqp_url,
+            "AMB_BROKER_USERNAME": f"test-{role}",
+            "AMB_BROKER_PASSWORD": SERVICE_PASSWORD,
+        }
+
+    def endpoint(self, role: str = "gateway") -> AmqpEndpoint:
+        return AmqpEndpoint("127.0.0.1", self.amqp_port, "/", f"test-{role}", SERVICE_PASSWORD)
+
+    def queue_depth(self, queue: str = "amb.ingest") -> int:
+        """Messages ready in `queue` now (a passive declare: the management API's figures lag by seconds)."""
+
+        async def depth() -> int:
+            endpoint = AmqpEndpoint("127.0.0.1", self.amqp_port, "/", "amb-admin", self.admin_password)
+            async with await connect(endpoint, "test-queue-depth") as connection:
+                channel = await connection.channel()
+                declared = await channel.declare_queue(queue, passive=True)
+                return int(declared.declaration_result.message_count or 0)
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # callable from async tests too
+            return pool.submit(asyncio.run, depth()).result(timeout=30)
+
+    def purge(self, queue: str = "amb.ingest") -> None:
+        with self.management().client() as http:
+            http.delete(f"/api/queues/%2F/{queue}/contents").raise_for_status()
 
 
 @dataclass
@@ -159,29 +258,29 @@ class Gateway(ServiceProcess):
         return self
 
 
-def start_gateway(
-    broker: Broker, log_dir: Path, client_id: str, share_group: str, **settings: str
-) -> Gateway:
+def start_gateway(broker: Broker, log_dir: Path, name: str, **settings: str) -> Gateway:
     port = free_port()
     env = {
         "AMB_DATABASE_URL": TEST_DATABASE_URL,
-        "AMB_MQTT_URL": broker.url,
-        "AMB_GATEWAY_CLIENT_ID": client_id,
-        "AMB_GATEWAY_SHARE_GROUP": share_group,
+        **broker.service_env("gateway"),
         "AMB_GATEWAY_METRICS_PORT": str(port),
         # Device listeners off unless a test asks for them (their default ports may be taken here).
         **{f"AMB_GATEWAY_{p}_PORT": "0" for p in ("GT06", "TELTONIKA", "H02", "OSMAND")},
         "AMB_GATEWAY_TRACKING": "false",
         **{f"AMB_GATEWAY_{k.upper()}": v for k, v in settings.items()},
     }
-    gw = Gateway("gateway", env, log_dir / f"gateway-{client_id}.log", metrics_port=port)
+    gw = Gateway("gateway", env, log_dir / f"gateway-{name}.log", metrics_port=port)
     gw.start()
     return gw.wait_connected()
 
 
 def start_tracker(broker: Broker, log_dir: Path) -> ServiceProcess:
     """amb-tracker, as production runs it: its own process, publishing events and ETAs."""
-    env = {"AMB_DATABASE_URL": TEST_DATABASE_URL, "AMB_MQTT_URL": broker.url, "AMB_TRACKER_METRICS_PORT": "0"}
+    env = {
+        "AMB_DATABASE_URL": TEST_DATABASE_URL,
+        **broker.service_env("gateway"),
+        "AMB_TRACKER_METRICS_PORT": "0",
+    }
     return ServiceProcess("tracking", env, log_dir / f"tracker-{free_port()}.log").start()
 
 
@@ -189,7 +288,7 @@ def start_api(broker: Broker, log_dir: Path) -> tuple[ServiceProcess, int]:
     port = free_port()
     env = {
         "AMB_DATABASE_URL": TEST_DATABASE_URL,
-        "AMB_MQTT_URL": broker.url,
+        **broker.service_env("api"),
         "AMB_API_PORT": str(port),
         "AMB_API_STREAM_HEARTBEAT_S": "1",
         "AMB_API_STREAM_REAUTH_S": "1",

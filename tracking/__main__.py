@@ -1,8 +1,10 @@
 """`amb-tracker`: the tracking worker in its own process — geofences, journeys, events, ETAs —
-and, beside it, the hourly job learning road speeds from the stored fixes.
+and, beside it, the hourly jobs learning road speeds from the stored fixes and maintaining the
+daily partitions of `positions` (dropping expired ones with DETACH ... CONCURRENTLY, which the
+gateway's SQL maintenance cannot do without briefly taking ACCESS EXCLUSIVE on `positions`).
 
 Run one or more (one leads at a time through a PostgreSQL advisory lock); it publishes events and
-ETAs with a gateway's broker account.
+ETAs to the API processes through the broker (`amb.committed`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from prometheus_client import start_http_server
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tracking.config import DatabaseSettings, MqttSettings
+from messaging.publisher import CommittedPublisher
+from tracking.config import BrokerSettings, DatabaseSettings
+from tracking.positions import maintain_partitions_periodically
 from tracking.process import configure_logging, run_until_signalled
-from tracking.relay import TrackingPublisher
 from tracking.settings import RoutingSettings, TrackingSettings
 from tracking.speed_learning import SpeedLearningJob
 from tracking.worker import TrackingWorker
@@ -36,8 +39,8 @@ async def _run() -> None:
     process = TrackerProcessSettings()
     if process.metrics_port:
         start_http_server(process.metrics_port, addr=process.metrics_host)
-    publisher = TrackingPublisher(
-        MqttSettings().endpoint(), f"amb-tracker-{socket.gethostname()}-{os.getpid()}"
+    publisher = CommittedPublisher(
+        BrokerSettings().endpoint(), f"amb-tracker@{socket.gethostname()}:{os.getpid()}"
     )
     database_url = DatabaseSettings().database_url
     worker = TrackingWorker(
@@ -51,6 +54,7 @@ async def _run() -> None:
             tg.create_task(publisher.run(), name="tracking-publisher")
             tg.create_task(worker.run(), name="tracking-worker")
             tg.create_task(learning.run(), name="speed-learning")
+            tg.create_task(maintain_partitions_periodically(database_url), name="partition-maintenance")
     finally:
         await worker.close()
         await learning.close()

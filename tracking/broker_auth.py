@@ -1,39 +1,56 @@
-"""Broker credentials from the registry: Mosquitto's password and ACL files.
+"""Broker credentials from the registry: RabbitMQ users, permissions and topic permissions.
 
-Each MQTT device has its own password (only a hash is stored) and may publish only to its own
-topics; gateways may read device topics and publish committed fixes; API processes read them and
-publish only events. Regenerate the files after a registry change (`amb-admin broker-auth`); the
-command signals the broker (SIGHUP) to reload them when given its pid file.
+Each MQTT device has its own password (only a salted hash is stored) and may publish only to its
+own topic (a topic permission on `amq.topic`); services (gateways and the tracker: role
+`gateway`; API processes: role `api`) are AMQP users with just the queues and exchanges they use.
+`amb-admin broker-auth` renders them as RabbitMQ definitions and applies them through the
+management API (users no longer in the registry are removed), or writes the file a broker loads
+at boot.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import os
+import logging
+import re
 import secrets
-import signal
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any
 
+import httpx
 import psycopg
 
-from tracking.topics import COMMITTED_EVENTS, COMMITTED_PREFIX, DEVICE_POSITION_FILTER, device_position_topic
+from messaging.topology import COMMITTED_EXCHANGE, DEVICE_EXCHANGE, INGEST_QUEUE, routing_key_pattern
+from tracking.topics import device_position_topic
 
-PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes; Mosquitto reads the count from the hash
+log = logging.getLogger(__name__)
 SERVICE_ROLES = ("gateway", "api")
 OWNTRACKS_FILTER = "owntracks/+/+"
+HASHING = "rabbit_password_hashing_sha256"
+VHOST = "/"
+NOTHING = "^$"
+# AMQP permissions (configure, write, read) of each service role.
+SERVICE_PERMISSIONS = {
+    # Consumes the ingest queue, publishes what it committed.
+    "gateway": (NOTHING, f"^{re.escape(COMMITTED_EXCHANGE)}$", f"^{re.escape(INGEST_QUEUE)}$"),
+    # Its own exclusive queue (server-named), bound to the committed exchange; publishes events.
+    "api": (
+        r"^amq\.gen-.*$",
+        rf"^(amq\.gen-.*|{re.escape(COMMITTED_EXCHANGE)})$",
+        rf"^(amq\.gen-.*|{re.escape(COMMITTED_EXCHANGE)})$",
+    ),
+}
 
 
 class BrokerAuthError(ValueError):
     """A credential request that cannot be carried out."""
 
 
-def mosquitto_hash(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
-    """The `$7$` (PBKDF2-SHA512) form of Mosquitto's password files."""
-    salt = salt or secrets.token_bytes(12)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
-    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+def rabbit_hash(password: str, salt: bytes | None = None) -> str:
+    """RabbitMQ's `rabbit_password_hashing_sha256` form: base64(salt + SHA-256(salt + password))."""
+    salt = salt or secrets.token_bytes(4)
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
 
 
 def new_password() -> str:
@@ -45,7 +62,7 @@ def issue_device_password(conn: psycopg.Connection, device_id: str) -> str:
     password = new_password()
     cur = conn.execute(
         "UPDATE devices SET mqtt_password_hash = %s WHERE id = %s AND protocol IN ('mqtt_json', 'owntracks')",
-        (mosquitto_hash(password), device_id),
+        (rabbit_hash(password), device_id),
     )
     if cur.rowcount != 1:
         raise BrokerAuthError(
@@ -66,13 +83,13 @@ def set_service_password(
         INSERT INTO mqtt_service_accounts (username, role, password_hash) VALUES (%s, %s, %s)
         ON CONFLICT (username) DO UPDATE SET role = EXCLUDED.role, password_hash = EXCLUDED.password_hash
         """,
-        (username, role, mosquitto_hash(password)),
+        (username, role, rabbit_hash(password)),
     )
     return password
 
 
 def device_topics(device_id: str, protocol: str) -> list[str]:
-    """The topics a device may publish to."""
+    """The MQTT topics a device may publish to."""
     if protocol == "owntracks":
         # OwnTracks devices are registered as `<user>.<device>` and publish owntracks/<user>/<device>.
         user, _, device = device_id.partition(".")
@@ -80,8 +97,17 @@ def device_topics(device_id: str, protocol: str) -> list[str]:
     return [device_position_topic(device_id)]
 
 
-def render_files(conn: psycopg.Connection) -> tuple[str, str]:
-    """(password file, ACL file) for the current registry."""
+def _is_rabbit_hash(value: str) -> bool:
+    """A hash RabbitMQ can check (a Mosquitto `$7$` hash from an older release is not)."""
+    try:
+        return len(base64.b64decode(value, validate=True)) == 36
+    except ValueError:
+        return False
+
+
+def render_definitions(conn: psycopg.Connection) -> dict[str, Any]:
+    """The registry's users and permissions as RabbitMQ definitions (users, permissions,
+    topic_permissions) for the default vhost."""
     services = conn.execute(
         "SELECT username, role, password_hash FROM mqtt_service_accounts ORDER BY username"
     ).fetchall()
@@ -89,45 +115,86 @@ def render_files(conn: psycopg.Connection) -> tuple[str, str]:
         "SELECT id, protocol, mqtt_password_hash FROM devices"
         " WHERE enabled AND mqtt_password_hash IS NOT NULL ORDER BY id"
     ).fetchall()
-    passwd = [f"{name}:{hashed}" for name, _, hashed in services] + [
-        f"{d}:{hashed}" for d, _, hashed in devices
-    ]
-    acl = ["# Generated by `amb-admin broker-auth` from the device registry: do not edit.", ""]
-    for name, role, _ in services:
-        acl.append(f"user {name}")
-        if role == "gateway":
-            acl += [
-                f"topic read {DEVICE_POSITION_FILTER}",
-                f"topic read {OWNTRACKS_FILTER}",
-                f"topic write {COMMITTED_PREFIX}#",
-            ]
-        else:  # API processes share the events their users raise (a dispatch, a destination change)
-            acl += [f"topic read {COMMITTED_PREFIX}#", f"topic write {COMMITTED_EVENTS}"]
-        acl.append("")
-    for device_id, protocol, _ in devices:
-        acl.append(f"user {device_id}")
-        acl += [f"topic write {topic}" for topic in device_topics(device_id, protocol)]
-        acl.append("")
-    return "\n".join(passwd) + "\n", "\n".join(acl)
+    users: list[dict[str, Any]] = []
+    permissions: list[dict[str, Any]] = []
+    topic_permissions: list[dict[str, Any]] = []
+    for name, role, hashed in services:
+        users.append(_user(name, hashed, ["amb-service"]))
+        configure, write, read = SERVICE_PERMISSIONS[role]
+        permissions.append(_permission(name, configure, write, read))
+    stale = []
+    for device_id, protocol, hashed in devices:
+        if not _is_rabbit_hash(hashed):
+            stale.append(device_id)
+            continue
+        users.append(_user(device_id, hashed, ["amb-device"]))
+        permissions.append(_permission(device_id, NOTHING, f"^{re.escape(DEVICE_EXCHANGE)}$", NOTHING))
+        keys = "|".join(routing_key_pattern(t) for t in device_topics(device_id, protocol)) or "$^"
+        topic_permissions.append(
+            {
+                "user": device_id,
+                "vhost": VHOST,
+                "exchange": DEVICE_EXCHANGE,
+                "write": f"^({keys})$",
+                "read": NOTHING,
+            }
+        )
+    if stale:
+        log.warning(
+            "%d devices have a password hash the broker cannot use; issue new ones: %s",
+            len(stale),
+            stale[:10],
+        )
+    return {"users": users, "permissions": permissions, "topic_permissions": topic_permissions}
 
 
-def write_broker_files(
-    conn: psycopg.Connection, directory: Path, pid_file: Path | None = None
-) -> tuple[Path, Path]:
-    """Write `passwd` and `acl` into `directory` atomically; SIGHUP the broker named by `pid_file`."""
-    passwd, acl = render_files(conn)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = directory / "passwd", directory / "acl"
-    for path, text in zip(paths, (passwd, acl), strict=True):
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.chmod(0o640)
-        os.replace(tmp, path)
-    if pid_file is not None and pid_file.exists():
-        # A broker that is not running reads the files when it starts.
-        with contextlib.suppress(ValueError, ProcessLookupError):
-            os.kill(int(pid_file.read_text().strip()), signal.SIGHUP)
-    return paths
+def _user(name: str, hashed: str, tags: list[str]) -> dict[str, Any]:
+    return {"name": name, "password_hash": hashed, "hashing_algorithm": HASHING, "tags": tags}
+
+
+def _permission(user: str, configure: str, write: str, read: str) -> dict[str, Any]:
+    return {"user": user, "vhost": VHOST, "configure": configure, "write": write, "read": read}
+
+
+@dataclass(frozen=True, slots=True)
+class ManagementApi:
+    """The broker's management HTTP API (127.0.0.1 only in make run; the internal network in compose)."""
+
+    url: str
+    username: str
+    password: str = field(repr=False)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url.rstrip("/"), auth=(self.username, self.password), timeout=30)
+
+
+def apply_definitions(api: ManagementApi, definitions: dict[str, Any]) -> tuple[int, int]:
+    """Import the users and permissions, then delete the project's users that are no longer in the
+    registry (those tagged amb-device or amb-service; the broker's admins are left alone).
+    Returns (users applied, users removed)."""
+    wanted = {u["name"] for u in definitions["users"]}
+    with api.client() as http:
+        http.post("/api/definitions", json=definitions).raise_for_status()
+        existing = http.get("/api/users").raise_for_status().json()
+        removed = [
+            u["name"]
+            for u in existing
+            if u["name"] not in wanted and {"amb-device", "amb-service"} & set(_tags(u.get("tags")))
+        ]
+        if removed:
+            http.post("/api/users/bulk-delete", json={"users": removed}).raise_for_status()
+    return len(wanted), len(removed)
+
+
+def _tags(tags: object) -> list[str]:
+    if isinstance(tags, list):
+        return [str(t) for t in tags]
+    return [t for t in str(tags or "").split(",") if t]
+
+
+def sync_broker(conn: psycopg.Connection, api: ManagementApi) -> str:
+    applied, removed = apply_definitions(api, render_definitions(conn))
+    return f"broker accounts: {applied} applied, {removed} removed"
 
 
 def owntracks_config(device_id: str, password: str, host: str, port: int, tls: bool) -> dict[str, object]:

@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
 from tracking import access, accounts, broker_auth, fleet, geofences, places, roads_import, speed_learning
@@ -154,14 +156,48 @@ def _broker_auth(conn: psycopg.Connection, args: argparse.Namespace) -> str:
         name, _, rest = spec.partition("=")
         role, _, password = rest.partition(":")
         broker_auth.set_service_password(conn, name, role, password or None)
-    passwd, acl = broker_auth.write_broker_files(conn, args.dir, args.pid_file)
-    return f"wrote {passwd} and {acl}"
+    definitions = broker_auth.render_definitions(conn)
+    if args.write:
+        args.write.write_text(json.dumps(definitions, indent=1), encoding="utf-8")
+        args.write.chmod(0o600)
+        return f"wrote {args.write}"
+    applied, removed = broker_auth.apply_definitions(_management_api(args), definitions)
+    return f"broker accounts: {applied} applied, {removed} removed"
+
+
+def _management_api(args: argparse.Namespace) -> broker_auth.ManagementApi:
+    password = os.environ.get("AMB_BROKER_ADMIN_PASSWORD")
+    if args.admin_password_file:
+        password = args.admin_password_file.read_text(encoding="utf-8").strip()
+    if not password:
+        raise broker_auth.BrokerAuthError(
+            "the broker's admin password: set AMB_BROKER_ADMIN_PASSWORD or --admin-password-file"
+        )
+    return broker_auth.ManagementApi(args.api_url, args.admin_user, password)
+
+
+def _sync_if_asked(conn: psycopg.Connection, args: argparse.Namespace) -> None:
+    if args.sync:
+        broker_auth.sync_broker(conn, _management_api(args))
+
+
+def _add_management_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--api-url",
+        default=os.environ.get("AMB_BROKER_API_URL", "http://127.0.0.1:15673"),
+        help="the broker's management API (env AMB_BROKER_API_URL)",
+    )
+    p.add_argument(
+        "--admin-user",
+        default=os.environ.get("AMB_BROKER_ADMIN_USER", "amb-admin"),
+        help="its administrator (env AMB_BROKER_ADMIN_USER); the password from AMB_BROKER_ADMIN_PASSWORD",
+    )
+    p.add_argument("--admin-password-file", type=Path, help="read the administrator's password from a file")
 
 
 def _issue_mqtt_password(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     password = broker_auth.issue_device_password(conn, args.device_id)
-    if args.dir:
-        broker_auth.write_broker_files(conn, args.dir, args.pid_file)
+    _sync_if_asked(conn, args)
     return (
         password
         if args.quiet
@@ -176,8 +212,7 @@ def _issue_device_token(conn: psycopg.Connection, args: argparse.Namespace) -> s
 
 def _owntracks_config(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     password = broker_auth.issue_device_password(conn, args.device_id)
-    if args.dir:
-        broker_auth.write_broker_files(conn, args.dir, args.pid_file)
+    _sync_if_asked(conn, args)
     config = broker_auth.owntracks_config(args.device_id, password, args.host, args.port, args.tls)
     return json.dumps(config, indent=2, ensure_ascii=False)
 
@@ -281,9 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("device_id", help="tracker id or IMEI")
     p.add_argument("--protocol", default="mqtt_json", choices=fleet.PROTOCOLS)
     p.add_argument("--plate", help="plate of the vehicle carrying it")
-    p = command("broker-auth", _broker_auth, "write the broker's password and ACL files from the registry")
-    p.add_argument("--dir", type=Path, required=True, help="where to write passwd and acl")
-    p.add_argument("--pid-file", type=Path, help="the broker's pid file: SIGHUP it to reload")
+    p = command(
+        "broker-auth",
+        _broker_auth,
+        "apply the registry's broker users and permissions (devices, services) to the broker",
+    )
+    _add_management_options(p)
+    p.add_argument("--write", type=Path, help="write the definitions to this file instead (loaded at boot)")
     p.add_argument(
         "--service",
         action="append",
@@ -295,8 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
         "issue-mqtt-password", _issue_mqtt_password, "give an MQTT device a new password (shown once)"
     )
     p.add_argument("device_id")
-    p.add_argument("--dir", type=Path, help="also rewrite the broker files there")
-    p.add_argument("--pid-file", type=Path, help="the broker's pid file: SIGHUP it to reload")
+    p.add_argument("--sync", action="store_true", help="also apply the broker accounts (as broker-auth)")
+    _add_management_options(p)
     p.add_argument("--quiet", action="store_true", help="print only the password")
     p = command(
         "issue-device-token",
@@ -314,8 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", required=True, help="the broker's address as the phone sees it")
     p.add_argument("--port", type=int, default=8883)
     p.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--dir", type=Path, help="also rewrite the broker files there")
-    p.add_argument("--pid-file", type=Path, help="the broker's pid file: SIGHUP it to reload")
+    p.add_argument("--sync", action="store_true", help="also apply the broker accounts (as broker-auth)")
+    _add_management_options(p)
     p = command(
         "create-user",
         _create_user,
@@ -363,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except psycopg.Error as exc:
         print(f"amb-admin: database error: {exc}", file=sys.stderr)
+        return 1
+    except httpx.HTTPError as exc:
+        print(f"amb-admin: broker management API: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -16,6 +16,7 @@ DEFAULT_DATA_DIR = REPO_ROOT / "data" / "danang"
 # Dev-only credentials: accepted when AMB_ENV=development, refused anywhere else.
 DEV_DATABASE_URL = "postgresql://amb:amb@127.0.0.1:5432/ambulance"
 DEV_MQTT_URL = "mqtt://127.0.0.1:1884"
+DEV_AMQP_URL = "amqp://127.0.0.1:5673/"
 
 
 class CommonSettings(BaseSettings):
@@ -67,6 +68,57 @@ class MqttSettings(CommonSettings):
             username=self.mqtt_username or (unquote(parts.username) if parts.username else None),
             password=self.mqtt_password or (unquote(parts.password) if parts.password else None),
         )
+
+
+class BrokerSettings(CommonSettings):
+    """The message engine (RabbitMQ) as the services see it: AMQP 0-9-1 with a service account.
+
+    Devices speak MQTT to the same broker; the project's services (gateway, tracker, API) speak
+    AMQP, so no device credential can take over a service's session or client id.
+    """
+
+    amqp_url: str = Field(DEV_AMQP_URL, description="amqp://host:port/vhost of the broker (no credentials).")
+    broker_username: str | None = Field(None, description="The service's broker account.")
+    broker_password: str | None = Field(None, description="Its password (from a secret, never a URL).")
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _valid_amqp_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("amqp", "amqps"):
+            raise ValueError("AMB_AMQP_URL must look like amqp://host:port/")
+        if parts.password:
+            raise ValueError("AMB_AMQP_URL must not carry a password: set AMB_BROKER_PASSWORD")
+        return value
+
+    @field_validator("broker_password")
+    @classmethod
+    def _password_in_production(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("env") == "production" and not value:
+            raise ValueError("AMB_BROKER_PASSWORD must be set in production")
+        return value
+
+    def endpoint(self) -> AmqpEndpoint:
+        parts = urlsplit(self.amqp_url)
+        vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+        return AmqpEndpoint(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (5671 if parts.scheme == "amqps" else 5672),
+            vhost=vhost,
+            username=self.broker_username or (unquote(parts.username) if parts.username else "guest"),
+            password=self.broker_password or "",
+            tls=parts.scheme == "amqps",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AmqpEndpoint:
+    host: str
+    port: int
+    vhost: str
+    username: str
+    password: str = field(repr=False)
+    tls: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,17 +1,11 @@
-"""MQTT topic names: the contract between trackers, the gateway and the API."""
+"""MQTT topic names: the contract between trackers and the broker (the services' side of the
+broker is in messaging/topology.py)."""
 
 from __future__ import annotations
 
 # Trackers publish their fixes here (QoS 1); {device_id} is the tracker's registered id.
 DEVICE_POSITION = "trackers/{device_id}/position"
 DEVICE_POSITION_FILTER = "trackers/+/position"
-# Shared subscription group of the gateways: the broker splits device traffic between them.
-GATEWAY_SHARE_GROUP = "gateway"
-# What the gateway relays after a commit to every API process (not shared: each API gets all).
-COMMITTED_PREFIX = "amb/v1/committed/"
-COMMITTED_FIXES = COMMITTED_PREFIX + "fixes"
-COMMITTED_EVENTS = COMMITTED_PREFIX + "events"
-COMMITTED_ETAS = COMMITTED_PREFIX + "etas"
 
 
 def device_position_topic(device_id: str) -> str:

@@ -38,7 +38,9 @@ class _MqttLink:
             endpoint.host,
             endpoint.port,
             identifier=device_id,
-            username=device_id,
+            # Without a password the device connects anonymously (a test broker only): a user name
+            # alone would be refused as a failed login.
+            username=device_id if password is not None else None,
             password=password,
             timeout=ack_timeout_s,
         )

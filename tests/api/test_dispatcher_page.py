@@ -52,7 +52,7 @@ def test_dispatcher_page_shows_the_fleet_moving(
     prefix = f"b{unique}-"
     seed_demo_fleet(db, 4, prefix)
     key = create_api_key(db, "browser test", "dispatcher")
-    gw = start_gateway(broker, tmp_path, f"gw-{unique}", f"g{unique}")
+    gw = start_gateway(broker, tmp_path, f"gw-{unique}")
     emulator = subprocess.Popen(
         [
             sys.executable,

@@ -68,7 +68,7 @@ async def test_published_fix_reaches_the_websocket(
     unique: str,
 ) -> None:
     vehicle_id, device = vehicle
-    gw = start_gateway(broker, tmp_path, f"gw-{unique}", f"g{unique}")
+    gw = start_gateway(broker, tmp_path, f"gw-{unique}")
     try:
         async with connect(ws_url(api_server, keys["dispatcher"])) as ws:
             assert json.loads(await ws.recv())["type"] == "snapshot"
@@ -134,7 +134,7 @@ async def test_an_sos_reaches_the_websocket_as_a_critical_event(
 ) -> None:
     """tracker -> gateway -> PostGIS -> amb-tracker -> events relay -> API -> dispatcher."""
     vehicle_id, device = vehicle
-    gw = start_gateway(broker, tmp_path, f"gw-{unique}", f"g{unique}")
+    gw = start_gateway(broker, tmp_path, f"gw-{unique}")
     tracker = start_tracker(broker, tmp_path)
     try:
         async with connect(ws_url(api_server, keys["dispatcher"])) as ws:

@@ -9,7 +9,6 @@ import json
 from typing import Any
 from unittest import mock
 
-import aiomqtt
 import psycopg
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -20,10 +19,10 @@ from api.hub import StreamHub
 from api.stream_filter import FilterRequest, ScopeError, StreamFilter, build_filter
 from tests.api.conftest import Browser
 from tests.api.test_stream import next_of_type, ws_url
+from tests.mqtt import publish_committed
 from tests.services import Broker
 from tests.tracking.test_eta import place_vehicle
 from tracking.fleet import register_vehicle
-from tracking.topics import COMMITTED_ETAS, COMMITTED_EVENTS, COMMITTED_FIXES
 
 # Hải Châu (inside the box) and Sơn Trà (outside it).
 HAI_CHAU = (16.0612, 108.2240)
@@ -141,9 +140,8 @@ def test_the_hub_serialises_once_per_distinct_filter() -> None:
 # --- Over the wire ------------------------------------------------------------------------------
 
 
-async def publish(broker: Broker, topic: str, kind: str, items: list[dict[str, Any]]) -> None:
-    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
-        await client.publish(topic, json.dumps({kind: items}), qos=1)
+async def publish(broker: Broker, kind: str, items: list[dict[str, Any]]) -> None:
+    await publish_committed(broker, kind, items)
 
 
 async def send(ws: ClientConnection, message: dict[str, Any]) -> None:
@@ -201,28 +199,26 @@ async def test_subscribe_gives_a_fresh_snapshot_then_only_matching_deltas(
         }
         snapshot = await next_of_type(ws, "snapshot")
         assert snapshot["id"] == "s1" and [v["id"] for v in snapshot["vehicles"]] == [inside]
-        await publish(broker, COMMITTED_FIXES, "fixes", [fix(outside, *SON_TRA), fix(inside, *HAI_CHAU)])
+        await publish(broker, "fixes", [fix(outside, *SON_TRA), fix(inside, *HAI_CHAU)])
         assert [f["vehicle_id"] for f in (await next_of_type(ws, "fixes"))["fixes"]] == [inside]
         await publish(
             broker,
-            COMMITTED_ETAS,
             "etas",
             [{"journey_id": 1, "vehicle_id": inside, "lat": 16.06, "lon": 108.22}],
         )
         await publish(
             broker,
-            COMMITTED_EVENTS,
             "events",
             [event("overspeed", inside), event("sos", outside, where=SON_TRA)],
         )
-        await publish(broker, COMMITTED_EVENTS, "events", [event("sos", inside)])
+        await publish(broker, "events", [event("sos", inside)])
         got = await next_of_type(ws, "events")
         assert [(e["kind"], e["vehicle_id"]) for e in got["events"]] == [("sos", inside)]
         assert await quiet(ws, 0.5) == []  # no etas: not among the streams
 
         await send(ws, {"type": "unsubscribe", "id": "s1"})
         assert (await next_of_type(ws, "unsubscribed"))["id"] == "s1"
-        await publish(broker, COMMITTED_FIXES, "fixes", [fix(inside, *HAI_CHAU)])
+        await publish(broker, "fixes", [fix(inside, *HAI_CHAU)])
         assert await quiet(ws) == []  # heartbeats only
         await send(ws, {"type": "ping"})
         assert (await next_of_type(ws, "pong"))["type"] == "pong"
@@ -231,7 +227,7 @@ async def test_subscribe_gives_a_fresh_snapshot_then_only_matching_deltas(
         await send(ws, {"type": "subscribe", "id": 2})
         assert (await next_of_type(ws, "subscribed"))["filters"]["streams"] == ["fixes", "events", "etas"]
         assert len((await next_of_type(ws, "snapshot"))["vehicles"]) == 2
-        await publish(broker, COMMITTED_FIXES, "fixes", [fix(outside, *SON_TRA)])
+        await publish(broker, "fixes", [fix(outside, *SON_TRA)])
         assert [f["vehicle_id"] for f in (await next_of_type(ws, "fixes"))["fixes"]] == [outside]
 
 
@@ -259,11 +255,9 @@ async def test_a_journey_subscription(
         await send(ws, {"type": "subscribe", "id": "j", "filters": {"journey_id": journey_id}})
         await next_of_type(ws, "subscribed")
         assert [v["id"] for v in (await next_of_type(ws, "snapshot"))["vehicles"]] == [outside]
-        await publish(broker, COMMITTED_FIXES, "fixes", [fix(inside, *HAI_CHAU), fix(outside, *SON_TRA)])
+        await publish(broker, "fixes", [fix(inside, *HAI_CHAU), fix(outside, *SON_TRA)])
         assert [f["vehicle_id"] for f in (await next_of_type(ws, "fixes"))["fixes"]] == [outside]
-        await publish(
-            broker, COMMITTED_EVENTS, "events", [event("sos", inside), event("sos", outside, journey_id)]
-        )
+        await publish(broker, "events", [event("sos", inside), event("sos", outside, journey_id)])
         assert [e["journey_id"] for e in (await next_of_type(ws, "events"))["events"]] == [journey_id]
         await send(ws, {"type": "subscribe", "id": "k", "filters": {"journey_id": 999999}})
         error = await next_of_type(ws, "error")
@@ -316,10 +310,9 @@ async def test_a_hospital_subscription_stays_within_its_hospital(
         assert ack["filters"]["hospital_id"] == own_hospital and ack["filters"]["streams"] == ["etas"]
         snapshot = await next_of_type(ws, "snapshot")
         assert [a["vehicle_id"] for a in snapshot["inbound"]] == [inside] and "vehicles" not in snapshot
-        await publish(broker, COMMITTED_FIXES, "fixes", [fix(inside, *HAI_CHAU)])
+        await publish(broker, "fixes", [fix(inside, *HAI_CHAU)])
         await publish(
             broker,
-            COMMITTED_ETAS,
             "etas",
             [
                 {"journey_id": 1, "vehicle_id": inside, "hospital_id": own_hospital + 1},

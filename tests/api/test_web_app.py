@@ -8,7 +8,6 @@ the API relays, so every test controls exactly what the pages receive."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,19 +15,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 import httpx
 import psycopg
 import pytest
 
 from tests.api.conftest import PASSWORD
 from tests.api.test_dispatcher_page import CHROMIUM, CHROMIUM_ARGS
+from tests.mqtt import publish_committed
 from tests.services import Broker
 from tests.tracking.test_eta import place_vehicle
 from tracking.fleet import register_device, register_vehicle
 from tracking.model import Fix
 from tracking.positions import PartitionCache, prepare_connection, store_fixes
-from tracking.topics import COMMITTED_ETAS, COMMITTED_FIXES
 
 pytestmark = [
     pytest.mark.browser,
@@ -92,12 +90,11 @@ def run_async(task: Callable[[], Coroutine[Any, Any, None]]) -> None:
         pool.submit(asyncio.run, task()).result(timeout=20)
 
 
-def publish(broker: Broker, topic: str, kind: str, items: list[dict[str, Any]]) -> None:
-    """Publishes what the tracker or a gateway would on a committed topic (the API relays it)."""
+def publish(broker: Broker, kind: str, items: list[dict[str, Any]]) -> None:
+    """Publishes what the tracker or a gateway would after a commit (the API relays it)."""
 
     async def send() -> None:
-        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
-            await client.publish(topic, json.dumps({kind: items}), qos=1)
+        await publish_committed(broker, kind, items)
 
     run_async(send)
 
@@ -219,7 +216,7 @@ def test_dispatcher_creates_a_journey_from_the_map(
         "latest": True,
         "archived": False,
     }
-    publish(broker, COMMITTED_FIXES, "fixes", [moved])
+    publish(broker, "fixes", [moved])
     page.wait_for_function(
         f"() => window.ambState.vehicles[{fleet[0]}].position.lat === 16.069", timeout=10_000
     )
@@ -251,7 +248,7 @@ def test_dispatcher_creates_a_journey_from_the_map(
     assert journey["destination_hospital_id"] == own_hospital
     # The road route to the scene is drawn, then the ETA follows the stream.
     page.wait_for_function(f"() => (window.ambState.etas[{jid}]?.route_points ?? 0) > 1", timeout=10_000)
-    publish(broker, COMMITTED_ETAS, "etas", [eta(journey, "scene", 240, 1800, own_hospital)])
+    publish(broker, "etas", [eta(journey, "scene", 240, 1800, own_hospital)])
     page.wait_for_function(f"() => window.ambState.etas[{jid}]?.remaining_s === 240", timeout=10_000)
     assert "Đến hiện trường" in page.inner_text("#journey-detail-eta")
     assert "1,8 km" in page.inner_text(f"#journey-list li[data-journey-id='{jid}'] .journey-eta")
@@ -289,7 +286,7 @@ def test_hospital_board_follows_its_inbound_ambulances(
     page.wait_for_function("() => window.ambState.connected")
     assert page.get_attribute(row, "data-status") == "transporting"
 
-    publish(broker, COMMITTED_ETAS, "etas", [eta(journey, "hospital", 300, 2400, own_hospital)])
+    publish(broker, "etas", [eta(journey, "hospital", 300, 2400, own_hospital)])
     page.wait_for_function("() => window.ambState.inbound[0]?.distance_left_m === 2400", timeout=10_000)
     left = page.evaluate("() => window.ambState.inbound[0].seconds_left")
     assert 280 <= left <= 300

@@ -88,7 +88,7 @@ def start_protocol_gateway(broker: Broker, tmp_path: Path, unique: str, run: Fle
     devices are registered: it loads the registry at start (an unknown device only later)."""
     listener = LISTENER.get(run.protocol)
     ports = {f"{listener}_port": str(run.link.endpoint.port)} if listener else {}
-    return start_gateway(broker, tmp_path, f"gw-{unique}", f"g{unique}", **ports)
+    return start_gateway(broker, tmp_path, f"gw-{unique}", **ports)
 
 
 def stored(db: psycopg.Connection, device_id: str) -> list[tuple[datetime, str, bool]]:

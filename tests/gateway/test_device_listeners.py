@@ -46,9 +46,7 @@ async def test_every_protocol_over_real_sockets(
         register_vehicle(db, plate, f"115-P{i}")
         register_device(db, device, protocol, plate)
     ports = {name: free_port() for name in ("gt06", "teltonika", "h02", "osmand")}
-    gw = start_gateway(
-        broker, tmp_path, f"gw-{unique}", f"g{unique}", **{f"{n}_port": str(p) for n, p in ports.items()}
-    )
+    gw = start_gateway(broker, tmp_path, f"gw-{unique}", **{f"{n}_port": str(p) for n, p in ports.items()})
     try:
         # GT06: login acknowledged at once, the location after its commit.
         reader, writer = await asyncio.open_connection("127.0.0.1", ports["gt06"])

@@ -24,7 +24,7 @@ async def test_published_fixes_are_stored(
     broker: Broker, db: psycopg.Connection, vehicle: tuple[int, str], tmp_path: Path, unique: str
 ) -> None:
     _, device = vehicle
-    gw = start_gateway(broker, tmp_path, f"gw-{unique}", f"g{unique}")
+    gw = start_gateway(broker, tmp_path, f"gw-{unique}")
     try:
         await publish_fixes(broker, device, fix(0), [fix(1), fix(2)], b"garbage", fix(3))
         wait_for(lambda: count(db, device) == 4, 10, "4 stored fixes")
@@ -41,16 +41,15 @@ async def test_killed_between_receipt_and_commit_loses_nothing_and_stores_once(
     broker: Broker, db: psycopg.Connection, vehicle: tuple[int, str], tmp_path: Path, unique: str
 ) -> None:
     _, device = vehicle
-    client_id, group = f"gw-{unique}", f"g{unique}"
     # A one-minute flush interval holds the fix between receipt and commit.
-    gw = start_gateway(broker, tmp_path, client_id, group, flush_interval_ms="60000")
+    gw = start_gateway(broker, tmp_path, f"gw-{unique}-1", flush_interval_ms="60000")
     await publish_fixes(broker, device, fix(0, speed_kmh=12.5))
     wait_for(lambda: gw.metric('amb_gateway_fixes_received_total{transport="mqtt_json"}') == 1, 10, "receipt")
     assert gw.metric("amb_gateway_pending_fixes") == 1
     gw.kill()
     assert count(db, device) == 0  # received, never committed, never acknowledged
 
-    gw = start_gateway(broker, tmp_path, client_id, group, flush_interval_ms="20")
+    gw = start_gateway(broker, tmp_path, f"gw-{unique}-2", flush_interval_ms="20")
     try:
         wait_for(lambda: count(db, device) == 1, 15, "the redelivered fix stored")
         await asyncio.sleep(0.5)
@@ -59,28 +58,38 @@ async def test_killed_between_receipt_and_commit_loses_nothing_and_stores_once(
             "SELECT fix_time, speed_kmh FROM positions WHERE device_id = %s", (device,)
         ).fetchone()
         assert row == (T0, 12.5)
-        # Acknowledged now: a third session gets nothing more.
+        # Acknowledged now: the queue holds nothing more.
         wait_for(lambda: gw.metric("amb_gateway_pending_fixes") == 0, 5, "nothing pending")
+        wait_for(lambda: broker.queue_depth() == 0, 10, "the ingest queue empty")
     finally:
         gw.stop()
-    gw = start_gateway(broker, tmp_path, client_id, group, flush_interval_ms="20")
+
+
+async def test_a_dead_gateways_messages_go_to_the_live_one(
+    broker: Broker, db: psycopg.Connection, vehicle: tuple[int, str], tmp_path: Path, unique: str
+) -> None:
+    """Two competing gateways; one holds its share uncommitted and dies: the other stores it all."""
+    _, device = vehicle
+    stuck = start_gateway(broker, tmp_path, f"gw-{unique}-stuck", flush_interval_ms="600000", prefetch="100")
+    await publish_fixes(broker, device, *[fix(i) for i in range(20)])
+    wait_for(lambda: stuck.metric("amb_gateway_pending_fixes") == 20, 10, "the stuck gateway holds all 20")
+    live = start_gateway(broker, tmp_path, f"gw-{unique}-live", flush_interval_ms="20")
     try:
-        await asyncio.sleep(1.0)
-        assert gw.metric('amb_gateway_fixes_received_total{transport="mqtt_json"}') == 0
-        assert count(db, device) == 1
+        await publish_fixes(broker, device, *[fix(i) for i in range(20, 40)])
+        stuck.kill()
+        wait_for(lambda: count(db, device) == 40, 15, "all 40 fixes stored by the live gateway")
     finally:
-        gw.stop()
+        live.stop()
 
 
 async def test_gateway_down_then_up_receives_the_backlog(
     broker: Broker, db: psycopg.Connection, vehicle: tuple[int, str], tmp_path: Path, unique: str
 ) -> None:
-    """The persistent session queues fixes published while the gateway is stopped."""
+    """The durable queue keeps fixes published while no gateway runs."""
     _, device = vehicle
-    client_id, group = f"gw-{unique}", f"g{unique}"
-    start_gateway(broker, tmp_path, client_id, group).stop()
     await publish_fixes(broker, device, *[fix(i) for i in range(50)])
-    gw = start_gateway(broker, tmp_path, client_id, group)
+    assert count(db, device) == 0
+    gw = start_gateway(broker, tmp_path, f"gw-{unique}")
     try:
         wait_for(lambda: count(db, device) == 50, 15, "50 queued fixes stored")
     finally:

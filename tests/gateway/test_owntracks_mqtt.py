@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 from gateway.batch_writer import Ack
 from gateway.handlers.owntracks import OwnTracksHandler
-from gateway.transports.mqtt import MqttIngest
+from gateway.transports.amqp import BrokerIngest
 from tests.gateway.harness import IngestHarness
 from tests.gateway.test_owntracks_decode import (
     BOOKLET_ENCRYPTED,
@@ -27,7 +27,6 @@ from tests.gateway.test_owntracks_decode import (
     at,
 )
 from tests.services import Broker
-from tracking.config import MqttEndpoint
 from tracking.fleet import register_device, register_vehicle
 
 PLATE = "43A10001"
@@ -115,9 +114,12 @@ async def test_locations_are_stored_and_every_message_acknowledged_after_commit_
 async def test_through_the_broker(
     db: psycopg.Connection, harness: IngestHarness, broker: Broker, unique: str
 ) -> None:
-    endpoint = MqttEndpoint("127.0.0.1", broker.port, None, None)
-    ingest = MqttIngest(
-        endpoint, f"gw-{unique}", f"g{unique}", [OwnTracksHandler(harness.ingest)], harness.writer.drain
+    ingest = BrokerIngest(
+        broker.endpoint("gateway"),
+        [OwnTracksHandler(harness.ingest)],
+        harness.ingest.after_commit,
+        harness.writer.drain,
+        prefetch=100,
     )
     task = asyncio.create_task(ingest.run())
     try:

@@ -1,0 +1,166 @@
+"""The broker transport: devices' MQTT messages, consumed from the quorum queue `amb.ingest` over
+AMQP, each acknowledged only once the batch holding it has committed.
+
+Devices publish MQTT QoS 1 to RabbitMQ, which PUBACKs only after the quorum queue has the message
+on disk (on a majority of its replicas). Gateways are competing consumers of that queue: each
+gets up to `prefetch` unacknowledged messages; a gateway that dies, or loses its connection,
+leaves its unacknowledged messages to the broker, which hands them to the other consumers (or to
+this one when it comes back). Storage is idempotent on (device, fix time), so such redeliveries
+store nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+import aiormq
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
+
+from gateway import metrics
+from gateway.batch_writer import Ack
+from messaging.connection import keep_connected, until_closed
+from messaging.publisher import CommittedPublisher
+from messaging.topology import INGEST_QUEUE, mqtt_topic
+from tracking.config import AmqpEndpoint
+
+log = logging.getLogger(__name__)
+DRAIN_TIMEOUT_S = 10.0
+
+
+class MqttHandler(Protocol):
+    """Decodes the device messages of one MQTT topic filter (e.g. `trackers/+/position`)."""
+
+    topic_filter: str
+
+    async def handle(self, topic: str, payload: bytes, ack: Ack) -> None: ...
+
+
+class BrokerIngest:
+    """Consumes `amb.ingest` with a bounded prefetch, one message at a time in delivery order,
+    and reconnects with jittered backoff; relays committed data with the same connection."""
+
+    def __init__(
+        self,
+        endpoint: AmqpEndpoint,
+        handlers: Sequence[MqttHandler],
+        after_commit: Callable[[Ack], Awaitable[None]],
+        drain: Callable[[], Awaitable[None]],
+        prefetch: int,
+        name: str | None = None,
+    ) -> None:
+        self._endpoint = endpoint
+        self._handlers = list(handlers)
+        self._after_commit = after_commit
+        self._drain = drain
+        self._prefetch = prefetch
+        self._name = name or f"amb-gateway@{socket.gethostname()}:{os.getpid()}"
+        self.publisher = CommittedPublisher(endpoint, self._name)
+
+    async def run(self) -> None:
+        await keep_connected(self._endpoint, self._name, self._session, log, "gateway consumer")
+
+    async def _session(self, connection: AbstractConnection) -> None:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self._prefetch)
+        queue = await channel.get_queue(INGEST_QUEUE, ensure=True)  # declared by the broker's definitions
+        acker = _Acker(await channel.get_underlay_channel())
+        inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        tag = await queue.consume(inbox.put, no_ack=False)
+        await self.publisher.attach(connection)
+        metrics.MQTT_CONNECTED.set(1)
+        tasks = [
+            asyncio.create_task(self._consume(inbox, acker), name="broker-consume"),
+            asyncio.create_task(acker.run(), name="broker-acks"),
+            asyncio.create_task(until_closed(connection), name="broker-watch"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # re-raise what ended the session
+        finally:
+            metrics.MQTT_CONNECTED.set(0)
+            self.publisher.detach()
+            tasks[0].cancel()
+            # Commit and acknowledge what was read, while the connection may still be up (shutdown).
+            await asyncio.shield(self._drain_bounded())
+            await asyncio.shield(acker.send_pending())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                if not channel.is_closed:
+                    await asyncio.wait_for(queue.cancel(tag), 2)
+
+    async def _drain_bounded(self) -> None:
+        try:
+            await asyncio.wait_for(self._drain(), DRAIN_TIMEOUT_S)
+        except TimeoutError:
+            log.warning(
+                "writer not drained in %.0f s: unacknowledged messages go back to the broker", DRAIN_TIMEOUT_S
+            )
+
+    async def _consume(self, inbox: asyncio.Queue[AbstractIncomingMessage], acker: _Acker) -> None:
+        while True:
+            message = await inbox.get()
+            ack = acker.acker_for(message.delivery_tag)
+            topic = mqtt_topic(message.routing_key or "")
+            handler = self._handler_for(topic)
+            if handler is None:  # a topic no handler asked for: nothing to store, keep ack order
+                await self._after_commit(ack)
+                continue
+            await handler.handle(topic, message.body, ack)
+
+    def _handler_for(self, topic: str) -> MqttHandler | None:
+        return next((h for h in self._handlers if _matches(topic, h.topic_filter)), None)
+
+
+class _Acker:
+    """Sends the acknowledgements of one channel in the order they are given, from its own task.
+
+    Delivery tags belong to their channel: an ack computed for a channel that has since closed is
+    dropped (the broker has already put that message back for redelivery)."""
+
+    def __init__(self, channel: aiormq.abc.AbstractChannel) -> None:
+        self._channel = channel
+        self._tags: collections.deque[int] = collections.deque()
+        self._ready = asyncio.Event()
+
+    def acker_for(self, delivery_tag: int | None) -> Ack:
+        def ack() -> None:
+            if delivery_tag is not None:
+                self._tags.append(delivery_tag)
+                self._ready.set()
+
+        return ack
+
+    async def run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            await self.send_pending()
+
+    async def send_pending(self) -> None:
+        while self._tags:
+            tag = self._tags.popleft()
+            if self._channel.is_closed:
+                self._tags.clear()
+                return
+            await self._channel.basic_ack(tag, wait=False)
+
+
+def _matches(topic: str, topic_filter: str) -> bool:
+    """MQTT filter matching (`+` one level, `#` the rest)."""
+    levels, patterns = topic.split("/"), topic_filter.split("/")
+    for i, pattern in enumerate(patterns):
+        if pattern == "#":
+            return True
+        if i >= len(levels) or (pattern != "+" and pattern != levels[i]):
+            return False
+    return len(levels) == len(patterns)
