@@ -1,5 +1,5 @@
 # The two commands of the README, and a few for developers.
-.PHONY: run test lint format bench
+.PHONY: run test lint format bench faults
 
 run:  ## everything: services, schema, Da Nang data, gateway, API, emulator
 	bash scripts/run.sh
@@ -15,3 +15,6 @@ format:
 
 bench:  ## pipeline benchmark (see docs/benchmarks.md)
 	bash scripts/setup.sh --test && .venv/bin/python bench/pipeline.py
+
+faults:  ## the fault suite: acknowledged fixes under kills, restarts, outages and poison (docs/reliability.md)
+	bash scripts/setup.sh --test && .venv/bin/python bench/faults.py

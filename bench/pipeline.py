@@ -41,7 +41,7 @@ from bench.report import format_baseline, format_table, verdicts, warnings, writ
 from bench.scenario import Scenario, run_scenario
 
 PRESETS: dict[str, Scenario] = {
-    # The design load the broker is sized for (mosquitto/mosquitto.conf): 1,000 trackers at 5 Hz.
+    # The design load: 1,000 trackers at 5 Hz.
     "throughput": Scenario("throughput", devices=1000, rate=5000, duration_s=30, publishers=2),
     # Three times Da Nang's expected 300 fixes/s: 1,000 trackers at 1 Hz; latency is what matters.
     "latency": Scenario("latency", devices=1000, rate=1000, duration_s=30, publishers=1),
