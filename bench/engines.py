@@ -17,7 +17,7 @@ published, PUBACKed, stored (distinct ids in the consumers' files), acknowledged
 (PUBACKed, never stored) and duplicates. Every row has a deadline; every process it started is
 killed at the end, even on error.
 
-    .venv/bin/python bench/engines.py [--messages N] [--engines mosquitto,rabbitmq,nats]
+    .venv/bin/python bench/engines.py [--messages N] [--engines mosquitto,rabbitmq,nats] [--cluster] [--keep]
 """
 
 from __future__ import annotations
@@ -510,7 +510,7 @@ class RabbitClusterEngine(Engine):
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 out = node.ctl("list_queues", "name", "leader", "members", "--quiet", "--no-table-headers")
                 for line in out.splitlines():
-                    if line.startswith(RABBIT_QUEUE + "\t") or line.startswith(RABBIT_QUEUE + " "):
+                    if line.split(None, 1)[:1] == [RABBIT_QUEUE]:
                         return line.split(None, 1)[1]
         return "?"
 
