@@ -91,29 +91,58 @@ INSERT INTO amb_settings (key, value) VALUES
 ON CONFLICT (key) DO NOTHING;
 
 -- Creates the daily partition holding `day` if it is missing; returns its name.
+-- Without stalls: `CREATE TABLE ... PARTITION OF` would take ACCESS EXCLUSIVE on `positions`, and
+-- while it waits for a long reader every writer queues behind it. Instead the table is created on
+-- its own, given a CHECK matching its bounds (so ATTACH skips the validation scan) and attached,
+-- which takes only SHARE UPDATE EXCLUSIVE on `positions` (PostgreSQL >= 12): readers and writers
+-- go on. The function's lock_timeout bounds any wait (e.g. behind other DDL); on a timeout it
+-- raises lock_not_available and the caller retries (tracking/positions.py).
 CREATE OR REPLACE FUNCTION amb_ensure_position_partition(day date) RETURNS text
 LANGUAGE plpgsql
+SET lock_timeout = '500ms'
 AS $$
 DECLARE
-    part text := format('positions_%s', to_char(day, 'YYYYMMDD'));
+    part    text := format('positions_%s', to_char(day, 'YYYYMMDD'));
+    bounds  text := format('positions_%s_bounds', to_char(day, 'YYYYMMDD'));
+    lo      timestamptz := day::timestamp AT TIME ZONE 'UTC';
+    hi      timestamptz := (day + 1)::timestamp AT TIME ZONE 'UTC';
 BEGIN
-    IF to_regclass(part) IS NULL THEN
-        -- Serialise concurrent creators (several gateways) on the same day.
-        PERFORM pg_advisory_xact_lock(hashtext(part));
-        IF to_regclass(part) IS NULL THEN
-            EXECUTE format(
-                'CREATE TABLE %I PARTITION OF positions FOR VALUES FROM (%L) TO (%L)',
-                part, (day::timestamp AT TIME ZONE 'UTC'), ((day + 1)::timestamp AT TIME ZONE 'UTC'));
-        END IF;
+    IF EXISTS (SELECT 1 FROM pg_inherits
+               WHERE inhrelid = to_regclass(part) AND inhparent = 'positions'::regclass) THEN
+        RETURN part;
     END IF;
+    -- Serialise concurrent creators (several gateways) on the same day.
+    PERFORM pg_advisory_xact_lock(hashtext(part));
+    IF to_regclass(part) IS NULL THEN
+        EXECUTE format('CREATE TABLE %I (LIKE positions INCLUDING ALL)', part);
+    ELSIF EXISTS (SELECT 1 FROM pg_inherits
+                  WHERE inhrelid = to_regclass(part) AND inhparent = 'positions'::regclass) THEN
+        RETURN part;  -- attached by another creator meanwhile
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = to_regclass(part) AND conname = bounds) THEN
+        EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (fix_time >= %L AND fix_time < %L)',
+                       part, bounds, lo, hi);
+    END IF;
+    EXECUTE format('ALTER TABLE positions ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', part, lo, hi);
+    -- The partition constraint now says the same; the new table is not visible to others yet.
+    EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', part, bounds);
     RETURN part;
 END
 $$;
 
 -- Creates partitions from yesterday to `ahead` days after today (UTC), and drops partitions whose
--- whole day is older than the retention. Run at start-up and daily by the gateway.
+-- whole day is older than the retention. Run at start-up (below) and hourly by the gateway.
+-- A partition whose lock cannot be had within lock_timeout is skipped (a NOTICE says so) and
+-- tried again at the next run, so a long reader never makes writers queue behind this DDL for
+-- longer than the timeout. Dropping needs DETACH first; here (inside a function) only the plain
+-- DETACH is possible, which takes ACCESS EXCLUSIVE on `positions` for a moment, hence its short
+-- timeout: tracking.positions.maintain_partitions detaches CONCURRENTLY from outside instead.
+-- A partition left pending detach by an interrupted DETACH CONCURRENTLY is finalized (which, like
+-- the concurrent detach, waits for the readers of `positions` without blocking its writers).
 CREATE OR REPLACE FUNCTION amb_maintain_position_partitions() RETURNS TABLE (created int, dropped int)
 LANGUAGE plpgsql
+SET lock_timeout = '200ms'
 AS $$
 DECLARE
     today      date := (now() AT TIME ZONE 'UTC')::date;
@@ -125,21 +154,37 @@ BEGIN
     created := 0;
     dropped := 0;
     FOR d IN SELECT generate_series(today - 1, today + ahead, interval '1 day')::date LOOP
-        IF to_regclass(format('positions_%s', to_char(d, 'YYYYMMDD'))) IS NULL THEN
-            PERFORM amb_ensure_position_partition(d);
-            created := created + 1;
+        IF NOT EXISTS (SELECT 1 FROM pg_inherits
+                       WHERE inhrelid = to_regclass(format('positions_%s', to_char(d, 'YYYYMMDD')))
+                         AND inhparent = 'positions'::regclass) THEN
+            BEGIN
+                PERFORM amb_ensure_position_partition(d);
+                created := created + 1;
+            EXCEPTION WHEN lock_not_available THEN
+                RAISE NOTICE 'partition of positions for % not created (lock timeout); next run', d;
+            END;
         END IF;
     END LOOP;
     FOR part IN
-        SELECT c.relname
-        FROM pg_inherits i
-        JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = 'positions'::regclass
+        SELECT c.relname, i.inhrelid IS NOT NULL AS attached, coalesce(i.inhdetachpending, false) AS pending
+        FROM pg_class c
+        LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = 'positions'::regclass
+        WHERE c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = 'positions'::regclass)
+          AND c.relkind = 'r'
           AND c.relname ~ '^positions_[0-9]{8}$'
           AND to_date(substr(c.relname, 11), 'YYYYMMDD') < today - retention
     LOOP
-        EXECUTE format('DROP TABLE %I', part.relname);
-        dropped := dropped + 1;
+        BEGIN
+            IF part.pending THEN  -- an interrupted DETACH CONCURRENTLY: complete it
+                EXECUTE format('ALTER TABLE positions DETACH PARTITION %I FINALIZE', part.relname);
+            ELSIF part.attached THEN
+                EXECUTE format('ALTER TABLE positions DETACH PARTITION %I', part.relname);
+            END IF;
+            EXECUTE format('DROP TABLE %I', part.relname);
+            dropped := dropped + 1;
+        EXCEPTION WHEN lock_not_available THEN
+            RAISE NOTICE 'partition % of positions not dropped (lock timeout); next run', part.relname;
+        END;
     END LOOP;
     RETURN NEXT;
 END

@@ -4,6 +4,14 @@ fixes from the inbox, then hands the new events on (to the websocket relay).
 
 One worker at a time holds the leader lock (a PostgreSQL advisory lock), so several gateway
 processes may each run one: the others wait, and take over if the leader dies.
+
+Acknowledged means stored, and stored means evaluated or quarantined: no error ends `run()`.
+Transient errors (a lost connection, a lock or statement timeout, a serialization failure or
+deadlock) are retried with backoff for as long as they last. Any other error fails the batch; a
+batch failing `batch_retries` times in a row makes the worker evaluate vehicle by vehicle, and a
+failing vehicle row by row, each in a savepoint, so the good rows go on; a row failing alone
+`quarantine_attempts` times moves to the `quarantine` table (stage 'tracker') in the transaction
+that deletes it from the inbox.
 """
 
 from __future__ import annotations
@@ -11,13 +19,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
+import traceback
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
+from prometheus_client import Counter
 from psycopg.rows import dict_row
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tracking import metrics
 from tracking import tracking_store as store
@@ -32,7 +47,71 @@ log = logging.getLogger(__name__)
 LEADER_LOCK = 7_216_115  # advisory lock key of the tracking leader
 OFFLINE_CHECK_S = 10.0
 POLL_S = 0.25  # without a wake (the worker in its own process), look for new fixes this often
+ERROR_TEXT_MAX = 4000  # characters of the error (with its traceback) kept in quarantine
 OnEvents = Callable[[list[dict[str, Any]]], Awaitable[None]]
+RowKey = tuple[int, str, datetime]  # an inbox row: vehicle id, device id, fix time
+
+FAILED_ROUNDS = Counter(
+    "amb_tracking_failed_rounds_total",
+    "Worker rounds that failed and were retried after a back-off, by cause: transient or error.",
+    ["cause"],
+)
+FAILURES = Counter(
+    "amb_tracking_evaluation_failures_total",
+    "Evaluations that failed on something else than a transient error, by what was evaluated:"
+    " batch (a whole batch), vehicle (one vehicle's fixes alone), row (one fix alone).",
+    ["kind"],
+)
+QUARANTINED = Counter(
+    "amb_tracking_quarantined_total", "Inbox rows moved to quarantine after failing alone repeatedly."
+)
+
+# The inbox row as it was (its point as lat/lon), with the error, in the deleting transaction.
+_QUARANTINE = """
+WITH gone AS (
+    DELETE FROM tracking_inbox
+    WHERE vehicle_id = %(vehicle_id)s AND device_id = %(device_id)s AND fix_time = %(fix_time)s
+    RETURNING *
+)
+INSERT INTO quarantine (stage, device_id, vehicle_id, fix_time, payload, error, attempts)
+SELECT 'tracker', g.device_id, g.vehicle_id, g.fix_time,
+       (to_jsonb(g) - 'geom') || jsonb_build_object('lat', ST_Y(g.geom), 'lon', ST_X(g.geom)),
+       %(error)s, %(attempts)s
+FROM gone g
+"""
+
+
+class WorkerRetrySettings(BaseSettings):
+    """How the worker copes with failures (environment variables prefixed AMB_TRACKING_)."""
+
+    model_config = SettingsConfigDict(env_prefix="AMB_TRACKING_", extra="ignore", frozen=True)
+
+    batch_retries: int = Field(
+        3, ge=1, description="A batch failing this often in a row: evaluate vehicle by vehicle."
+    )
+    quarantine_attempts: int = Field(
+        3, ge=1, description="An inbox row failing alone this often is moved to quarantine."
+    )
+    retry_first_s: float = Field(0.2, gt=0, description="First back-off after a failure (doubles).")
+    retry_max_s: float = Field(30.0, gt=0, description="Longest back-off between retries.")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An error of the moment, not of the data: retrying the same rows later can succeed.
+
+    psycopg's OperationalError covers a lost connection, lock and statement timeouts,
+    serialization failures and deadlocks; InterfaceError a connection already closed."""
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+
+@dataclass(slots=True)
+class _Round:
+    """What an isolated round (vehicle by vehicle, row by row) did."""
+
+    evaluated: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: int = 0
+    failed: int = 0  # rows that failed and stay in the inbox for another attempt
 
 
 class TrackingWorker:
@@ -43,9 +122,11 @@ class TrackingWorker:
         on_events: OnEvents | None = None,
         on_etas: OnEvents | None = None,
         eta_policy: EtaPolicy | None = None,
+        retry: WorkerRetrySettings | None = None,
     ) -> None:
         self._conninfo = conninfo
         self._settings = settings
+        self._retry = retry or WorkerRetrySettings()
         self._on_events = on_events
         self._on_etas = on_etas
         # ETAs are kept only when someone listens for them (the gateway), or a policy is given.
@@ -53,7 +134,12 @@ class TrackingWorker:
         self._wake = asyncio.Event()
         self._conn: psycopg.AsyncConnection | None = None
         self._leader = False
+        self._next_offline_check = 0.0
+        self._batch_failures = 0  # whole batches failed in a row (not transiently)
+        self._isolating = False  # evaluating vehicle by vehicle until a round has no failure
+        self._attempts: dict[RowKey, int] = {}  # failures of rows evaluated alone
         self.evaluated = 0
+        self.quarantined = 0
 
     def wake(self) -> None:
         """New fixes were committed: evaluate them now rather than at the next tick."""
@@ -62,25 +148,47 @@ class TrackingWorker:
     async def run(self) -> None:
         """Evaluate what waits, every `batch_interval_ms` at most: a vehicle's state is loaded and
         saved once per batch, so batches of several fixes per vehicle cost far less per fix than
-        one batch per commit. A wake (or the poll period) starts the next round."""
-        next_offline_check = 0.0
+        one batch per commit. A wake (or the poll period) starts the next round.
+
+        Never ends on an error (only on cancellation): a crash would only restart into the same
+        rows. Each failure is logged with its traceback, counted, and followed by a back-off."""
         interval = self._settings.batch_interval_ms / 1000
+        failures = 0  # rounds failed in a row, for the back-off
         while True:
             started = time.monotonic()
             try:
-                if await self._lead():
-                    while await self.process_once() == self._settings.batch_size:
-                        pass  # a full batch: more are waiting
-                    if time.monotonic() >= next_offline_check:
-                        await self.check_offline()
-                        next_offline_check = time.monotonic() + OFFLINE_CHECK_S
-            except psycopg.Error as exc:
-                log.warning("tracking worker: %s; retrying", exc)
-                await self._reset()
+                await self._round()
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                await self._recover(exc, failures)
             await asyncio.sleep(max(0.0, started + interval - time.monotonic()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
             self._wake.clear()
+
+    async def _round(self) -> None:
+        if not await self._lead():
+            return
+        while await self.process_once() == self._settings.batch_size:
+            pass  # a full batch: more are waiting
+        if time.monotonic() >= self._next_offline_check:
+            await self.check_offline()
+            self._next_offline_check = time.monotonic() + OFFLINE_CHECK_S
+
+    async def _recover(self, exc: Exception, failures: int) -> None:
+        """Log and count a failed round, drop a connection that may be broken, and back off
+        (exponentially with jitter, up to `retry_max_s`)."""
+        delay = min(self._retry.retry_max_s, self._retry.retry_first_s * 2 ** min(failures - 1, 30))
+        delay *= random.uniform(0.5, 1.5)
+        if is_transient(exc):
+            FAILED_ROUNDS.labels("transient").inc()
+            log.warning("tracking worker: %s; retrying in %.1f s", exc, delay, exc_info=exc)
+            await self._reset()
+        else:
+            FAILED_ROUNDS.labels("error").inc()
+            log.error("tracking worker failed; retrying in %.1f s", delay, exc_info=exc)
+        await asyncio.sleep(delay)
 
     async def _lead(self) -> bool:
         conn = await self._connection()
@@ -109,35 +217,118 @@ class TrackingWorker:
         await self._reset()
 
     async def process_once(self) -> int:
-        """Evaluate one batch of waiting fixes; returns how many."""
+        """Evaluate one batch of waiting fixes; returns how many left the inbox (evaluated or
+        quarantined). Raises what failed the batch; after `batch_retries` such failures in a row,
+        batches are evaluated vehicle by vehicle until one round has no failure left."""
+        if self._isolating:
+            return await self._process_isolated()
+        try:
+            count = await self._process_batch()
+        except Exception as exc:
+            if not is_transient(exc):
+                self._batch_failed(exc)
+            raise
+        self._batch_failures = 0
+        return count
+
+    def _batch_failed(self, exc: Exception) -> None:
+        FAILURES.labels("batch").inc()
+        self._batch_failures += 1
+        if self._batch_failures >= self._retry.batch_retries:
+            log.warning(
+                "a batch failed %d times (%s); evaluating vehicle by vehicle", self._batch_failures, exc
+            )
+            self._isolating = True
+
+    async def _process_batch(self) -> int:
+        """The fast path: the whole batch in one transaction."""
         conn = await self._connection()
-        cfg = self._settings
         started = time.perf_counter()
         async with conn.transaction():
-            # The planner's estimates for the spatial joins are high enough to trigger JIT, whose
-            # compilation costs more than the whole query.
-            await conn.execute("SET LOCAL jit = off")
-            async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(query("evaluate_batch"), {"limit": cfg.batch_size})
-                rows = await cur.fetchall()
+            rows = await _fetch_batch(conn, self._settings.batch_size)
             if not rows:
                 return 0
-            memories = await store.load_memories(conn, list({row["vehicle_id"] for row in rows}))
-            seen = {g for row in rows for g in row["seen_ids"]}
-            known = await store.load_geofences(conn, seen | {g for m in memories.values() for g in m.inside})
-            by_vehicle: defaultdict[int, list[BatchFix]] = defaultdict(list)
-            for row in rows:
-                by_vehicle[row["vehicle_id"]].append(_batch_fix(row, known))
-            outcomes = [evaluate_vehicle(memories[v], fixes, cfg, known) for v, fixes in by_vehicle.items()]
-            events = await store.save_outcomes(conn, outcomes)
+            events = await _evaluate(conn, rows, self._settings)
             await store.delete_from_inbox(conn, rows)
+        await self._after_commit(conn, rows, events, started)
+        return len(rows)
+
+    async def _process_isolated(self) -> int:
+        """The careful path: one transaction still, but each vehicle in a savepoint, and a
+        failing vehicle's rows each in their own, so one poison row holds back nothing else."""
+        conn = await self._connection()
+        started = time.perf_counter()
+        done = _Round()
+        async with conn.transaction():
+            rows = await _fetch_batch(conn, self._settings.batch_size)
+            for vehicle_rows in _by_vehicle(rows).values():
+                await self._isolate_vehicle(conn, vehicle_rows, done)
+        self.quarantined += done.quarantined
+        QUARANTINED.inc(done.quarantined)
+        if done.failed == 0:
+            log.info("no failure left; evaluating whole batches again")
+            self._isolating, self._batch_failures = False, 0
+            self._attempts.clear()
+        if done.evaluated:
+            await self._after_commit(conn, done.evaluated, done.events, started)
+        return len(done.evaluated) + done.quarantined
+
+    async def _isolate_vehicle(
+        self, conn: psycopg.AsyncConnection, rows: list[dict[str, Any]], done: _Round
+    ) -> None:
+        try:
+            done.events += await _evaluate_in_savepoint(conn, rows, self._settings)
+            done.evaluated += rows
+            return
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            FAILURES.labels("vehicle").inc()
+            log.warning("vehicle %s: %d fixes failed (%r); one by one", rows[0]["vehicle_id"], len(rows), exc)
+        for row in rows:
+            await self._isolate_row(conn, row, done)
+
+    async def _isolate_row(self, conn: psycopg.AsyncConnection, row: dict[str, Any], done: _Round) -> None:
+        key: RowKey = (row["vehicle_id"], row["device_id"], row["fix_time"])
+        try:
+            done.events += await _evaluate_in_savepoint(conn, [row], self._settings)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            await self._row_failed(conn, key, row, exc, done)
+            return
+        done.evaluated.append(row)
+        self._attempts.pop(key, None)
+
+    async def _row_failed(
+        self, conn: psycopg.AsyncConnection, key: RowKey, row: dict[str, Any], exc: Exception, done: _Round
+    ) -> None:
+        """Count a failure of a row evaluated alone; at `quarantine_attempts`, quarantine it (in
+        the round's transaction, which also deletes it from the inbox)."""
+        FAILURES.labels("row").inc()
+        attempts = self._attempts[key] = self._attempts.get(key, 0) + 1
+        if attempts < self._retry.quarantine_attempts:
+            log.warning("inbox row %s failed alone (attempt %d)", key, attempts, exc_info=exc)
+            done.failed += 1
+            return
+        log.error("inbox row %s failed alone %d times; quarantined", key, attempts, exc_info=exc)
+        await _quarantine(conn, row, exc, attempts)
+        del self._attempts[key]
+        done.quarantined += 1
+
+    async def _after_commit(
+        self,
+        conn: psycopg.AsyncConnection,
+        rows: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+        started: float,
+    ) -> None:
         self.evaluated += len(rows)
         metrics.EVALUATED.inc(len(rows))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         await self._publish(events)
         if self._eta_policy is not None:
-            await self._update_etas(conn, list(by_vehicle))
-        return len(rows)
+            await self._update_etas(conn, list({row["vehicle_id"] for row in rows}))
 
     async def _update_etas(self, conn: psycopg.AsyncConnection, vehicle_ids: list[int]) -> None:
         """After the batch's commit (a routing failure never holds evaluation back)."""
@@ -170,6 +361,65 @@ class TrackingWorker:
                 await self._on_events(events)
             except Exception:  # the events are stored; the live feed is best effort
                 log.exception("publishing %d events failed", len(events))
+
+
+async def _fetch_batch(conn: psycopg.AsyncConnection, limit: int) -> list[dict[str, Any]]:
+    """Lock and read the oldest waiting fixes (with what the rules need around them)."""
+    # The planner's estimates for the spatial joins are high enough to trigger JIT, whose
+    # compilation costs more than the whole query.
+    await conn.execute("SET LOCAL jit = off")
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query("evaluate_batch"), {"limit": limit})
+        return await cur.fetchall()
+
+
+async def _evaluate(
+    conn: psycopg.AsyncConnection, rows: list[dict[str, Any]], cfg: TrackingSettings
+) -> list[dict[str, Any]]:
+    """Evaluate `rows` (of any vehicles, fix-time order per vehicle) and store what they
+    produce; returns the new events. The caller removes the rows from the inbox."""
+    memories = await store.load_memories(conn, list({row["vehicle_id"] for row in rows}))
+    seen = {g for row in rows for g in row["seen_ids"]}
+    known = await store.load_geofences(conn, seen | {g for m in memories.values() for g in m.inside})
+    by_vehicle: defaultdict[int, list[BatchFix]] = defaultdict(list)
+    for row in rows:
+        by_vehicle[row["vehicle_id"]].append(_batch_fix(row, known))
+    outcomes = [evaluate_vehicle(memories[v], fixes, cfg, known) for v, fixes in by_vehicle.items()]
+    return await store.save_outcomes(conn, outcomes)
+
+
+async def _evaluate_in_savepoint(
+    conn: psycopg.AsyncConnection, rows: list[dict[str, Any]], cfg: TrackingSettings
+) -> list[dict[str, Any]]:
+    """`_evaluate` and the removal from the inbox, all undone (and raised) if anything fails."""
+    async with conn.transaction():
+        events = await _evaluate(conn, rows, cfg)
+        await store.delete_from_inbox(conn, rows)
+    return events
+
+
+async def _quarantine(
+    conn: psycopg.AsyncConnection, row: dict[str, Any], exc: Exception, attempts: int
+) -> None:
+    # The end of the traceback says most; PostgreSQL text cannot hold NUL.
+    error = "".join(traceback.format_exception(exc))[-ERROR_TEXT_MAX:].replace("\x00", "\\0")
+    await conn.execute(
+        _QUARANTINE,
+        {
+            "vehicle_id": row["vehicle_id"],
+            "device_id": row["device_id"],
+            "fix_time": row["fix_time"],
+            "error": error,
+            "attempts": attempts,
+        },
+    )
+
+
+def _by_vehicle(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    grouped: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        grouped[row["vehicle_id"]].append(row)
+    return grouped
 
 
 def _batch_fix(row: dict[str, Any], known: dict[int, GeofenceInfo]) -> BatchFix:
