@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any
 
 from prometheus_client import start_http_server
-from psycopg_pool import AsyncConnectionPool
 
 from gateway.batch_writer import PositionBatchWriter
 from gateway.handlers.gt06 import Gt06Protocol
@@ -28,11 +26,11 @@ from gateway.transports.stream import StreamLimits, StreamListener
 from tracking.config import BrokerSettings, DatabaseSettings
 from tracking.db import open_pool
 from tracking.model import StoredFix
+from tracking.positions import maintain_partitions_periodically
 from tracking.settings import TrackingSettings
 from tracking.worker import TrackingWorker
 
 log = logging.getLogger(__name__)
-MAINTENANCE_PERIOD_S = 3600.0
 
 
 async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, broker: BrokerSettings) -> None:
@@ -76,7 +74,9 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, brok
         async with asyncio.TaskGroup() as tg:
             tg.create_task(writer.run(), name="batch-writer")
             tg.create_task(ingest.run(), name="broker-ingest")
-            tg.create_task(_maintain_partitions(pool), name="partition-maintenance")
+            tg.create_task(
+                maintain_partitions_periodically(database.database_url), name="partition-maintenance"
+            )
             if tracker is not None:
                 tg.create_task(tracker.run(), name="tracking-worker")
             for name, server in device_listeners(gateway, fixes):
@@ -148,15 +148,3 @@ def device_listeners(
             )
         )
     return servers
-
-
-async def _maintain_partitions(pool: AsyncConnectionPool) -> None:
-    """Create tomorrow's partitions and drop expired ones, hourly (cheap when nothing is due)."""
-    while True:
-        with contextlib.suppress(Exception):
-            async with pool.connection() as conn:
-                cur = await conn.execute("SELECT * FROM amb_maintain_position_partitions()")
-                row = await cur.fetchone()
-                if row and any(row):
-                    log.info("partitions: %d created, %d dropped", *row)
-        await asyncio.sleep(MAINTENANCE_PERIOD_S)

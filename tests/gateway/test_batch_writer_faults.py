@@ -8,22 +8,20 @@ test can cut (connections refused, or accepted and never answered) and restore."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import psycopg
 import pytest
 from prometheus_client import REGISTRY
-from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from gateway.batch_writer import Ack, PositionBatchWriter
 from gateway.registry import DeviceRegistry
+from tests.gateway.conftest import Relay
 from tests.gateway.harness import recent_utc
 from tests.gateway.test_poison_messages import MqttHarness, fix
-from tests.services import free_port
 from tracking.fleet import register_device, register_vehicle
 from tracking.model import Fix, StoredFix
 
@@ -32,68 +30,6 @@ SHUTDOWN_BOUND_S = 15.0
 
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-class Relay:
-    """A TCP relay to PostgreSQL: `up()` forwards, `down()` refuses connections and cuts the open
-    ones, `hang()` accepts connections and never answers (a database that stopped responding)."""
-
-    def __init__(self, database_url: str) -> None:
-        params = psycopg.conninfo.conninfo_to_dict(database_url)
-        self._target = (str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432))
-        self.port = free_port()
-        self.url = make_conninfo(database_url, host="127.0.0.1", port=self.port, connect_timeout=30)
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._forward = True
-
-    async def up(self) -> None:
-        await self._serve(forward=True)
-
-    async def hang(self) -> None:
-        await self._serve(forward=False)
-
-    async def down(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for task in self._tasks:
-            task.cancel()
-        for writer in self._writers:
-            writer.close()
-        self._writers.clear()
-
-    async def _serve(self, forward: bool) -> None:
-        await self.down()
-        self._forward = forward
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        if not self._forward:
-            return  # keep the socket open, answer nothing
-        up_reader, up_writer = await asyncio.open_connection(*self._target)
-        self._writers.add(up_writer)
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(src, dst))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(Exception):
-            while data := await src.read(65536):
-                dst.write(data)
-                await dst.drain()
-        dst.close()
-
-
-@pytest.fixture
-async def relay(database_url: str) -> AsyncIterator[Relay]:
-    r = Relay(database_url)
-    await r.up()
-    yield r
-    await r.down()
 
 
 def a_fix(device_id: str, vehicle_id: int, seconds_ago: float) -> Fix:

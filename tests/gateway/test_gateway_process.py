@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from tests.gateway.conftest import Relay
 from tests.gateway.test_pipeline import T0, fix
 from tests.mqtt import publish_fixes
 from tests.services import Broker, start_gateway, wait_for
@@ -92,5 +96,51 @@ async def test_gateway_down_then_up_receives_the_backlog(
     gw = start_gateway(broker, tmp_path, f"gw-{unique}")
     try:
         wait_for(lambda: count(db, device) == 50, 15, "50 queued fixes stored")
+    finally:
+        gw.stop()
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll without blocking the event loop (the database relay runs on it)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - polling another process
+            await asyncio.sleep(0.1)
+    assert predicate(), what
+
+
+async def test_sigterm_during_a_database_outage_is_prompt_and_acknowledges_nothing_uncommitted(
+    broker: Broker,
+    db: psycopg.Connection,
+    vehicle: tuple[int, str],
+    tmp_path: Path,
+    unique: str,
+    relay: Relay,
+) -> None:
+    _, device = vehicle
+    broker.purge()
+    gw = start_gateway(broker, tmp_path, f"gw-{unique}", relay.url, flush_interval_ms="20")
+    received = 'amb_gateway_fixes_received_total{transport="mqtt_json"}'
+    try:
+        await publish_fixes(broker, device, fix(0))
+        await eventually(lambda: count(db, device) == 1, 15, "the first fix stored")
+        await relay.down()  # the database is gone: the writer retries, nothing is acknowledged
+        await publish_fixes(broker, device, fix(1))
+        await eventually(lambda: gw.metric(received) == 2, 10, "the second fix received")
+        assert gw.proc is not None
+        started = time.monotonic()
+        gw.proc.send_signal(signal.SIGTERM)
+        while gw.proc.poll() is None and time.monotonic() - started < 20:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        took = time.monotonic() - started
+        print(f"SIGTERM during the outage: stopped in {took:.1f} s, exit {gw.proc.returncode}")
+        assert gw.proc.returncode is not None and took < 15, gw.log()
+    finally:
+        gw.kill()
+    # The uncommitted fix was never acknowledged: it is back in the queue for the next gateway.
+    assert broker.queue_depth() == 1
+    await relay.up()
+    gw = start_gateway(broker, tmp_path, f"gw-{unique}-after")
+    try:
+        await eventually(lambda: count(db, device) == 2, 15, "the redelivered fix stored")
     finally:
         gw.stop()

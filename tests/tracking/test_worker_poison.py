@@ -24,7 +24,7 @@ from tracking.fleet import register_device, register_vehicle
 from tracking.model import Fix
 from tracking.positions import PartitionCache, prepare_connection, store_fixes
 from tracking.settings import TrackingSettings
-from tracking.worker import TrackingWorker, WorkerRetrySettings
+from tracking.worker import LEADER_LOCK, TrackingWorker, WorkerRetrySettings
 
 CENTRE = (16.0400, 108.2400)
 FAST = WorkerRetrySettings(batch_retries=3, quarantine_attempts=3, retry_first_s=0.01, retry_max_s=0.05)
@@ -72,6 +72,12 @@ class Running:
 
 @pytest.fixture
 async def running(database_url: str, db: psycopg.Connection) -> AsyncIterator[Running]:
+    # A worker another test left behind would keep the leader lock: this one must lead.
+    db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks"
+        " WHERE locktype = 'advisory' AND objid = %s AND pid <> pg_backend_pid()",
+        (LEADER_LOCK,),
+    )
     r = Running(database_url)
     yield r
     r.task.cancel()
