@@ -30,6 +30,7 @@ class Observations:
     started: float  # scheduled time of the first publish
     tracking_inbox_at_end: int | None  # fixes not yet evaluated when the last publish went out
     tracked_at: float | None  # when the tracking worker had evaluated every fix
+    ingest_queue_at_end: int | None  # messages waiting in amb.ingest when the last publish went out
     cpu: CpuUsage  # from the release of the publishers to the end of the drain
     gateway_metrics: dict[str, float]
 
@@ -118,6 +119,7 @@ def _tracking(o: Observations) -> dict[str, Any]:
     return {
         "tracking_inbox_at_end": o.tracking_inbox_at_end,
         "tracking_drain_s": None if o.tracked_at is None else max(0.0, o.tracked_at - o.last_send),
+        "ingest_queue_at_end": o.ingest_queue_at_end,
     }
 
 
@@ -155,8 +157,11 @@ def _gateway(m: dict[str, float]) -> dict[str, Any]:
 
 
 def _cpu(o: Observations) -> dict[str, Any]:
+    # The broker's nodes are measured one by one ("broker@1"...): their sum is "broker".
+    nodes = {k: v for k, v in o.cpu.by_group.items() if k.startswith("broker@")}
     cpu_s = {
-        **o.cpu.by_group,
+        **{k: v for k, v in o.cpu.by_group.items() if k not in nodes},
+        "broker": sum(nodes.values()),
         "publishers": sum(p.cpu_s for p in o.published),
         "websocket_client": o.listened.cpu_s,
     }
@@ -168,7 +173,12 @@ def _cpu(o: Observations) -> dict[str, Any]:
     return {
         "cpu_s": cpu_s,
         "cpu_us_per_fix": {name: 1e6 * s / rows for name, s in cpu_s.items()} if rows else {},
-        "gateway_core_share_pct": 100 * o.cpu.by_group.get("gateway", 0.0) / elapsed_s,
+        "broker_node_cpu_us_per_fix": [1e6 * s / rows for s in nodes.values()] if rows else [],
+        # Share of one core from the publishers' release to the end of the drain, by component
+        # (all its processes together) and by broker node.
+        "core_share_pct": {name: 100 * s / elapsed_s for name, s in cpu_s.items()},
+        "broker_node_core_share_pct": [100 * s / elapsed_s for s in nodes.values()],
+        "gateway_core_share_pct": 100 * o.cpu.by_group.get("gateway", 0.0) / elapsed_s / max(1, o.gateways),
         "machine_busy_pct": 100 * o.cpu.machine_busy,
         "other_processes_cpu_pct": 100 * others,
     }

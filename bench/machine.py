@@ -29,7 +29,8 @@ def describe_machine(database_url: str) -> dict[str, Any]:
         "python": platform.python_version(),
         "postgresql": str(pg[0]) if pg else "?",
         "postgis": str(postgis[0]) if postgis else "?",
-        "mosquitto": (_command("mosquitto", "-h").splitlines() or ["?"])[0],
+        "rabbitmq": _package_version("rabbitmq-server"),
+        "erlang": _package_version("erlang-base"),
         "commit": _command("git", "-C", str(REPO), "describe", "--always", "--dirty") or "?",
     }
 
@@ -39,6 +40,11 @@ def _command(*args: str) -> str:
         return subprocess.run(args, capture_output=True, text=True, timeout=10).stdout.strip()
     except OSError:
         return ""
+
+
+def _package_version(package: str) -> str:
+    """The Debian package's version (scripts/broker.sh runs the packaged RabbitMQ)."""
+    return _command("dpkg-query", "-W", "-f", "${Version}", package) or "?"
 
 
 def _os_name() -> str:

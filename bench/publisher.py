@@ -1,7 +1,8 @@
 """Emulated trackers for the benchmark: one process publishes for its share of the devices, on a
 fixed schedule, with QoS 1, and records when each fix was sent.
 
-Each device is its own MQTT connection, as a real tracker is. The process spreads its messages
+Each device is its own MQTT connection, as a real tracker is (to one of the broker's nodes, dealt
+round robin when it has several, as a load balancer in front of a cluster would spread them). The process spreads its messages
 evenly over time (round robin over its devices); a message holds `fixes_per_message` fixes (1: a
 live fix; more: a small backlog upload, the newest fix last). A fix counts as published once the
 broker has acknowledged its message (PUBACK).
@@ -33,7 +34,7 @@ TICK_S = 0.005
 
 @dataclass(frozen=True, slots=True)
 class PublisherPlan:
-    broker_port: int
+    broker_ports: tuple[int, ...]  # MQTT ports of the broker's nodes: devices are dealt over them
     devices: tuple[str, ...]
     passwords: tuple[str, ...]  # each device's MQTT password (its user name is its id)
     rate: float  # fixes/s of this process
@@ -127,8 +128,12 @@ async def _connect_all(plan: PublisherPlan, rng: random.Random) -> list[_Device]
     clients: list[MqttPublisher] = []
     for start in range(0, len(accounts), CONNECT_CONCURRENCY):
         chunk = accounts[start : start + CONNECT_CONCURRENCY]
+        ports = [plan.broker_ports[(start + i) % len(plan.broker_ports)] for i in range(len(chunk))]
         clients += await asyncio.gather(
-            *(MqttPublisher.connect("127.0.0.1", plan.broker_port, f"{d}-pub", d, pw) for d, pw in chunk)
+            *(
+                MqttPublisher.connect("127.0.0.1", port, f"{d}-pub", d, pw)
+                for (d, pw), port in zip(chunk, ports, strict=True)
+            )
         )
     return [
         _Device(d, device_position_topic(d).encode(), c, Motion.somewhere(rng))

@@ -10,6 +10,7 @@ from typing import Any
 ROWS: tuple[tuple[str, str, str], ...] = (
     ("devices", "devices", "{:,}"),
     ("fixes per message", "fixes_per_message", "{}"),
+    ("broker nodes (RabbitMQ)", "broker_nodes", "{}"),
     ("gateway processes", "gateways", "{}"),
     ("duration (s)", "duration_s", "{:.0f}"),
     ("offered fixes/s (target)", "target_rate", "{:,.0f}"),
@@ -23,6 +24,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("overall stored fixes/s (incl. drain)", "overall_stored_fixes_per_s", "{:,.0f}"),
     ("drain after last publish (s)", "drain_s", "{:.2f}"),
     ("loss (published - stored)", "loss", "{:,}"),
+    ("amb.ingest queue when publishing ended", "ingest_queue_at_end", "{:,}"),
     ("tracking inbox when publishing ended", "tracking_inbox_at_end", "{:,}"),
     ("tracking drain after last publish (s)", "tracking_drain_s", "{:.2f}"),
     ("publish failures", "publish_failures", "{:,}"),
@@ -40,10 +42,14 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("PG writer backend CPU per fix (us)", "cpu_us_per_fix.postgres_writer", "{:.0f}"),
     ("PG tracking backend CPU per fix (us)", "cpu_us_per_fix.postgres_tracking", "{:.0f}"),
     ("PG other backends CPU per fix (us)", "cpu_us_per_fix.postgres_other", "{:.0f}"),
-    ("mosquitto CPU per fix (us)", "cpu_us_per_fix.mosquitto", "{:.0f}"),
+    ("broker CPU per fix, all nodes (us)", "cpu_us_per_fix.broker", "{:.0f}"),
+    ("broker CPU per fix, by node (us)", "broker_node_cpu_us_per_fix", "{:.0f}"),
     ("API CPU per fix (us)", "cpu_us_per_fix.api", "{:.0f}"),
     ("publishers CPU per fix (us)", "cpu_us_per_fix.publishers", "{:.0f}"),
-    ("gateway CPU busy (% of one core)", "gateway_core_share_pct", "{:.0f}"),
+    ("websocket client CPU per fix (us)", "cpu_us_per_fix.websocket_client", "{:.0f}"),
+    ("gateway CPU busy (% of one core, each)", "gateway_core_share_pct", "{:.0f}"),
+    ("broker CPU busy (% of one core, by node)", "broker_node_core_share_pct", "{:.0f}"),
+    ("tracker CPU busy (% of one core)", "core_share_pct.tracker", "{:.0f}"),
     ("machine CPU busy (% of all cores)", "machine_busy_pct", "{:.0f}"),
     ("  of which other processes (%)", "other_processes_cpu_pct", "{:.0f}"),
     ("load average before (1 min)", "load_before.0", "{:.2f}"),
@@ -80,6 +86,8 @@ def format_table(scenarios: dict[str, dict[str, Any]]) -> str:
 
 def _cell(figures: dict[str, Any], key: str, fmt: str) -> str:
     value = _lookup(figures, key)
+    if isinstance(value, list):
+        return " / ".join(fmt.format(v) for v in value) or "-"
     return "-" if value is None else fmt.format(value)
 
 
@@ -97,28 +105,41 @@ def format_baseline(baseline: dict[str, Any]) -> str:
     )
 
 
-# What each preset must show (docs/benchmarks.md, "Targets").
-THROUGHPUT_TARGET_FIXES_PER_S = 5000
-LATENCY_TARGET_P99_MS = 500
+# What each preset must show (docs/benchmarks.md): the durable-ingest issue's "must not regress".
+THROUGHPUT_TARGET_FIXES_PER_S = 2500
+LATENCY_TARGET_P99_MS = 150
 DISTURBED_PCT = 10  # CPU share taken by other processes above which a run is flagged
 
 
+def kept_up(f: dict[str, Any]) -> bool:
+    """The run's offered rate was sustained: published on schedule, stored as offered, drained
+    within 1 s of the last publish, nothing acknowledged and then missing."""
+    return (
+        f["offered_fixes_per_s"] >= 0.99 * f["target_rate"]
+        and f["overall_stored_fixes_per_s"] >= 0.98 * f["target_rate"]
+        and f["drain_s"] < 1.0
+        and f["loss"] == 0
+        and f["publish_failures"] == 0
+    )
+
+
 def verdicts(scenarios: dict[str, dict[str, Any]]) -> list[str]:
-    """One line per preset with a target: met or not, and why."""
+    """One line per throughput run (kept up or not), the throughput target over the single-node
+    runs, and the latency target."""
     lines = []
-    if (f := scenarios.get("throughput")) is not None:
-        target = THROUGHPUT_TARGET_FIXES_PER_S
-        met = (
-            f["offered_fixes_per_s"] >= 0.99 * target
-            and f["overall_stored_fixes_per_s"] >= 0.98 * target
-            and f["drain_s"] < 1.0
-            and f["loss"] == 0
-            and f["publish_failures"] == 0
-        )
+    throughput = {n: f for n, f in scenarios.items() if n.startswith(("throughput", "cluster"))}
+    for name, f in throughput.items():
         lines.append(
-            f"throughput target ({target:,} fixes/s stored as offered, drained within 1 s, no loss): "
-            f"{'MET' if met else 'NOT MET'} ({f['overall_stored_fixes_per_s']:,.0f} fixes/s, "
-            f"drain {f['drain_s']:.2f} s, loss {f['loss']:,})"
+            f"{name}: {f['target_rate']:,.0f} fixes/s offered {'KEPT UP' if kept_up(f) else 'NOT KEPT UP'}"
+            f" (stored {f['overall_stored_fixes_per_s']:,.0f} fixes/s overall, sustained"
+            f" {f['sustained_stored_fixes_per_s']:,.0f}; drain {f['drain_s']:.2f} s; loss {f['loss']:,})"
+        )
+    if any(n.startswith("throughput") for n in throughput):
+        kept = [f["target_rate"] for n, f in throughput.items() if n.startswith("throughput") and kept_up(f)]
+        best, target = max(kept, default=0.0), THROUGHPUT_TARGET_FIXES_PER_S
+        lines.append(
+            f"throughput target (>= {target:,} fixes/s stored as offered, drained within 1 s, no loss): "
+            f"{'MET' if best >= target else 'NOT MET'} (highest rate kept up: {best:,.0f} fixes/s)"
         )
     if (f := scenarios.get("latency")) is not None:
         p99 = f["latency_ms"]["p99"]

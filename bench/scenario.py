@@ -1,9 +1,11 @@
-"""One benchmark scenario end to end: a fresh broker, gateway and API on loopback, emulated trackers
-publishing on a schedule, a websocket client watching, and the figures measured afterwards."""
+"""One benchmark scenario end to end: a fresh broker (the project's RabbitMQ node, or a cluster of
+them), gateways, amb-tracker and the API on loopback, emulated trackers publishing on a schedule, a
+websocket client watching, and the figures measured afterwards."""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import multiprocessing
 import queue
 import time
@@ -16,6 +18,7 @@ from typing import Any
 import psycopg
 
 import tests.services as services
+from bench.cluster import BrokerCluster
 from bench.cpu import CpuMeter, load_average
 from bench.database import (
     BrokerAccounts,
@@ -56,7 +59,8 @@ class Scenario:
     duration_s: float
     fixes_per_message: int = 1
     publishers: int = 2  # publisher processes, devices split between them
-    gateways: int = 1  # gateway processes sharing the subscription
+    gateways: int = 1  # gateway processes competing on the queue amb.ingest
+    nodes: int = 1  # RabbitMQ nodes (more than 1: a cluster, amb.ingest replicated on each)
     gateway: dict[str, str] = field(default_factory=dict)  # AMB_GATEWAY_* overrides
     tracker: bool = True  # run amb-tracker beside the gateways, as production does
 
@@ -66,12 +70,12 @@ class Scenario:
         setting = self.gateway.get("tracking", GATEWAY_DEFAULTS["tracking"])
         return self.tracker or setting.lower() not in ("false", "0", "no", "off")
 
-    def plans(self, broker_port: int, passwords: dict[str, str]) -> list[PublisherPlan]:
+    def plans(self, broker_ports: tuple[int, ...], passwords: dict[str, str]) -> list[PublisherPlan]:
         devices = device_ids(self.devices)
         processes = max(1, min(self.publishers, self.devices))
         return [
             PublisherPlan(
-                broker_port=broker_port,
+                broker_ports=broker_ports,
                 devices=tuple(devices[p::processes]),
                 passwords=tuple(passwords[d] for d in devices[p::processes]),
                 rate=self.rate * len(devices[p::processes]) / len(devices),
@@ -101,8 +105,9 @@ def run_scenario(scenario: Scenario, database_url: str, workdir: Path) -> dict[s
         with _listener(ws_url) as (listener_done, listener_progress, stop_listener):
             cpu = CpuMeter(stack.pids(), lambda: _backend_groups(conn))
             print(f"   gateway pid(s) {cpu.fixed['gateway']} (for py-spy); logs in {workdir}", flush=True)
-            published, started = _publish(scenario, stack.broker.port, accounts.device_passwords, cpu)
+            published, started = _publish(scenario, stack.mqtt_ports(), accounts.device_passwords, cpu)
             inbox_at_end = tracking_inbox_count(conn)
+            queue_at_end = stack.broker.first.queue_depth()
             acked = sum(p.fixes_acked for p in published)
             timeout_s = max(60.0, 2 * scenario.duration_s)
             tracked_at = _wait_drained(conn, acked, scenario.tracking, timeout_s)
@@ -111,6 +116,7 @@ def run_scenario(scenario: Scenario, database_url: str, workdir: Path) -> dict[s
             stop_listener()
             listened = listener_done()
         metrics = stack.gateway_metrics()
+        members, leader = stack.broker.ingest_members(timeout_s=1), stack.broker.ingest_leader()
         stored = summarise_stored(conn, started)
     observed = Observations(
         devices=scenario.devices,
@@ -124,10 +130,17 @@ def run_scenario(scenario: Scenario, database_url: str, workdir: Path) -> dict[s
         started=started,
         tracking_inbox_at_end=inbox_at_end if scenario.tracking else None,
         tracked_at=tracked_at,
+        ingest_queue_at_end=queue_at_end,
         cpu=usage,
         gateway_metrics=metrics,
     )
-    return {**figures(observed), "load_before": load_before}
+    return {
+        **figures(observed),
+        "broker_nodes": scenario.nodes,
+        "ingest_queue_members": members,
+        "ingest_queue_leader": leader,
+        "load_before": load_before,
+    }
 
 
 # PostgreSQL backends by application name -> the group their CPU is counted in.
@@ -142,7 +155,7 @@ def _backend_groups(conn: psycopg.Connection) -> dict[int, str]:
 class _Stack:
     """The running services of one scenario."""
 
-    broker: services.Broker
+    broker: BrokerCluster
     gateways: list[services.Gateway]
     api: services.ServiceProcess
     api_port: int
@@ -152,10 +165,16 @@ class _Stack:
         procs = {
             "gateway": [g.proc for g in self.gateways],
             "tracker": [self.tracker.proc if self.tracker else None],
-            "broker": [self.broker.process()],
             "api": [self.api.proc],
         }
-        return {name: [p.pid for p in ps if p is not None] for name, ps in procs.items()}
+        pids = {name: [p.pid for p in ps if p is not None] for name, ps in procs.items()}
+        # One group per node (figures adds them up as "broker" and keeps the split).
+        for i, node in enumerate(self.broker.nodes, start=1):
+            pids[f"broker@{i}"] = [pid for pid in [node.pid()] if pid]
+        return pids
+
+    def mqtt_ports(self) -> tuple[int, ...]:
+        return tuple(node.port for node in self.broker.nodes)
 
     def gateway_metrics(self) -> dict[str, float]:
         """Every gateway's samples, added up."""
@@ -168,27 +187,42 @@ class _Stack:
 
 @contextlib.contextmanager
 def _services(workdir: Path, run_id: str, scenario: Scenario, accounts: BrokerAccounts) -> Iterator[_Stack]:
-    """The project's broker (authenticated, as in production), gateway and API, started as the tests
-    start them, stopped in any case."""
-    broker = services.Broker(workdir / "broker", anonymous=False).start()
-    with broker.management().client() as http:
-        http.post("/api/definitions", json=accounts.definitions).raise_for_status()
+    """The project's broker (authenticated, as in production), gateways, amb-tracker and the API,
+    started as the tests start them, stopped in any case.
+
+    With several nodes, gateway i consumes through node i+1 (mod the nodes: nodes 2 and 3 for two
+    gateways on three nodes); amb-tracker and the API use node 1."""
+    broker = BrokerCluster(workdir / "broker", scenario.nodes)
     gateways: list[services.Gateway] = []
     api: services.ServiceProcess | None = None
     tracker: services.ServiceProcess | None = None
     try:
+        broker.start()
+        with broker.first.management().client() as http:
+            http.post("/api/definitions", json=accounts.definitions).raise_for_status()
         for i in range(scenario.gateways):
+            node = broker.nodes[(i + 1) % len(broker.nodes)]
             settings = {**GATEWAY_DEFAULTS, **scenario.gateway}
-            gateways.append(services.start_gateway(broker, workdir, f"bench-gw-{run_id}-{i}", **settings))
+            gateways.append(_start_gateway(node, workdir, f"bench-gw-{run_id}-{i}", settings))
         if scenario.tracker:
-            tracker = services.start_tracker(broker, workdir)
-        api, api_port = services.start_api(broker, workdir)
+            tracker = services.start_tracker(broker.first, workdir)
+        api, api_port = services.start_api(broker.first, workdir)
         yield _Stack(broker, gateways, api, api_port, tracker)
     finally:
         for service in [api, tracker, *gateways]:
             if service is not None:
                 service.stop()
         broker.stop()
+
+
+def _start_gateway(
+    node: services.Broker, workdir: Path, name: str, settings: dict[str, str]
+) -> services.Gateway:
+    """A gateway on the benchmark's database: named explicitly where the helper takes it (its default
+    is the tests' database, fixed at import), else the helper reads services.TEST_DATABASE_URL."""
+    if "database_url" in inspect.signature(services.start_gateway).parameters:
+        settings = {**settings, "database_url": services.TEST_DATABASE_URL}
+    return services.start_gateway(node, workdir, name, **settings)
 
 
 @contextlib.contextmanager
@@ -214,11 +248,11 @@ def _listener(url: str) -> Iterator[tuple[Any, Any, Any]]:
 
 
 def _publish(
-    scenario: Scenario, broker_port: int, passwords: dict[str, str], cpu: CpuMeter
+    scenario: Scenario, broker_ports: tuple[int, ...], passwords: dict[str, str], cpu: CpuMeter
 ) -> tuple[list[PublisherResult], float]:
     """Start the publisher processes, release them together; returns their results and the
     scheduled time of the first publish."""
-    plans = scenario.plans(broker_port, passwords)
+    plans = scenario.plans(broker_ports, passwords)
     go, results, start_at = MP.Event(), MP.Queue(), MP.Value("d", 0.0)
     readies = [MP.Event() for _ in plans]
     procs = [
