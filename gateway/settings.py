@@ -29,7 +29,11 @@ class GatewaySettings(BaseSettings):
         1000, ge=1, description="Longest backlog array accepted in one message."
     )
     max_future_s: float = Field(
-        300.0, ge=0, description="Fixes stamped further ahead of the clock are refused."
+        30.0,
+        ge=0,
+        description="Fixes stamped further ahead of the clock are refused (trackers take their time from "
+        "GPS: seconds of tolerance, not minutes). A fix accepted ahead of the clock is stored but becomes "
+        "the latest position only if it is at most 5 s ahead (tracking.positions.LATEST_MAX_AHEAD_S).",
     )
     max_age_days: float = Field(
         400.0, gt=0, description="Older fixes are refused (match the database's retention of 400 days)."

@@ -28,6 +28,10 @@ ENSURE_FIRST_DELAY_S = 0.05
 DETACH_LOCK_TIMEOUT = "1s"
 MAINTENANCE_PERIOD_S = 3600.0
 MAINTENANCE_RETRY_S = 60.0  # sooner, when something was postponed
+# A fix stamped further ahead of the database's clock is stored but never becomes the vehicle's
+# latest position nor moves its tracking state (see store_fixes.sql): clocks of trackers (GPS)
+# and servers (NTP) agree within this.
+LATEST_MAX_AHEAD_S = 5.0
 
 _COPY_INCOMING = (
     "COPY incoming (seq, device_id, vehicle_id, fix_time, received_at, lat, lon, speed_kmh, course,"
@@ -194,8 +198,15 @@ async def prepare_connection(conn: AsyncConnection) -> None:
     await conn.execute(query("create_incoming"))
 
 
-async def store_fixes(conn: AsyncConnection, fixes: Sequence[Fix]) -> list[StoredFix]:
+async def store_fixes(
+    conn: AsyncConnection, fixes: Sequence[Fix], latest_max_ahead_s: float = LATEST_MAX_AHEAD_S
+) -> list[StoredFix]:
     """Store `fixes` in one transaction; returns those newly stored (duplicates are skipped).
+
+    A fix more than `latest_max_ahead_s` ahead of the database's clock is stored, but is not the
+    vehicle's latest position and is queued for the tracking worker as not valid (its alarms still
+    count, it moves no geofence or journey state): a forged fix from the future cannot become the
+    vehicle's position nor turn the real fixes after it into late ones.
 
     Idempotent: storing the same batch again stores nothing more, so a retried or redelivered
     batch is safe. The connection must have been prepared with `prepare_connection`.
@@ -226,7 +237,7 @@ async def store_fixes(conn: AsyncConnection, fixes: Sequence[Fix]) -> list[Store
                         Jsonb(f.attributes),
                     )
                 )
-        await cur.execute(query("store_fixes"))
+        await cur.execute(query("store_fixes"), {"ahead_s": latest_max_ahead_s})
         flags: dict[tuple[str, datetime], tuple[bool, bool]] = {
             (device_id, fix_time): (archived, latest)
             for device_id, fix_time, archived, latest in await cur.fetchall()

@@ -1,6 +1,9 @@
 -- Moves the staged batch (temp table incoming, filled by COPY) into positions, skipping fixes
 -- already stored (same device and fix time), marks as archived the fixes the device buffered or
 -- that are older than the vehicle's latest, and advances vehicle_latest only forwards in time.
+-- A fix stamped ahead of the database's clock by more than ahead_s (LATEST_MAX_AHEAD_S) is stored, but is
+-- neither the latest position nor live for the tracking worker (queued as not valid: only its
+-- alarms count), so a forged future fix cannot freeze the real ones behind it as late.
 -- Returns every newly stored fix with its archived and latest flags.
 WITH staged AS (
     SELECT DISTINCT ON (i.device_id, i.fix_time) i.*
@@ -22,7 +25,9 @@ inserted AS (
 ),
 queued AS (  -- for the tracking worker, in the same transaction: no committed fix is ever skipped
     INSERT INTO tracking_inbox (vehicle_id, device_id, fix_time, geom, speed_kmh, valid, attributes)
-    SELECT vehicle_id, device_id, fix_time, geom, speed_kmh, valid, attributes FROM inserted
+    SELECT vehicle_id, device_id, fix_time, geom, speed_kmh,
+           valid AND fix_time <= now() + make_interval(secs => %(ahead_s)s), attributes
+    FROM inserted
     WHERE vehicle_id IS NOT NULL
     ON CONFLICT DO NOTHING
 ),
@@ -32,7 +37,7 @@ newest AS (
     SELECT DISTINCT ON (vehicle_id) vehicle_id, device_id, fix_time, received_at, geom, speed_kmh,
            course, altitude_m, accuracy_m, satellites, valid, attributes
     FROM inserted
-    WHERE vehicle_id IS NOT NULL AND valid
+    WHERE vehicle_id IS NOT NULL AND valid AND fix_time <= now() + make_interval(secs => %(ahead_s)s)
     ORDER BY vehicle_id, fix_time DESC
     ON CONFLICT (vehicle_id) DO UPDATE
         SET device_id = EXCLUDED.device_id, fix_time = EXCLUDED.fix_time,
