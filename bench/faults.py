@@ -230,6 +230,12 @@ SCENARIOS: list[Scenario] = [
     Scenario("broker-restart", "broker graceful restart", 60, fault="broker-restart"),
     Scenario("broker-kill", "broker kill -9 (the only node), restarted", 60, fault="broker-kill"),
     Scenario(
+        "client-id-takeover",
+        "a device credential connects with a gateway's client id (clean session), repeatedly",
+        40,
+        fault="takeover",
+    ),
+    Scenario(
         "poison", "ten kinds of poison message (MQTT, Teltonika, GT06, OsmAnd) mid-stream", 40, fault="poison"
     ),
 ]
@@ -376,9 +382,27 @@ class Suite:
         elif fault == "broker-kill":
             await run(self.broker.kill)
             await run(self.broker.start)
+        elif fault == "takeover":
+            row.note = await self._takeover()
         elif fault == "poison":
             refused = await self._poison(gateways[0], listeners)
             row.note = f"poison refused: {refused}"
+
+    async def _takeover(self) -> str:
+        """What took a Mosquitto gateway's session (and discarded its queue) before: services are
+        AMQP users here, so there is no MQTT client id of theirs to take."""
+        device, password = next(iter(self.passwords.items()))
+        tried = 0
+        for client_id in ("amb-gateway-1", "amb-gateway", "amb-tracker", "amb-api"):
+            for _ in range(3):
+                with contextlib.suppress(OSError, MqttWireError, TimeoutError):
+                    client = await MqttPublisher.connect(
+                        "127.0.0.1", self.broker.port, client_id, device, password
+                    )
+                    tried += 1
+                    await asyncio.sleep(0.3)
+                    client.close()
+        return f"{tried} connections as a service's client id"
 
     async def _poison(self, gateway: Any, listeners: dict[str, int]) -> str:
         device, password = next(iter(self.passwords.items()))

@@ -13,7 +13,7 @@ import aio_pika
 import aiomqtt
 import psycopg
 import pytest
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
 from tests.services import Broker, wait_for
 from tracking.broker_auth import (
@@ -74,6 +74,10 @@ async def ignore(message: AbstractIncomingMessage) -> None:
     pass
 
 
+async def amqp(broker: Broker, user: str, password: str) -> AbstractConnection:
+    return await aio_pika.connect(host="127.0.0.1", port=broker.amqp_port, login=user, password=password)
+
+
 async def test_each_device_publishes_only_its_own_topic(secured: tuple[Broker, dict[str, str]]) -> None:
     broker, pw = secured
     assert await accepted(broker, "dev-a", pw["dev-a"], device_position_topic("dev-a"))
@@ -89,9 +93,7 @@ async def test_each_device_publishes_only_its_own_topic(secured: tuple[Broker, d
 async def test_a_device_cannot_forge_another_over_amqp(secured: tuple[Broker, dict[str, str]]) -> None:
     """Topic permissions hold on the AMQP port too."""
     broker, pw = secured
-    connection = await aio_pika.connect(
-        host="127.0.0.1", port=broker.amqp_port, login="dev-a", password=pw["dev-a"]
-    )
+    connection = await amqp(broker, "dev-a", pw["dev-a"])
     async with connection:
         channel = await connection.channel()
         exchange = await channel.get_exchange("amq.topic", ensure=False)
@@ -104,18 +106,14 @@ async def test_a_device_cannot_forge_another_over_amqp(secured: tuple[Broker, di
 async def test_services_have_only_what_they_use(secured: tuple[Broker, dict[str, str]]) -> None:
     broker, pw = secured
     # The API cannot read the device queue, nor publish as a device.
-    api = await aio_pika.connect(
-        host="127.0.0.1", port=broker.amqp_port, login="amb-api", password=pw["amb-api"]
-    )
+    api = await amqp(broker, "amb-api", pw["amb-api"])
     async with api:
         with pytest.raises(aio_pika.exceptions.ChannelClosed):
             channel = await api.channel()
             queue = await channel.get_queue("amb.ingest", ensure=True)
             await queue.consume(ignore)
     # The gateway reads it, but cannot publish device traffic.
-    gw = await aio_pika.connect(
-        host="127.0.0.1", port=broker.amqp_port, login="amb-gateway", password=pw["amb-gateway"]
-    )
+    gw = await amqp(broker, "amb-gateway", pw["amb-gateway"])
     async with gw:
         channel = await gw.channel()
         queue = await channel.get_queue("amb.ingest", ensure=True)
@@ -140,9 +138,7 @@ async def test_anonymous_and_wrong_credentials_are_refused(
 async def test_a_device_cannot_take_over_a_service(secured: tuple[Broker, dict[str, str]]) -> None:
     """Services are AMQP consumers: there is no MQTT client id or session of theirs to steal."""
     broker, pw = secured
-    gw = await aio_pika.connect(
-        host="127.0.0.1", port=broker.amqp_port, login="amb-gateway", password=pw["amb-gateway"]
-    )
+    gw = await amqp(broker, "amb-gateway", pw["amb-gateway"])
     async with gw:
         channel = await gw.channel()
         queue = await channel.get_queue("amb.ingest", ensure=True)
