@@ -258,10 +258,12 @@ class Gateway(ServiceProcess):
         return self
 
 
-def start_gateway(broker: Broker, log_dir: Path, name: str, **settings: str) -> Gateway:
+def start_gateway(
+    broker: Broker, log_dir: Path, name: str, database_url: str = TEST_DATABASE_URL, **settings: str
+) -> Gateway:
     port = free_port()
     env = {
-        "AMB_DATABASE_URL": TEST_DATABASE_URL,
+        "AMB_DATABASE_URL": database_url,
         **broker.service_env("gateway"),
         "AMB_GATEWAY_METRICS_PORT": str(port),
         # Device listeners off unless a test asks for them (their default ports may be taken here).
