@@ -42,13 +42,29 @@ ABANDONED_MESSAGES = Counter(
 )
 COMMIT_FAILURES = Counter("amb_gateway_commit_failures_total", "Batch commits that failed and were retried.")
 PENDING_FIXES = Gauge("amb_gateway_pending_fixes", "Fixes received and not yet committed.")
-MQTT_CONNECTED = Gauge("amb_gateway_mqtt_connected", "1 while connected to the broker.")
+BROKER_CONNECTED = Gauge("amb_gateway_broker_connected", "1 while consuming the broker's ingest queue.")
 
 # Stream (TCP/UDP/HTTP) transports, per protocol.
 CONNECTIONS = Counter("amb_gateway_connections_total", "Connections accepted.", ["protocol"])
 CONNECTIONS_OPEN = Gauge("amb_gateway_connections_open", "Connections open now.", ["protocol"])
 CLOSED = Counter(
     "amb_gateway_connections_closed_total", "Connections closed, by reason.", ["protocol", "reason"]
+)
+CONNECTIONS_REFUSED = Counter(
+    "amb_gateway_connections_refused_total",
+    "TCP connections refused at once (reason: total or per_address cap).",
+    ["protocol", "reason"],
+)
+DUPLICATE_SESSIONS = Counter(
+    "amb_gateway_duplicate_sessions_total",
+    "A device identified on a second live TCP session from another address (outcome: refused or "
+    "replaced, by AMB_GATEWAY_ALLOW_CONCURRENT_SESSIONS).",
+    ["protocol", "outcome"],
+)
+DATAGRAMS_DROPPED = Counter(
+    "amb_gateway_datagrams_dropped_total",
+    "UDP datagrams dropped: the processing queue was full.",
+    ["protocol"],
 )
 BYTES = Counter("amb_gateway_bytes_total", "Bytes received.", ["protocol"])
 FRAMES = Counter("amb_gateway_frames_total", "Frames (or datagrams, or requests) received.", ["protocol"])

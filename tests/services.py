@@ -251,7 +251,7 @@ class Gateway(ServiceProcess):
 
     def wait_connected(self, timeout: float = 15) -> Gateway:
         wait_for(
-            lambda: self.metric("amb_gateway_mqtt_connected") == 1.0,
+            lambda: self.metric("amb_gateway_broker_connected") == 1.0,
             timeout,
             f"gateway connected\n{self.log()}",
         )

@@ -74,7 +74,7 @@ class BrokerIngest:
         inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         tag = await queue.consume(inbox.put, no_ack=False)
         await self.publisher.attach(connection)
-        metrics.MQTT_CONNECTED.set(1)
+        metrics.BROKER_CONNECTED.set(1)
         tasks = [
             asyncio.create_task(self._consume(inbox, acker), name="broker-consume"),
             asyncio.create_task(acker.run(), name="broker-acks"),
@@ -85,7 +85,7 @@ class BrokerIngest:
             for task in done:
                 task.result()  # re-raise what ended the session
         finally:
-            metrics.MQTT_CONNECTED.set(0)
+            metrics.BROKER_CONNECTED.set(0)
             self.publisher.detach()
             tasks[0].cancel()
             # Commit and acknowledge what was read, while the connection may still be up (shutdown).
