@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import psycopg
@@ -143,3 +143,76 @@ async def resolve_api_key(conn: AsyncConnection, secret: str) -> Principal | Non
     )
     row = await cur.fetchone()
     return Principal(*row) if row else None
+
+
+# Single-use websocket tickets: a browser cannot put an API key in a websocket handshake's headers,
+# and a key in the URL ends up in access logs. A caller trades its credentials for a ticket valid a
+# few seconds, once. Tickets are shared by every API process through PostgreSQL: until the schema
+# gets a table of its own, a ticket is a row of the UNLOGGED `request_counters` table whose bucket
+# is `stream-ticket:<sha256 of the ticket>:<credential>` (key:<id> or session:<session id>) and
+# whose window_start is when it was issued. Only the hash is stored.
+TICKET_BUCKET = "stream-ticket:"
+
+
+def credential_of(principal: Principal) -> str:
+    """What a ticket stands for: the API key (by id) or the session (by id) of `principal`."""
+    if principal.via == "session":
+        return f"session:{principal.session_id}"
+    return f"key:{principal.key_id}"
+
+
+async def issue_stream_ticket(conn: AsyncConnection, principal: Principal, ttl: timedelta) -> str:
+    """A new ticket for `principal`'s credential (the secret: shown once, only its hash stored)."""
+    ticket = secrets.token_urlsafe(24)
+    await conn.execute(
+        "DELETE FROM request_counters WHERE starts_with(bucket, %s) AND window_start < now() - %s",
+        (TICKET_BUCKET, ttl),
+    )
+    await conn.execute(
+        "INSERT INTO request_counters (bucket, window_start, hits) VALUES (%s, now(), 0)",
+        (f"{TICKET_BUCKET}{hash_key(ticket)}:{credential_of(principal)}",),
+    )
+    return ticket
+
+
+async def redeem_stream_ticket(conn: AsyncConnection, ticket: str, ttl: timedelta) -> str | None:
+    """The credential a live ticket stands for (the ticket is used up), or None."""
+    if not ticket or len(ticket) > 100:
+        return None
+    cur = await conn.execute(
+        "DELETE FROM request_counters WHERE starts_with(bucket, %s) AND window_start > now() - %s"
+        " RETURNING bucket",
+        (f"{TICKET_BUCKET}{hash_key(ticket)}:", ttl),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return str(row[0]).split(":", 2)[2]
+
+
+async def resolve_credential(conn: AsyncConnection, credential: str) -> Principal | None:
+    """The principal of a credential (`key:<id>` or `session:<id>`) while it is live, or None."""
+    kind, _, ref = credential.partition(":")
+    if kind == "key" and ref.isdigit():
+        cur = await conn.execute(
+            """
+            SELECT id, name, role, hospital_id FROM api_keys
+            WHERE id = %s AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+            """,
+            (int(ref),),
+        )
+        row = await cur.fetchone()
+        return Principal(*row) if row else None
+    if kind == "session" and ref:
+        cur = await conn.execute(
+            """
+            SELECT u.username, u.role, u.hospital_id, u.id FROM sessions s JOIN users u ON u.id = s.user_id
+            WHERE s.id = %s AND s.expires_at > now() AND NOT u.disabled
+            """,
+            (ref,),
+        )
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        return Principal(None, row[0], row[1], row[2], user_id=row[3], via="session", session_id=ref)
+    return None

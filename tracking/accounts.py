@@ -1,9 +1,13 @@
-"""People's accounts: argon2id password hashes, the password rule, and the users table."""
+"""People's accounts: argon2id password hashes, the password rule, the users table, and the login
+throttle (kept in PostgreSQL, shared by every API process)."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
+from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -229,3 +233,115 @@ async def account_for_login(conn: AsyncConnection, username: str) -> dict[str, A
 
 async def stamp_login(conn: AsyncConnection, user_id: int) -> None:
     await conn.execute("UPDATE users SET last_login_at = now() WHERE id = %s", (user_id,))
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    """How failed logins are throttled, in `window`:
+
+    - `per_pair` failures of one username from one address: that address gets 429 for that name;
+    - `per_address` failures from one address, whatever the names: that address gets 429;
+    - `slowdown_after` failures of one username from anywhere: attempts for it from an address
+      the account has no session from are spaced out (1 s, doubling, at most `slowdown_max`).
+
+    A username is never locked for everyone: the right password from another address, or with a
+    session cookie of the account, still works (the cookie passes every limit)."""
+
+    per_pair: int = 5
+    per_address: int = 20
+    slowdown_after: int = 10
+    slowdown_max: timedelta = timedelta(seconds=30)
+    window: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """An admitted attempt (`failure_id`: its row, counted as a failure until it succeeds), or a
+    refused one (`retry_after` seconds, and the `limit` that refused it)."""
+
+    failure_id: int | None = None
+    retry_after: float | None = None
+    limit: str | None = None
+
+
+_LIMITS_SQL = """
+WITH pair AS (
+    SELECT at FROM login_failures WHERE username = %(user)s AND client_ip = %(ip)s AND at > now() - %(window)s
+), address AS (
+    SELECT at FROM login_failures WHERE client_ip = %(ip)s AND at > now() - %(window)s
+), name AS (
+    SELECT count(*) AS n, max(at) AS last FROM login_failures WHERE username = %(user)s AND at > now() - %(window)s
+), known AS (
+    SELECT EXISTS (
+        SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
+        WHERE lower(u.username) = %(user)s AND s.expires_at > now() AND s.id = %(sid)s
+    ) AS by_session,
+    EXISTS (
+        SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
+        WHERE lower(u.username) = %(user)s AND s.client_ip = %(ip)s
+    ) AS by_address
+)
+SELECT
+    (SELECT extract(epoch FROM at + %(window)s - now()) FROM pair ORDER BY at DESC OFFSET %(per_pair)s - 1 LIMIT 1),
+    (SELECT extract(epoch FROM at + %(window)s - now()) FROM address ORDER BY at DESC OFFSET %(per_address)s - 1 LIMIT 1),
+    (SELECT CASE WHEN n >= %(slowdown_after)s THEN extract(epoch FROM last
+        + least(%(slowdown_max)s, make_interval(secs => power(2, least(n - %(slowdown_after)s, 20))))
+        - now()) END FROM name),
+    (SELECT by_session FROM known),
+    (SELECT by_address FROM known)
+"""
+
+
+async def begin_login_attempt(
+    conn: AsyncConnection, username: str, client_ip: str, session_secret: str | None, limits: LoginLimits
+) -> LoginAttempt:
+    """Check the limits and, when they admit the attempt, count it as a failure at once (withdrawn
+    by `login_succeeded`): one transaction holding the username's and the address's locks, so
+    parallel attempts cannot all pass the check before any is counted. Refused attempts are not
+    counted: a blocked pair frees up `window` after its last counted failure."""
+    user = username.lower()
+    sid = hashlib.sha256(session_secret.encode()).hexdigest() if session_secret else ""
+    async with conn.transaction():
+        # Always the name's lock, then the address's: two attempts never wait for each other in a cycle.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('amb_login_name:' || %s))", (user,))
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('amb_login_addr:' || %s))", (client_ip,))
+        cur = await conn.execute(
+            _LIMITS_SQL,
+            {
+                "user": user,
+                "ip": client_ip,
+                "sid": sid,
+                "window": limits.window,
+                "per_pair": limits.per_pair,
+                "per_address": limits.per_address,
+                "slowdown_after": limits.slowdown_after,
+                "slowdown_max": limits.slowdown_max,
+            },
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        pair_wait, address_wait, slowdown_wait, by_session, by_address = row
+        if not by_session:
+            for wait, limit in ((pair_wait, "pair"), (address_wait, "address")):
+                if wait is not None:
+                    return LoginAttempt(retry_after=max(1.0, float(wait)), limit=limit)
+            if not by_address and slowdown_wait is not None and float(slowdown_wait) > 0:
+                return LoginAttempt(retry_after=max(1.0, float(slowdown_wait)), limit="slowdown")
+        cur = await conn.execute(
+            "INSERT INTO login_failures (username, client_ip) VALUES (%s, %s) RETURNING id", (user, client_ip)
+        )
+        inserted = await cur.fetchone()
+        assert inserted is not None
+        await conn.execute("DELETE FROM login_failures WHERE at < now() - %s", (limits.window,))
+    return LoginAttempt(failure_id=int(inserted[0]))
+
+
+async def login_succeeded(
+    conn: AsyncConnection, attempt: LoginAttempt, username: str, client_ip: str
+) -> None:
+    """The attempt was right: it and the failures of this name from this address are forgotten
+    (failures from elsewhere stay: they are someone else's guesses)."""
+    await conn.execute(
+        "DELETE FROM login_failures WHERE id = %s OR (username = %s AND client_ip = %s)",
+        (attempt.failure_id, username.lower(), client_ip),
+    )
