@@ -20,6 +20,8 @@ def main() -> None:
         proxy_headers=True,
         ws_ping_interval=20,
         ws_ping_timeout=20,
+        # A client message larger than this closes its websocket (1009) instead of being buffered.
+        ws_max_size=settings.stream_max_message_bytes,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -13,8 +14,10 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
-from api.hub import StreamHub
+from api.guard import BodyLimit, RequestGuard
+from api.hub import ConnectionCaps, StreamHub
 from api.openapi import install_docs
+from api.redact import install_log_redaction
 from api.relay import CommittedFixRelay
 from api.routes import (
     auth,
@@ -31,12 +34,13 @@ from api.routes import (
     vehicles,
 )
 from api.routes import map as map_routes
+from api.routes import metrics as metrics_routes
 from api.settings import ApiSettings
+from tracking.accounts import LoginLimits
 from tracking.config import BrokerSettings, CommonSettings, DatabaseSettings
 from tracking.db import open_pool
 from tracking.sessions import SessionPolicy
 from tracking.settings import TrackingSettings
-from tracking.throttle import LoginThrottle
 
 STATIC_DIR = pages.STATIC_DIR
 log = logging.getLogger(__name__)
@@ -49,14 +53,19 @@ session (`POST /api/v1/auth/login` sets the `amb_session` cookie; with the cooki
 PATCH and DELETE also sends `X-CSRF-Token`). Roles: `admin`, `dispatcher`, `hospital` (sees only
 the journeys inbound to its hospital), `viewer` (read only).
 
-**Live stream**: `WS /api/v1/stream` (`?token=<API key>` or the session cookie): a snapshot, then
-fixes, events and ETAs; subscriptions with filters — see `docs/websocket.md`.
+**Live stream**: `WS /api/v1/stream` with the session cookie, `Authorization: Bearer <API key>`,
+or `?ticket=` (a single-use ticket from `POST /api/v1/stream/ticket`; never an API key in the URL):
+a snapshot, then fixes, events and ETAs; subscriptions with filters — see `docs/websocket.md`.
+
+**Limits**: request bodies are at most 16 KiB (geofences 1 MiB; 413 beyond); a call without any
+credentials is refused with 401 before its body is read. See `docs/security.md`.
 """
 
 TAGS = [
     {"name": "auth", "description": "Browser sign-in: session cookie and CSRF token."},
     {"name": "accounts", "description": "Accounts and API keys (admins only)."},
     {"name": "vehicles", "description": "The fleet, positions and tracks."},
+    {"name": "stream", "description": "The live websocket: a single-use ticket to open it."},
     {"name": "journeys", "description": "Dispatch, status, reports; the caller's tracking link."},
     {"name": "caller links", "description": "What a caller's public tracking link shows (no sign-in)."},
     {"name": "hospitals", "description": "Hospitals ranked by road, inbound ambulances, ETAs."},
@@ -113,11 +122,15 @@ def create_app(
         idle=timedelta(seconds=settings.session_idle_s),
         absolute=timedelta(seconds=settings.session_absolute_s),
     )
-    app.state.login_throttle = LoginThrottle(
-        per_user=settings.login_max_failures_per_user,
-        per_ip=settings.login_max_failures_per_ip,
+    app.state.login_limits = LoginLimits(
+        per_pair=settings.login_max_failures_per_user,
+        per_address=settings.login_max_failures_per_ip,
+        slowdown_after=settings.login_slowdown_after,
+        slowdown_max=timedelta(seconds=settings.login_slowdown_max_s),
         window=timedelta(seconds=settings.login_window_s),
     )
+    app.state.stream_caps = ConnectionCaps(settings.stream_max_per_principal, settings.stream_max_per_address)
+    install_log_redaction()
     install_error_handlers(app)
     for module in (
         health,
@@ -132,9 +145,22 @@ def create_app(
         events,
         map_routes,
         stream,
+        metrics_routes,
         pages,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     install_docs(app)
+    # Outermost: anonymous callers and oversized bodies are refused before anything reads a body.
+    app.add_middleware(
+        RequestGuard,
+        default_max_bytes=settings.max_body_bytes,
+        limits=[
+            BodyLimit(
+                frozenset({"POST", "PATCH", "PUT"}),
+                re.compile(r"/api/v1/geofences(/[^/]+)?"),
+                settings.max_geofence_bytes,
+            )
+        ],
+    )
     return app

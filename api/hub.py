@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from api import metrics
 from api.stream_filter import StreamFilter, default_filter
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,7 @@ class StreamHub:
             sub.queue.put_nowait(item)
         except asyncio.QueueFull:
             log.warning("websocket client %s fell behind; disconnecting it", sub.name)
+            metrics.WS_OVERFLOWS.inc()
             sub.overflowed.set()
 
     def publish(self, kind: str, items: list[dict[str, Any]]) -> None:
@@ -95,6 +98,34 @@ class StreamHub:
 
     def __len__(self) -> int:
         return len(self._subscribers)
+
+
+class ConnectionCaps:
+    """How many websockets each principal and each client address holds open in this process, and
+    whether one more is allowed (`admit` answers the refusal reason, or None and counts it)."""
+
+    def __init__(self, per_principal: int, per_address: int) -> None:
+        self.per_principal = per_principal
+        self.per_address = per_address
+        self._principals: Counter[str] = Counter()
+        self._addresses: Counter[str] = Counter()
+
+    def admit(self, principal: str, address: str) -> str | None:
+        if self._principals[principal] >= self.per_principal:
+            return "principal_cap"
+        if self._addresses[address] >= self.per_address:
+            return "address_cap"
+        self._principals[principal] += 1
+        self._addresses[address] += 1
+        metrics.WS_OPEN.inc()
+        return None
+
+    def release(self, principal: str, address: str) -> None:
+        for counts, key in ((self._principals, principal), (self._addresses, address)):
+            counts[key] -= 1
+            if counts[key] <= 0:
+                del counts[key]
+        metrics.WS_OPEN.dec()
 
 
 def _message(kind: str, items: list[dict[str, Any]]) -> str:

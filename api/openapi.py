@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from html import escape
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from api.security_headers import page_headers
 
 Responses = dict[int | str, dict[str, Any]]
 ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}}
@@ -68,12 +70,32 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        if assets is None:  # the package is missing: FastAPI's CDN default
-            return get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} — docs")
-        return get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} — docs",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        # Swagger UI started by a script file of this site (no inline script: the page's CSP).
+        if assets is None:
+            return HTMLResponse(
+                "<!doctype html><title>API docs</title><p>Swagger UI is not installed (swagger-ui-py); "
+                f'the OpenAPI document is at <a href="{escape(openapi_url)}">{escape(openapi_url)}</a>.',
+                headers=page_headers(),
+            )
+        return HTMLResponse(
+            DOCS_PAGE.format(title=escape(app.title), openapi=escape(openapi_url)), headers=page_headers()
         )
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<link rel="stylesheet" href="/docs-assets/swagger-ui.css">
+<link rel="icon" href="/docs-assets/favicon-32x32.png">
+<title>{title} — docs</title>
+</head>
+<body data-openapi="{openapi}">
+<div id="swagger-ui"></div>
+<script src="/docs-assets/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script>
+</body>
+</html>
+"""

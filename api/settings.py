@@ -44,12 +44,49 @@ class ApiSettings(BaseSettings):
         " development or test.",
     )
     login_max_failures_per_user: int = Field(
-        5, ge=1, description="Failed logins allowed per username in the window before 429."
+        5,
+        ge=1,
+        description="Failed logins allowed per username from one client address in the window before"
+        " that address gets 429 for that username (other addresses are not affected).",
     )
     login_max_failures_per_ip: int = Field(
         20, ge=1, description="Failed logins allowed per client address in the window before 429."
     )
+    login_slowdown_after: int = Field(
+        10,
+        ge=1,
+        description="Failed logins of one username from anywhere in the window after which attempts from"
+        " addresses the account has no session from are spaced out (1 s, 2 s, 4 s ... up to"
+        " AMB_API_LOGIN_SLOWDOWN_MAX_S); the username is never locked.",
+    )
+    login_slowdown_max_s: float = Field(
+        30, gt=0, description="The longest spacing between login attempts of a username under attack."
+    )
     login_window_s: float = Field(900, gt=0, description="The failed-login window (seconds).")
+    max_body_bytes: int = Field(
+        16 * 1024, ge=1024, description="Largest request body of most routes (413 beyond)."
+    )
+    max_geofence_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest request body creating or changing a geofence (413 beyond)."
+    )
+    stream_max_per_principal: int = Field(
+        20, ge=1, description="Websockets one API key or one user may hold open on one API process."
+    )
+    stream_max_per_address: int = Field(
+        200, ge=1, description="Websockets one client address may hold open on one API process."
+    )
+    stream_subscribe_burst: int = Field(
+        5, ge=1, description="`subscribe` messages a websocket may send at once (each reads a snapshot)."
+    )
+    stream_subscribe_interval_s: float = Field(
+        2.0, gt=0, description="After the burst, one `subscribe` per this many seconds per websocket."
+    )
+    stream_max_message_bytes: int = Field(
+        16 * 1024, ge=1024, description="Largest websocket message a client may send (1009 beyond)."
+    )
+    stream_ticket_s: float = Field(
+        30, gt=0, description="Lifetime of a single-use websocket ticket (POST /api/v1/stream/ticket)."
+    )
     public_track_per_minute: int = Field(
         120, ge=1, description="Requests per minute per client address to the public caller-tracking API."
     )

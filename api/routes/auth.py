@@ -1,7 +1,9 @@
 """Browser sign-in: login (a session cookie and its CSRF token), logout, and who am I.
 
-Failed logins are throttled per username and per client address (in PostgreSQL, shared by every
-API process); an unknown username and a wrong password get the same answer, in the same time.
+Failed logins are throttled per (username, client address) and per client address, and a username
+under attack from many addresses is slowed down, never locked (tracking.accounts.LoginLimits; in
+PostgreSQL, shared by every API process, checked and counted atomically); an unknown username and
+a wrong password get the same answer, in the same time.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
+from api import metrics
 from api.account_schemas import LoginRequest
 from api.deps import SESSION_COOKIE, Caller, Conn, CurrentSession, client_ip, same_origin, session_policy
 from api.openapi import error, ok
-from tracking import accounts, sessions, throttle
+from tracking import accounts, sessions
 from tracking.access import Principal
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -33,8 +36,8 @@ USER_EXAMPLE = {
 SESSION_EXAMPLE = {"user": USER_EXAMPLE, "csrf_token": "Jx3f0mQ2...", "principal": {"role": "dispatcher"}}
 
 
-def _login_throttle(request: Request) -> throttle.LoginThrottle:
-    limits: throttle.LoginThrottle = request.app.state.login_throttle
+def _login_limits(request: Request) -> accounts.LoginLimits:
+    limits: accounts.LoginLimits = request.app.state.login_limits
     return limits
 
 
@@ -64,7 +67,9 @@ def _set_cookie(request: Request, response: Response, value: str, max_age: int |
     summary="Sign in: sets the session cookie and returns the CSRF token",
     description="Sets `amb_session` (HttpOnly, SameSite=Strict, Path=/, Secure outside development). "
     "Send `X-CSRF-Token: <csrf_token>` with every POST, PUT, PATCH and DELETE made with the cookie. "
-    "After too many failures (per username and per client address) the answer is 429 with Retry-After.",
+    "After too many failures (per username from one address, per address) the answer is 429 with "
+    "Retry-After; a username failing from many addresses is slowed down for addresses it has no "
+    "session from, never locked.",
     responses=ok(
         SESSION_EXAMPLE,
         {401: error("Unknown user, wrong password or disabled account", BAD_CREDENTIALS)},
@@ -78,14 +83,16 @@ async def login(body: LoginRequest, request: Request, response: Response, conn: 
     ):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site request refused")
     ip = client_ip(request)
-    limits = _login_throttle(request)
-    wait = await throttle.login_retry_after(conn, body.username, ip, limits)
-    if wait is not None:
-        log.warning("login refused (throttled) for %r from %s", body.username[:64], ip)
+    old_cookie = request.cookies.get(SESSION_COOKIE)
+    attempt = await accounts.begin_login_attempt(conn, body.username, ip, old_cookie, _login_limits(request))
+    if attempt.retry_after is not None:
+        wait = math.ceil(attempt.retry_after)
+        metrics.LOGINS_THROTTLED.labels(attempt.limit or "pair").inc()
+        log.warning("login refused (%s limit) for %r from %s", attempt.limit, body.username[:64], ip)
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed logins; try again in {math.ceil(wait)} s",
-            {"Retry-After": str(math.ceil(wait))},
+            f"too many failed logins; try again in {wait} s",
+            {"Retry-After": str(wait)},
         )
     account = await accounts.account_for_login(conn, body.username)
     if account is None:
@@ -94,20 +101,19 @@ async def login(body: LoginRequest, request: Request, response: Response, conn: 
     else:
         verified = await asyncio.to_thread(accounts.verify_password, account["password_hash"], body.password)
     if account is None or not verified:
-        await throttle.record_login_failure(conn, body.username, ip, limits)
         log.info("failed login for %r from %s", body.username[:64], ip)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, BAD_CREDENTIALS)
     if accounts.needs_rehash(account["password_hash"]):
         new_hash = await asyncio.to_thread(accounts.hash_password, body.password)
         await accounts.set_password(conn, account["id"], new_hash)
     # A new session every time (never reuse one a cookie already names: no session fixation).
-    if old := request.cookies.get(SESSION_COOKIE):
-        await sessions.close_session(conn, sessions.session_id(old))
+    if old_cookie:
+        await sessions.close_session(conn, sessions.session_id(old_cookie))
     secret, csrf = await sessions.open_session(
         conn, account["id"], session_policy(request), ip, request.headers.get("user-agent")
     )
     await accounts.stamp_login(conn, account["id"])
-    await throttle.forget_login_failures(conn, body.username)
+    await accounts.login_succeeded(conn, attempt, body.username, ip)
     _set_cookie(request, response, secret)
     user = await accounts.get_user(conn, account["id"])
     principal = {"name": user["username"], "role": user["role"], "hospital_id": user["hospital_id"]}

@@ -156,11 +156,18 @@ export function createApiClient(auth = {}) {
     createGeofence: (body) => send('POST', 'geofences', body),
     updateGeofence: (geofenceId, changes) => send('PATCH', `geofences/${id(geofenceId)}`, changes),
     deleteGeofence: (geofenceId) => send('DELETE', `geofences/${id(geofenceId)}`),
-    /** ws(s)://host/api/v1/stream: `?token=` for a key (browsers cannot set headers), the cookie for a session. */
-    streamUrl() {
+    /**
+     * ws(s)://host/api/v1/stream, never with a secret that outlives it: a session's cookie goes by
+     * itself; with an API key (browsers cannot set websocket headers) the key is first traded for
+     * a single-use ticket valid a few seconds (`POST stream/ticket`), so no key reaches a URL or a log.
+     */
+    async streamUrl() {
       const url = new URL('stream', API_BASE);
       url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-      if (token) url.searchParams.set('token', token);
+      if (token) {
+        const { ticket } = await requestJson('POST', 'stream/ticket', { headers: headersFor('POST') });
+        url.searchParams.set('ticket', ticket);
+      }
       return url.toString();
     },
   };

@@ -14,7 +14,8 @@ export function backoffDelay(attempt) {
 }
 
 /**
- * Follows `/api/v1/stream`. Callbacks:
+ * Follows `/api/v1/stream`. `url()` returns the address (or a promise of it) for each attempt.
+ * Callbacks:
  * - onMessage(message): each parsed JSON message;
  * - onStatus({ state, retryAt }): state is 'connecting' | 'connected' | 'reconnecting' | 'auth';
  *   retryAt (epoch ms) is set while waiting for the next attempt, 0 during the attempt itself;
@@ -50,13 +51,21 @@ export class FleetStream {
     this.detach()?.close(1000, 'client stop');
   }
 
-  connect() {
+  async connect() {
     clearTimeout(this.retryTimer);
     this.setStatus(this.attempt === 0 ? 'connecting' : 'reconnecting');
     let socket;
     try {
-      socket = new WebSocket(this.url());
+      // The URL may cost a request (a single-use ticket for an API key): asked for each attempt.
+      const url = await this.url();
+      if (this.stopped || this.socket) return;
+      socket = new WebSocket(url);
     } catch (error) {
+      if (this.stopped) return;
+      if (this.checkAuth && !(await this.checkAuth().catch(() => true))) {
+        this.fail();
+        return;
+      }
       console.warn('stream: cannot open websocket', error);
       this.scheduleReconnect();
       return;
