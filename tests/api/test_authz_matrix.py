@@ -91,6 +91,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/events"): Rule(ANY),
     # The live stream: every role (a hospital sees its own inbound ambulances).
     ("WS", "/api/v1/stream"): Rule(ANY),
+    ("POST", "/api/v1/stream/ticket"): Rule(ANY),
+    # Prometheus metrics of the process.
+    ("GET", "/metrics"): Rule(ANY),
 }
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -21,8 +22,16 @@ from tests.services import Broker, start_gateway, start_tracker
 
 
 def ws_url(api_server: str, key: str | None) -> str:
+    """The stream's address for an API key, as the web app opens it: with a single-use ticket the
+    key was traded for (no key in a URL); a refused key gets a ticket that does not exist."""
     base = api_server.replace("http://", "ws://") + "/api/v1/stream"
-    return f"{base}?token={key}" if key else base
+    if not key:
+        return base
+    resp = httpx.post(
+        f"{api_server}/api/v1/stream/ticket", headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
+    ticket = resp.json()["ticket"] if resp.status_code == 201 else "not-a-ticket"
+    return f"{base}?ticket={ticket}"
 
 
 async def next_of_type(ws: ClientConnection, kind: str, timeout: float = 10) -> dict[str, Any]:
