@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import socket
 import struct
 import subprocess
@@ -81,6 +82,13 @@ class Postgres:
 
     def fast_restart(self) -> None:
         self._run("fast-restart")
+
+
+def _traversable_dir(prefix: str) -> Path:
+    """A fresh directory the `postgres` OS user can reach (pytest's and mkdtemp's are 0700)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o711)
+    return path
 
 
 # --- Trackers -------------------------------------------------------------------------------
@@ -272,7 +280,7 @@ class Suite:
         self.devices = devices
         self.rate = rate
         self.scale = scale
-        self.pg = Postgres(workdir / "postgres", pg_port)
+        self.pg = Postgres(_traversable_dir("amb-faults-pg-"), pg_port)
         self.database_url = ""
         self.passwords: dict[str, str] = {}
         self.services: Any = None  # tests.services, imported with the suite
@@ -308,6 +316,7 @@ class Suite:
         finally:
             self.broker.stop()
             self.pg.stop()
+            shutil.rmtree(self.pg.state_dir, ignore_errors=True)
 
     def start_gateway(self, name: str, **settings: str) -> Any:
         assert self.services is not None
