@@ -563,3 +563,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
     replayed_at  timestamptz
 );
 CREATE INDEX IF NOT EXISTS quarantine_open_idx ON quarantine (created_at) WHERE replayed_at IS NULL;
+
+-- Source networks a device may speak from over TCP, UDP and HTTP (GT06, Teltonika, H02, OsmAnd):
+-- for trackers on a private APN or a known carrier range (`amb-admin add-device --allow-network`).
+-- NULL or empty: any address (the binary protocols carry no credential; see docs/security.md).
+ALTER TABLE devices ADD COLUMN IF NOT EXISTS allowed_networks cidr[];

@@ -89,10 +89,14 @@ def device_listeners(
     """The TCP, UDP and HTTP listeners of the tracker protocols whose port is set."""
     limits = StreamLimits(
         gateway.idle_timeout_s,
+        gateway.login_timeout_s,
+        gateway.max_connections,
+        gateway.max_connections_per_address,
         gateway.frame_timeout_s,
         frames_per_second=gateway.frames_per_second,
         frame_burst=gateway.frame_burst,
     )
+    udp = {"queue_size": gateway.udp_queue_datagrams, "queue_bytes": gateway.udp_queue_bytes}
     host = gateway.listen_host
     servers: list[tuple[str, Coroutine[Any, Any, None]]] = []
     if gateway.gt06_port:
@@ -113,7 +117,9 @@ def device_listeners(
         servers.append(
             (
                 "h02-udp",
-                DatagramListener(H02DatagramHandler(fixes, gateway, length), host, gateway.h02_port).serve(),
+                DatagramListener(
+                    H02DatagramHandler(fixes, gateway, length), host, gateway.h02_port, **udp
+                ).serve(),
             )
         )
     if gateway.osmand_port:
@@ -126,6 +132,7 @@ def device_listeners(
                 commit_timeout_s=gateway.osmand_commit_timeout_s,
                 require_token=gateway.osmand_require_token,
                 naive_time_zone=gateway.osmand_naive_time_zone,
+                trusted_proxies=gateway.trusted_proxy_networks(),
             ),
         )
         http_limits = HttpLimits(max_header_bytes=gateway.osmand_max_header_bytes)
@@ -143,7 +150,7 @@ def device_listeners(
             (
                 "teltonika-udp",
                 DatagramListener(
-                    TeltonikaDatagramHandler(fixes, gateway), host, gateway.teltonika_port
+                    TeltonikaDatagramHandler(fixes, gateway), host, gateway.teltonika_port, **udp
                 ).serve(),
             )
         )

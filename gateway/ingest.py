@@ -21,6 +21,7 @@ from gateway.decoded import FixFields
 from gateway.dedupe import RecentFixes
 from gateway.refusals import Reason, Refusal, RefusalLog, error_refusal
 from gateway.registry import DeviceEntry, DeviceRegistry
+from gateway.sessions import DeviceSessions
 from gateway.settings import GatewaySettings
 from tracking.geodesy import haversine_m
 from tracking.model import Fix
@@ -82,14 +83,34 @@ class FixIngest:
         self._recent = RecentFixes(settings.dedupe_window)
         self._last = LastFixes()
         self._refusals = RefusalLog()
+        # One live TCP session per device (GT06, Teltonika and H02 carry no credential).
+        self.sessions = DeviceSessions(settings.allow_concurrent_sessions, settings.session_stale_s)
 
-    async def device(self, device_id: str, transport: str, source: str) -> DeviceEntry | None:
-        """The registered, enabled device with this id; otherwise the refusal is counted and None returned."""
-        device = await self._registry.lookup(device_id)
+    async def device(
+        self, device_id: str, transport: str, source: str, address: str | None = None
+    ) -> DeviceEntry | None:
+        """The registered, enabled device with this id, speaking from `address` (the source IP of a
+        TCP, UDP or HTTP device; None over the broker, which authenticates its own clients) within
+        its allowed networks; otherwise the refusal is counted and None returned."""
+        return self._admit(await self._registry.lookup(device_id), device_id, transport, source, address)
+
+    async def device_nowait(
+        self, device_id: str, transport: str, source: str, address: str | None = None
+    ) -> DeviceEntry | None:
+        """As `device`, without waiting for a registry reload (see DeviceRegistry.lookup_nowait)."""
+        entry = await self._registry.lookup_nowait(device_id)
+        return self._admit(entry, device_id, transport, source, address)
+
+    def _admit(
+        self, device: DeviceEntry | None, device_id: str, transport: str, source: str, address: str | None
+    ) -> DeviceEntry | None:
         if device is None:
             self.refuse(Refusal(Reason.UNKNOWN_DEVICE, device_id[:64]), transport, source)
         elif not device.enabled:
             self.refuse(Refusal(Reason.DEVICE_DISABLED, device_id), transport, source)
+            return None
+        elif address is not None and not device.allows(address):
+            self.refuse(Refusal(Reason.SOURCE_NOT_ALLOWED, f"{device_id} from {address}"), transport, source)
             return None
         return device
 

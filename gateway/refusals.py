@@ -29,6 +29,10 @@ class Reason(StrEnum):
     BAD_TOKEN = "bad_token"  # noqa: S105 - a reason name: a missing or wrong device token (OsmAnd HTTP)
     RATE_LIMITED = "rate_limited"  # a device sending faster than its allowed rate (OsmAnd HTTP)
     ENCRYPTED = "encrypted_payload"  # an end-to-end encrypted payload the gateway has no key for (OwnTracks)
+    SOURCE_NOT_ALLOWED = "source_not_allowed"  # a device speaking from outside its allowed networks
+    DUPLICATE_SESSION = "duplicate_session"  # a second live TCP session of a device from another address
+    TOO_MANY_CONNECTIONS = "too_many_connections"  # TCP connection caps (total, per source address)
+    QUEUE_FULL = "queue_full"  # a UDP datagram dropped: the processing queue is full
     # decoding or checking the message raised: a poison message or a decoder bug, never fatal
     DECODE_ERROR = "decode_error"
     # one fix

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import time
@@ -22,6 +23,20 @@ class DeviceEntry:
     protocol: str
     enabled: bool
     token_hash: str | None = None  # SHA-256 hex of the device's HTTP token; None: the id alone
+    # Source networks it may speak from over TCP/UDP/HTTP; empty: any (devices.allowed_networks).
+    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    def allows(self, address: str) -> bool:
+        """Whether a connection from `address` (an IP address) may speak for this device."""
+        if not self.allowed_networks:
+            return True
+        try:
+            ip = ipaddress.ip_address(address.strip("[]").split("%")[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip.version == net.version and ip in net for net in self.allowed_networks)
 
 
 class DeviceRegistry:
@@ -76,18 +91,34 @@ class DeviceRegistry:
             entry = self._devices.get(device_id)
         return entry
 
+    async def lookup_nowait(self, device_id: str) -> DeviceEntry | None:
+        """As `lookup`, but an unknown id never waits: it schedules the reload (at most every
+        `miss_refresh_s`) in the background and gets None now. For callers whose answer time must
+        not tell a known id from an unknown one (OsmAnd over HTTP); the device's next try finds
+        a newly registered id. Only the very first load (before any, whatever the id) is awaited."""
+        if self._reloads == 0:
+            await self._reload_once()
+        entry = self._devices.get(device_id)
+        if self._reload_due(missing=entry is None):
+            self._reload_in_background()
+        return entry
+
     async def reload(self) -> bool:
         """Load the whole table; True if it was loaded. On a database error the last copy is
         kept and False returned: a reload never ends the gateway, at start-up either."""
         self._reloads += 1
         try:
             async with self._pool.connection() as conn:
-                cur = await conn.execute("SELECT id, vehicle_id, protocol, enabled, token_hash FROM devices")
+                cur = await conn.execute(
+                    "SELECT id, vehicle_id, protocol, enabled, token_hash, allowed_networks FROM devices"
+                )
                 rows = await cur.fetchall()
         except (psycopg.Error, OSError) as exc:  # PoolTimeout is an OperationalError
             self._failed(exc)
             return False
-        self._devices = {r[0]: DeviceEntry(*r) for r in rows}
+        self._devices = {
+            r[0]: DeviceEntry(r[0], r[1], r[2], r[3], r[4], allowed_networks=tuple(r[5] or ())) for r in rows
+        }
         self._loaded_at = time.monotonic()
         if self._failures:
             log.warning("device registry reloaded after %d failed attempts", self._failures)

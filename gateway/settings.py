@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -93,14 +94,57 @@ class GatewaySettings(BaseSettings):
         30.0, gt=0, description="An OsmAnd request not committed by then gets 503 and Retry-After."
     )
     osmand_require_token: bool = Field(
-        False, description="Refuse OsmAnd devices that have no token (amb-admin issue-device-token)."
+        True,
+        description="Refuse OsmAnd devices that have no token (amb-admin issue-device-token); false accepts "
+        "a registered id alone (counted in amb_gateway_unauthenticated_total): anyone knowing it can "
+        "forge its positions.",
     )
     osmand_naive_time_zone: str = Field(
         "UTC",
         description="Zone of OsmAnd timestamps sent without an offset (IANA name, e.g. Asia/Ho_Chi_Minh).",
     )
+    osmand_trusted_proxies: str = Field(
+        "",
+        description="Comma-separated networks (CIDR) of reverse proxies in front of the OsmAnd port (e.g. "
+        "the compose network's Caddy) whose X-Forwarded-For gives the device's address; empty: the peer's.",
+    )
     osmand_max_header_bytes: int = Field(16_384, ge=1024, description="Larger HTTP headers get 431.")
     idle_timeout_s: float = Field(600.0, gt=0, description="A TCP connection silent this long is closed.")
+    login_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        description="A TCP connection that has not identified a registered device (GT06 login, Teltonika "
+        "IMEI, first H02 frame) within this is closed.",
+    )
+    max_connections: int = Field(
+        5000, ge=1, description="Open TCP device connections per protocol listener; beyond, refused at once."
+    )
+    max_connections_per_address: int = Field(
+        64,
+        ge=1,
+        description="Open TCP device connections per source address and listener (trackers behind a "
+        "carrier's NAT share one); beyond, refused at once.",
+    )
+    allow_concurrent_sessions: bool = Field(
+        False,
+        description="false: a second TCP session for a device from another address, while the first is "
+        "live, is refused (logged, counted in amb_gateway_duplicate_sessions_total); true: it replaces the "
+        "first (still logged and counted).",
+    )
+    session_stale_s: float = Field(
+        180.0,
+        gt=0,
+        description="A device's TCP session silent this long no longer holds its identity: a new one (the "
+        "device's modem got a new address) replaces it.",
+    )
+    udp_queue_datagrams: int = Field(
+        2000,
+        ge=1,
+        description="UDP datagrams waiting to be processed, per port; beyond, dropped and counted.",
+    )
+    udp_queue_bytes: int = Field(
+        8 * 1024 * 1024, ge=65_536, description="Bytes of UDP datagrams waiting, per port; beyond, dropped."
+    )
     frame_timeout_s: float = Field(30.0, gt=0, description="A frame begun must be complete within this.")
     frames_per_second: float = Field(50.0, gt=0, description="Sustained frame rate allowed per connection.")
     frame_burst: int = Field(
@@ -115,6 +159,20 @@ class GatewaySettings(BaseSettings):
         9108, ge=0, description="Prometheus /metrics port on 127.0.0.1; 0 turns it off."
     )
     metrics_host: str = Field("127.0.0.1", description="Address the metrics endpoint listens on.")
+
+    @field_validator("osmand_trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            ipaddress.ip_network(part, strict=False)  # raises ValueError for a bad one
+        return value
+
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in self.osmand_trusted_proxies.split(",")
+            if p.strip()
+        )
 
     @field_validator("osmand_naive_time_zone")
     @classmethod

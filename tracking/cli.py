@@ -95,8 +95,14 @@ def _add_vehicle(conn: psycopg.Connection, args: argparse.Namespace) -> str:
 
 def _add_device(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     fleet.register_device(conn, args.device_id, args.protocol, args.plate)
-    return f"device {args.device_id} ({args.protocol}) registered" + (
-        f" to {args.plate}" if args.plate else ""
+    where = ""
+    if args.allow_network is not None:
+        nets = fleet.set_allowed_networks(conn, args.device_id, [n for n in args.allow_network if n != "any"])
+        where = f", only from {', '.join(nets)}" if nets else ", from any address"
+    return (
+        f"device {args.device_id} ({args.protocol}) registered"
+        + (f" to {args.plate}" if args.plate else "")
+        + where
     )
 
 
@@ -316,6 +322,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("device_id", help="tracker id or IMEI")
     p.add_argument("--protocol", default="mqtt_json", choices=fleet.PROTOCOLS)
     p.add_argument("--plate", help="plate of the vehicle carrying it")
+    p.add_argument(
+        "--allow-network",
+        action="append",
+        metavar="CIDR",
+        help="TCP/UDP/HTTP devices: accept it only from this network (repeatable; e.g. its APN's range);"
+        " `any` lifts the restriction; left out, unchanged",
+    )
     p = command(
         "broker-auth",
         _broker_auth,

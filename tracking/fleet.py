@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -75,6 +77,22 @@ def register_device(
         """,
         (device_id, protocol, vehicle_id),
     )
+
+
+def set_allowed_networks(conn: psycopg.Connection, device_id: str, networks: Sequence[str]) -> list[str]:
+    """Restrict the source addresses a TCP/UDP/HTTP device may speak from (CIDRs such as
+    10.64.0.0/16, or single addresses); none lifts the restriction. Returns the stored networks.
+    The gateway applies it at its next registry reload (30 s at most)."""
+    try:
+        parsed = [str(ipaddress.ip_network(n.strip(), strict=False)) for n in networks if n.strip()]
+    except ValueError as exc:
+        raise FleetError(f"not a network: {exc}") from None
+    cur = conn.execute(
+        "UPDATE devices SET allowed_networks = %s::cidr[] WHERE id = %s", (parsed or None, device_id)
+    )
+    if cur.rowcount != 1:
+        raise FleetError(f"no device {device_id!r}")
+    return parsed
 
 
 def hash_device_token(token: str) -> str:

@@ -2,7 +2,8 @@
 
 The login (IMEI) binds the connection to one registered gt06 device and is acknowledged at once,
 as the device sends nothing before that acknowledgement; an unknown, disabled or other-protocol
-IMEI gets no reply and the connection is closed. A frame before a successful login is refused
+IMEI, one outside the device's allowed networks, or one that already has a live session from
+another address (gateway.sessions) gets no reply and the connection is closed. A frame before a successful login is refused
 and closes the connection. Locations and alarms are acknowledged (5-byte echo) only once their
 fix is committed; heartbeats and time requests after the fixes received before them. With
 `checksum_mode=strict` a frame with a wrong CRC is refused without a reply (the device sends it
@@ -81,7 +82,7 @@ class Gt06Session:
         if isinstance(message, Refusal):
             self._refuse(message)
             return
-        device = await ingest.device(self._imei, PROTOCOL, conn.peer)
+        device = await ingest.device(self._imei, PROTOCOL, conn.peer, conn.address)
         if device is None:  # disabled or removed since the login
             conn.close("device no longer registered")
             return
@@ -100,7 +101,7 @@ class Gt06Session:
             await self._unsupported(frame, ack)
 
     async def on_close(self) -> None:
-        pass
+        self._ingest.sessions.release(self._imei, self._conn)
 
     def _refuse(self, refusal: Refusal) -> None:
         """Count and log a refused frame; before a login, the connection is closed too."""
@@ -116,11 +117,16 @@ class Gt06Session:
             self._ingest.refuse(Refusal(Reason.BAD_FRAME, detail), PROTOCOL, str(conn))
             conn.close("identity change")
             return
-        device = await self._ingest.device(login.imei, PROTOCOL, conn.peer)
+        device = await self._ingest.device(login.imei, PROTOCOL, conn.peer, conn.address)
         if device is None:  # counted and logged by the ingest; GT06 has no negative reply
             conn.close("unknown device")
             return
         if not _registered_for_gt06(device, self._ingest, conn):
+            return
+        if not self._ingest.sessions.claim(login.imei, conn):
+            detail = f"{login.imei} already has a live session from another address"
+            self._ingest.refuse(Refusal(Reason.DUPLICATE_SESSION, detail), PROTOCOL, conn.peer)
+            conn.close("duplicate session")
             return
         self._imei = conn.device_id = login.imei
         self._utc_offset_min = login.utc_offset_min or 0

@@ -54,6 +54,11 @@ class _Link:
     reply: Reply
     close: Callable[[str], None] | None = None  # None for UDP
     device_id: str | None = None
+    claim: Callable[[str], bool] | None = None  # TCP: bind the device to this session (gateway.sessions)
+
+    @property
+    def address(self) -> str:
+        return self.source.rsplit(":", 1)[0]
 
     def drop(self, reason: str) -> None:
         if self.close is not None:
@@ -103,7 +108,7 @@ class H02Frames:
             ingest.refuse(Refusal(Reason.BAD_FRAME, detail), PROTOCOL, link.source)
             link.drop("identity change")
             return None
-        device = await ingest.device(device_id, PROTOCOL, link.source)
+        device = await ingest.device(device_id, PROTOCOL, link.source, link.address)
         if device is None:  # counted and logged by the ingest; no reply
             link.drop("unknown device")
             return None
@@ -111,6 +116,11 @@ class H02Frames:
             detail = f"{device_id} is registered for {device.protocol}"
             ingest.refuse(Refusal(Reason.WRONG_PROTOCOL, detail), PROTOCOL, link.source)
             link.drop("wrong protocol")
+            return None
+        if link.device_id is None and link.claim is not None and not link.claim(device_id):
+            detail = f"{device_id} already has a live session from another address"
+            ingest.refuse(Refusal(Reason.DUPLICATE_SESSION, detail), PROTOCOL, link.source)
+            link.drop("duplicate session")
             return None
         link.device_id = device_id
         return device
@@ -139,14 +149,17 @@ class H02Session:
         self._frames = frames
         self._ingest = ingest
         self._conn = conn
-        self._link = _Link(conn.peer, conn.reply, conn.close)
+        self._link = _Link(conn.peer, conn.reply, conn.close, claim=self._claim)
+
+    def _claim(self, device_id: str) -> bool:
+        return self._ingest.sessions.claim(device_id, self._conn)
 
     async def on_frame(self, frame: bytes) -> None:
         await self._frames.handle(frame, self._link, self._ingest.clock())
         self._conn.device_id = self._link.device_id
 
     async def on_close(self) -> None:
-        pass
+        self._ingest.sessions.release(self._link.device_id, self._conn)
 
 
 class H02Protocol:

@@ -2,18 +2,25 @@
 
 One request, in order:
   body (413 too large, 408 too slow) -> decode (400 malformed, with the reason as text)
-  -> device (404 unknown, disabled, or registered for another protocol: as Traccar answers)
-  -> token (401: the device has a token and the request lacks it; without one, counted)
+  -> device and token (401 `unauthorized`, one answer for every failure: unknown, disabled or
+     other-protocol id, an address outside the device's allowed networks, a missing or wrong
+     token; the same work is done in every case and no database query is awaited, so the answer
+     and its time do not tell a registered id from an unknown one). The token is required unless
+     `require_token` is off, which accepts a registered device without a token (counted).
   -> rate (429 faster than allowed) -> ingest -> 200, empty, only once the fixes are COMMITTED
   (503 if the commit takes longer than `commit_timeout_s`: the client retries; duplicates are
   dropped). A fix the pipeline refuses (too old, duplicate, impossible jump) still gets its 200
   after the commit: resending cannot repair it.
+
+The source address is the socket's peer; behind a reverse proxy listed in `trusted_proxies`, the
+address that proxy saw (the last `X-Forwarded-For` entry that is not itself a trusted proxy).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +44,11 @@ log = logging.getLogger(__name__)
 PROTOCOL = "osmand"
 MAX_FORM_FIELDS = 200
 RETRY = {"Retry-After": "1"}
+UNAUTHORIZED = "unauthorized"
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# Compared against when there is no device (or no token): the same work as a real comparison.
+_NO_HASH = hash_device_token("")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +58,9 @@ class OsmAndLimits:
     requests_per_second: float = 5.0  # per device, sustained (a phone reports every few seconds)
     request_burst: int = 60  # requests a device may send at once (an old client's backlog)
     commit_timeout_s: float = 30.0
-    require_token: bool = False  # True: a device without a token is refused too
+    require_token: bool = True  # False: a registered device without a token is accepted (counted)
     naive_time_zone: str = "UTC"  # zone of timestamps sent without an offset
+    trusted_proxies: tuple[Network, ...] = ()  # reverse proxies whose X-Forwarded-For is believed
 
 
 class HttpError(Exception):
@@ -110,8 +123,9 @@ class OsmAndApp:
         metrics.BYTES.labels(PROTOCOL).inc(len(body))
         received_at = self._ingest.clock()
         message, url_token = self._decode(request, body, received_at)
-        device = await self._device(message.device_id, peer)
-        self._authenticate(device, bearer_token(request) or message.token or url_token)
+        address = self._address(request)
+        token = bearer_token(request) or message.token or url_token
+        device = await self._authenticate(message.device_id, token, peer, address)
         bucket = self._buckets.setdefault(
             device.device_id, TokenBucket(self._limits.requests_per_second, self._limits.request_burst)
         )
@@ -162,31 +176,38 @@ class OsmAndApp:
             raise refused(400, message)
         return message, url_token
 
-    async def _device(self, device_id: str, peer: str) -> DeviceEntry:
-        device = await self._ingest.device(device_id, PROTOCOL, peer)
+    def _address(self, request: Request) -> str:
+        """The device's IP address: the peer's, or behind a trusted proxy the one it saw."""
+        peer = request.client.host if request.client else ""
+        if not self._limits.trusted_proxies or not _in(peer, self._limits.trusted_proxies):
+            return peer
+        forwarded = ",".join(request.headers.getlist("x-forwarded-for"))
+        for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+            if not _in(hop, self._limits.trusted_proxies):
+                return hop
+        return peer
+
+    async def _authenticate(self, device_id: str, token: str | None, peer: str, address: str) -> DeviceEntry:
+        """The device this request may speak for, or one 401 for every failure (see the module)."""
+        ingest = self._ingest
+        device = await ingest.device_nowait(device_id, PROTOCOL, peer, address)  # counts its own refusals
         if device is not None and device.protocol != PROTOCOL:
             # A GT06 IMEI must not be speakable over HTTP by whoever knows it.
-            self._ingest.refuse(
-                Refusal(Reason.WRONG_PROTOCOL, f"{device_id} is registered for {device.protocol}"),
-                PROTOCOL,
-                peer,
-            )
+            detail = f"{device_id} is registered for {device.protocol}"
+            ingest.refuse(Refusal(Reason.WRONG_PROTOCOL, detail), PROTOCOL, peer)
             device = None
-        if device is None:  # counted above or by the ingest; the same answer in every case
-            raise HttpError(404, "unknown device")
-        return device
-
-    def _authenticate(self, device: DeviceEntry, token: str | None) -> None:
+        supplied = hash_device_token(token) if token else _NO_HASH
+        expected = device.token_hash if device is not None and device.token_hash else _NO_HASH
+        matches = hmac.compare_digest(supplied, expected) and token is not None
+        if device is None:
+            raise HttpError(401, UNAUTHORIZED, headers=CHALLENGE)
+        if matches and device.token_hash is not None:
+            return device
         if device.token_hash is None and not self._limits.require_token:
             metrics.UNAUTHENTICATED.labels(PROTOCOL).inc()
-            return
-        if (
-            token is None
-            or device.token_hash is None
-            or not hmac.compare_digest(hash_device_token(token), device.token_hash)
-        ):
-            refusal = Refusal(Reason.BAD_TOKEN, "wrong token" if token else "no token")
-            raise refused(401, refusal, device.device_id, **{"WWW-Authenticate": "Bearer"})
+            return device
+        refusal = Refusal(Reason.BAD_TOKEN, "wrong token" if token else "no token")
+        raise HttpError(401, UNAUTHORIZED, refusal, CHALLENGE, device.device_id)
 
     async def _commit(self, device: DeviceEntry, message: OsmAndMessage, received_at: datetime) -> None:
         committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -203,6 +224,14 @@ class OsmAndApp:
                 "%s: fixes not committed within %.0f s", device.device_id, self._limits.commit_timeout_s
             )
             raise HttpError(503, "not stored yet: retry later", headers=RETRY) from None
+
+
+def _in(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip.version == net.version and ip in net for net in networks)
 
 
 def bearer_token(request: Request) -> str | None:

@@ -63,7 +63,7 @@ class TeltonikaSession:
             pass  # keep-alive: no reply expected
 
     async def on_close(self) -> None:
-        pass
+        self._ingest.sessions.release(self._imei, self._conn)
 
     async def _handshake(self, imei: str) -> None:
         conn = self._conn
@@ -73,10 +73,16 @@ class TeltonikaSession:
             self._ingest.refuse(Refusal(Reason.BAD_FRAME, detail), PROTOCOL, str(conn))
             conn.close("identity change")
             return
-        device = await _registered(self._ingest, imei, conn.peer)
+        device = await _registered(self._ingest, imei, conn.peer, conn.address)
         if device is None:
             conn.reply(encode_imei_reply(False))
             conn.close("unknown device")
+            return
+        if not self._ingest.sessions.claim(imei, conn):
+            detail = f"{imei} already has a live session from another address"
+            self._ingest.refuse(Refusal(Reason.DUPLICATE_SESSION, detail), PROTOCOL, conn.peer)
+            conn.reply(encode_imei_reply(False))
+            conn.close("duplicate session")
             return
         self._imei = conn.device_id = imei
         conn.reply(encode_imei_reply(True))  # at once: the device sends nothing before it
@@ -98,7 +104,7 @@ class TeltonikaSession:
         data = _decode(packet.avl, ingest, str(conn))
         if data is None:
             return
-        device = await _registered(ingest, self._imei, conn.peer)
+        device = await _registered(ingest, self._imei, conn.peer, conn.address)
         if device is None:  # disabled or removed since the handshake
             conn.close("device no longer registered")
             return
@@ -136,7 +142,7 @@ class TeltonikaDatagramHandler:
         if isinstance(packet, Refusal):
             ingest.refuse(packet, PROTOCOL, peer)
             return
-        device = await _registered(ingest, packet.imei, peer)
+        device = await _registered(ingest, packet.imei, peer, peer.rsplit(":", 1)[0])
         if device is None:  # no reply
             return
         avl = _decode(packet.avl, ingest, f"{packet.imei}@{peer}")
@@ -146,10 +152,10 @@ class TeltonikaDatagramHandler:
         await ingest.submit(PROTOCOL, device, fixes_of(avl), lambda: reply(ack), received_at)
 
 
-async def _registered(ingest: FixIngest, imei: str, source: str) -> DeviceEntry | None:
-    """The enabled device registered with this IMEI for Teltonika; otherwise the refusal is
-    counted and logged, and None returned."""
-    device = await ingest.device(imei, PROTOCOL, source)
+async def _registered(ingest: FixIngest, imei: str, source: str, address: str) -> DeviceEntry | None:
+    """The enabled device registered with this IMEI for Teltonika, speaking from an allowed
+    `address`; otherwise the refusal is counted and logged, and None returned."""
+    device = await ingest.device(imei, PROTOCOL, source, address)
     if device is not None and device.protocol != PROTOCOL:
         detail = f"{imei} is registered for {device.protocol}"
         ingest.refuse(Refusal(Reason.WRONG_PROTOCOL, detail), PROTOCOL, source)

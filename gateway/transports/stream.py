@@ -5,8 +5,11 @@ A protocol plugs in with a `StreamProtocol` (a name and a session factory). Each
 its own `StreamSession`, whose `splitter` cuts the byte stream into frames (pure, per protocol)
 and whose `on_frame` decodes one frame and submits its fixes. The listener enforces:
 - a maximum frame size (a splitter raises `FrameError` for an absurd length) and buffer size;
-- an idle timeout (no byte at all) and a frame timeout (a frame begun must complete: a client
-  trickling one byte a second is closed);
+- caps on open connections, in total and per source address (beyond, a new connection is closed
+  at once and counted in `amb_gateway_connections_refused_total`);
+- a login timeout (a connection that has not identified a registered device within
+  `login_timeout_s` is closed), an idle timeout (no byte at all) and a frame timeout (a frame
+  begun must complete: a client trickling one byte a second is closed);
 - a frame-rate limit per connection (a token bucket);
 and closes the offending connection with a logged, counted reason. A frame whose handling raises
 (a poison frame, a decoder bug) is refused as `decode_error` (counted, logged without its bytes)
@@ -36,6 +39,9 @@ class FrameError(ValueError):
 @dataclass(frozen=True, slots=True)
 class StreamLimits:
     idle_timeout_s: float = 600.0  # trackers send heartbeats every few minutes
+    login_timeout_s: float = 15.0  # until the session has identified its device (conn.device_id)
+    max_connections: int = 5000  # open connections of the listener
+    max_connections_per_address: int = 64  # from one source address (trackers behind a carrier NAT)
     frame_timeout_s: float = 30.0  # a frame begun must be complete within this
     max_buffer_bytes: int = 64 * 1024
     frames_per_second: float = 50.0
@@ -72,8 +78,10 @@ class Connection:
         self._writer = writer
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.address = str(peer[0]) if isinstance(peer, tuple) else str(peer)  # the source IP
         self.device_id: str | None = None  # set by the session once the device identified itself
         self.close_reason: str | None = None
+        self.last_seen = time.monotonic()  # when the last bytes arrived
 
     @property
     def open(self) -> bool:
@@ -119,6 +127,7 @@ class StreamListener:
         self._host, self._port = host, port
         self._limits = limits or StreamLimits()
         self._connections: set[asyncio.Task[None]] = set()
+        self._per_address: dict[str, int] = {}
 
     async def serve(self) -> None:
         server = await asyncio.start_server(
@@ -132,12 +141,27 @@ class StreamListener:
             for task in list(self._connections):
                 task.cancel()
 
+    def _over_cap(self, conn: Connection) -> str | None:
+        if len(self._connections) >= self._limits.max_connections:
+            return "total"
+        if self._per_address.get(conn.address, 0) >= self._limits.max_connections_per_address:
+            return "per_address"
+        return None
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Connection(self._protocol.name, writer)
+        name = self._protocol.name
+        cap = self._over_cap(conn)
+        if cap is not None:  # closed before any byte is read: a flood costs a socket, briefly
+            metrics.CONNECTIONS_REFUSED.labels(name, cap).inc()
+            refusal = Refusal(Reason.TOO_MANY_CONNECTIONS, f"{cap} cap")
+            TRANSPORT_REFUSALS.refused(refusal, name, conn.peer)
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
-        conn = Connection(self._protocol.name, writer)
-        name = self._protocol.name
+        self._per_address[conn.address] = self._per_address.get(conn.address, 0) + 1
         metrics.CONNECTIONS.labels(name).inc()
         metrics.CONNECTIONS_OPEN.labels(name).inc()
         session = self._protocol.new_session(conn)
@@ -162,6 +186,9 @@ class StreamListener:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 2)
             self._connections.discard(task)
+            left = self._per_address.pop(conn.address, 1) - 1
+            if left > 0:
+                self._per_address[conn.address] = left
 
     async def _serve_connection(
         self, conn: Connection, session: StreamSession, reader: asyncio.StreamReader
@@ -170,17 +197,22 @@ class StreamListener:
         buffer = bytearray()
         bucket = TokenBucket(limits.frames_per_second, limits.frame_burst)
         partial_since: float | None = None
+        login_by = time.monotonic() + limits.login_timeout_s
         while conn.open:
-            timeout = limits.idle_timeout_s
-            if partial_since is not None:
-                timeout = min(timeout, max(0.0, partial_since + limits.frame_timeout_s - time.monotonic()))
+            now = time.monotonic()
+            timeout, why = limits.idle_timeout_s, "idle timeout"
+            if partial_since is not None and partial_since + limits.frame_timeout_s - now < timeout:
+                timeout, why = max(0.0, partial_since + limits.frame_timeout_s - now), "frame timeout"
+            if conn.device_id is None and login_by - now < timeout:
+                timeout, why = max(0.0, login_by - now), "login timeout"
             try:
                 data = await asyncio.wait_for(reader.read(4096), timeout)
             except TimeoutError:
-                conn.close("frame timeout" if partial_since is not None else "idle timeout")
+                conn.close(why)
                 return
             if not data:
                 return
+            conn.last_seen = time.monotonic()
             metrics.BYTES.labels(name).inc(len(data))
             buffer += data
             try:

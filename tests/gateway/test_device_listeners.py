@@ -15,7 +15,7 @@ import pytest
 from device_emulator.fixes import Fix as EmuFix
 from device_emulator.protocols import gt06, h02, osmand, teltonika
 from tests.services import Broker, free_port, start_gateway, wait_for
-from tracking.fleet import register_device, register_vehicle
+from tracking.fleet import issue_device_token, register_device, register_vehicle
 
 pytestmark = pytest.mark.slow
 IMEI_GT06, IMEI_TELTONIKA, ID_H02, ID_OSMAND = (
@@ -45,6 +45,7 @@ async def test_every_protocol_over_real_sockets(
         plate = f"43A2000{i}"
         register_vehicle(db, plate, f"115-P{i}")
         register_device(db, device, protocol, plate)
+    token = issue_device_token(db, ID_OSMAND)  # required by default
     ports = {name: free_port() for name in ("gt06", "teltonika", "h02", "osmand")}
     gw = start_gateway(broker, tmp_path, f"gw-{unique}", **{f"{n}_port": str(p) for n, p in ports.items()})
     try:
@@ -79,11 +80,12 @@ async def test_every_protocol_over_real_sockets(
         assert h02.acknowledged_id(await reader.readuntil(b"#")) == ID_H02
         writer.close()
 
-        # OsmAnd (Traccar Client): 200 once committed; an unknown id gets 404.
+        # OsmAnd (Traccar Client): 200 once committed; no token or an unknown id gets 401.
         async with httpx.AsyncClient(timeout=10) as http:
             base = f"http://127.0.0.1:{ports['osmand']}"
-            assert (await http.get(osmand.query_url(base, emu_fix(3), ID_OSMAND))).status_code == 200
-            assert (await http.get(osmand.query_url(base, emu_fix(3), "nobody"))).status_code == 404
+            assert (await http.get(osmand.query_url(base, emu_fix(3), ID_OSMAND, token))).status_code == 200
+            assert (await http.get(osmand.query_url(base, emu_fix(3), ID_OSMAND))).status_code == 401
+            assert (await http.get(osmand.query_url(base, emu_fix(3), "nobody"))).status_code == 401
 
         expected = {IMEI_GT06: 1, IMEI_TELTONIKA: 4, ID_H02: 1, ID_OSMAND: 1}
         wait_for(

@@ -118,7 +118,13 @@ def test_a_fix_that_is_not_an_object_is_refused() -> None:
 
 
 def test_slightly_future_and_minimal_fixes_pass() -> None:
-    assert reason_of({"time": "2026-11-27T08:04:00Z", "lat": 16.0, "lon": 108.2}) is None
+    assert reason_of({"time": "2026-11-27T08:00:25Z", "lat": 16.0, "lon": 108.2}) is None
+
+
+def test_a_fix_minutes_ahead_is_refused() -> None:
+    # Issue 10: 300 s ahead used to be accepted (and became the latest position); 30 s now.
+    assert reason_of({"time": "2026-11-27T08:04:00Z", "lat": 16.0, "lon": 108.2}) == Reason.TIME_IN_FUTURE
+    assert reason_of({"time": "2026-11-27T08:00:31Z", "lat": 16.0, "lon": 108.2}) == Reason.TIME_IN_FUTURE
 
 
 @given(st.binary(max_size=300))

@@ -1,6 +1,8 @@
 """OsmAnd over a real HTTP socket: the listener in-process on a free port with the real ingest and
 PostGIS. Traccar's captures (see test_osmand_decode.py for their source) are sent as is; the
-ingest's clock is set just after each capture's time so that the pipeline accepts old captures."""
+ingest's clock is set just after each capture's time so that the pipeline accepts old captures.
+The captures carry no token: the decoding tests serve with `require_token=False` (what an operator
+may choose, counted); tokens and refusals are tested in test_osmand_auth.py."""
 
 from __future__ import annotations
 
@@ -60,9 +62,12 @@ async def harness(db: psycopg.Connection, database_url: str) -> AsyncIterator[In
         yield h
 
 
+NO_TOKEN = OsmAndLimits(require_token=False)
+
+
 @pytest.fixture
 async def client(harness: IngestHarness) -> AsyncIterator[httpx.AsyncClient]:
-    async with serving(harness) as c:
+    async with serving(harness, NO_TOKEN) as c:
         yield c
 
 
@@ -171,6 +176,7 @@ async def test_json_captures_and_a_backlog_batch(
     db: psycopg.Connection, harness: IngestHarness, client: httpx.AsyncClient
 ) -> None:
     device(db, "48241179")
+    device(db, "8737767034")  # before the first request: an unknown id never waits for a reload
     clock_at(harness, datetime(2025, 6, 15, 13, 45, 12, tzinfo=UTC))
     response = await client.post("/", content=J_STILL, headers={"Content-Type": "application/json"})
     assert (response.status_code, response.content) == (200, b"")
@@ -183,7 +189,6 @@ async def test_json_captures_and_a_backlog_batch(
     )
     assert row[6]["battery_pct"] == 100 and row[6]["event"] == "motionchange"
 
-    device(db, "8737767034")
     clock_at(harness, datetime(2021, 7, 21, 8, 7, tzinfo=UTC))
     first = json.loads(J_MOVING)["location"]
     later = {**first, "timestamp": "2021-07-21T08:06:44.444Z"}
@@ -196,14 +201,14 @@ async def test_json_captures_and_a_backlog_batch(
     assert rows[0][3] == pytest.approx(18.67 * 3.6, rel=1e-5) and rows[0][4] == 63.0
 
 
-async def test_unknown_devices_and_other_protocols_get_404(
+async def test_unknown_devices_and_other_protocols_get_401(
     db: psycopg.Connection, client: httpx.AsyncClient
 ) -> None:
     device(db, "862095050123456", "gt06")
     before = refused("wrong_protocol")
-    assert (await client.get("/?id=nobody&lat=16&lon=108")).status_code == 404
+    assert (await client.get("/?id=nobody&lat=16&lon=108")).status_code == 401
     # A GT06 tracker's IMEI cannot be spoken for over HTTP.
-    assert (await client.get("/?id=862095050123456&lat=16&lon=108")).status_code == 404
+    assert (await client.get("/?id=862095050123456&lat=16&lon=108")).status_code == 401
     assert refused("wrong_protocol") == before + 1
 
 
@@ -223,6 +228,7 @@ async def test_malformed_requests_get_400_with_the_reason(
 
 async def test_tokens(db: psycopg.Connection, harness: IngestHarness, client: httpx.AsyncClient) -> None:
     device(db, "phone-1")
+    device(db, "phone-2")
     token = issue_device_token(db, "phone-1")
     fix = f"/?id=phone-1&lat=16.05&lon=108.2&timestamp={int(recent_utc(50).timestamp())}"
     before = refused("bad_token")
@@ -241,7 +247,7 @@ async def test_tokens(db: psycopg.Connection, harness: IngestHarness, client: ht
     rows = harness.stored("phone-1")
     assert len(rows) == 3 and all("token" not in r[6] for r in rows)
 
-    device(db, "phone-2")  # no token yet: accepted on its id, and counted
+    # With require_token=False, a device with no token yet is accepted on its id, and counted.
     counted = unauthenticated()
     assert (await client.get("/?id=phone-2&lat=16.05&lon=108.2")).status_code == 200
     assert unauthenticated() == counted + 1
@@ -260,7 +266,7 @@ async def test_a_resent_fix_is_acknowledged_again_and_stored_once(
 async def test_the_reply_waits_for_the_commit(db: psycopg.Connection, database_url: str) -> None:
     register_vehicle(db, PLATE, "115-T1")
     device(db, "123456")
-    async with IngestHarness(database_url, flush_interval_ms=300) as slow, serving(slow) as client:
+    async with IngestHarness(database_url, flush_interval_ms=300) as slow, serving(slow, NO_TOKEN) as client:
         started = asyncio.get_running_loop().time()
         response = await client.get(
             f"/?id=123456&lat=16.05&lon=108.2&timestamp={int(recent_utc().timestamp())}"
@@ -272,7 +278,7 @@ async def test_the_reply_waits_for_the_commit(db: psycopg.Connection, database_u
 
 async def test_size_rate_and_header_limits(db: psycopg.Connection, harness: IngestHarness) -> None:
     device(db, "123456")
-    limits = OsmAndLimits(max_body_bytes=1024, requests_per_second=0.5, request_burst=2)
+    limits = OsmAndLimits(max_body_bytes=1024, requests_per_second=0.5, request_burst=2, require_token=False)
     async with serving(harness, limits, HttpLimits(max_header_bytes=4096)) as client:
         declared = await client.post("/", content=b"x" * 2000)
         assert declared.status_code == 413

@@ -22,6 +22,7 @@ from gateway.handlers import osmand as osmand_handler
 from gateway.handlers import owntracks as owntracks_handler
 from gateway.handlers import teltonika as teltonika_handler
 from gateway.handlers.mqtt_json import MqttJsonHandler
+from gateway.handlers.osmand import OsmAndLimits
 from gateway.handlers.owntracks import OwnTracksHandler
 from gateway.handlers.teltonika import TeltonikaDatagramHandler
 from gateway.transports.datagram import DatagramListener
@@ -329,7 +330,7 @@ async def test_gt06_frame_with_absurd_length_closes_only_its_connection(
         ("id=osm-bad&lat=1e999&lon=108", 400, "bad_type"),
         ("id=osm-bad&lat=16&lon=108&speed=" + "9" * 5000, 400, "bad_type"),
         ("%ff%fe=%00&&==&id=osm-bad&lat=%ff&lon=NaN", 400, "bad_type"),
-        ("id=%ff%fe%00&lat=16&lon=108", 404, "unknown_device"),
+        ("id=%ff%fe%00&lat=16&lon=108", 401, "unknown_device"),
     ],
 )
 async def test_osmand_garbage_query_is_refused_and_other_devices_are_served(
@@ -338,7 +339,10 @@ async def test_osmand_garbage_query_is_refused_and_other_devices_are_served(
     vehicle = register_vehicle(db, "43A66605", "115-P5")
     register_device(db, "osm-bad", "osmand", vehicle.plate)
     register_device(db, "osm-good", "osmand", vehicle.plate)
-    async with IngestHarness(database_url, flush_interval_ms=FLUSH_MS) as h, serving(h) as client:
+    async with (
+        IngestHarness(database_url, flush_interval_ms=FLUSH_MS) as h,
+        serving(h, OsmAndLimits(require_token=False)) as client,
+    ):
         before = refused(reason)
         response = await client.get(f"/?{query}")
         assert response.status_code == status
@@ -359,7 +363,10 @@ async def test_osmand_decoder_bug_is_a_400_decode_error(
         return real(params, *args)
 
     monkeypatch.setattr(osmand_handler, "decode_query", buggy)
-    async with IngestHarness(database_url, flush_interval_ms=FLUSH_MS) as h, serving(h) as client:
+    async with (
+        IngestHarness(database_url, flush_interval_ms=FLUSH_MS) as h,
+        serving(h, OsmAndLimits(require_token=False)) as client,
+    ):
         before = refused("decode_error")
         response = await client.get("/?id=osm-good&lat=16&lon=108&bug=1")
         assert (response.status_code, response.text) == (400, "decode_error\n")
