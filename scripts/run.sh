@@ -37,7 +37,14 @@ log "database: schema, Da Nang data, $VEHICLES demo ambulances"
 .venv/bin/amb-admin load-danang
 # The routable network: central main roads and the full Hải Châu extract, replaced atomically.
 .venv/bin/amb-admin import-roads data/danang/roads-central.geojson data/danang/haichau-central.osm.pbf --replace
-.venv/bin/amb-admin seed-fleet --count "$VEHICLES" --passwords-file "$RUN/emulator-passwords"
+# The demo trackers speak AMB_EMULATOR_PROTOCOL (mqtt by default). MQTT devices get their own
+# broker password, OsmAnd phones their token (required by the gateway): written for the emulator.
+PROTOCOL=${AMB_EMULATOR_PROTOCOL:-mqtt}
+case "$PROTOCOL" in
+  mqtt|mqtt_json|owntracks|osmand) SECRETS=(--passwords-file "$RUN/emulator-passwords") ;;
+  *) SECRETS=(); : > "$RUN/emulator-passwords" ;;  # GT06, Teltonika, H02: no credential exists
+esac
+.venv/bin/amb-admin seed-fleet --count "$VEHICLES" --protocol "$PROTOCOL" "${SECRETS[@]}"
 KEY=$(.venv/bin/amb-admin create-api-key "make run dispatcher" --role dispatcher --replace --quiet)
 EMULATOR_KEY=$(.venv/bin/amb-admin create-api-key "demo 115 desk (emulator)" --role dispatcher --replace --quiet)
 
