@@ -5,10 +5,17 @@ load with the whole pipeline)."""
 
 from __future__ import annotations
 
+import asyncio
+
+import aio_pika
 import aiomqtt
 import pytest
+from aio_pika.abc import AbstractIncomingMessage
 
+from gateway.transports.amqp import _Acker
+from messaging.connection import connect
 from tests.services import Broker, wait_for
+from tracking.config import AmqpEndpoint
 
 pytestmark = pytest.mark.slow
 BURST = 2_000
@@ -37,3 +44,38 @@ async def test_a_message_no_queue_takes_is_parked_not_dropped(broker: Broker, un
     async with aiomqtt.Client("127.0.0.1", broker.port, identifier=f"stray-{unique}") as client:
         await client.publish(f"elsewhere/{unique}", b"x", qos=1)
     wait_for(lambda: broker.queue_depth("amb.unrouted") == before + 1, 10, "the stray message parked")
+
+
+async def test_acks_in_runs_and_out_of_order_leave_nothing_unacknowledged(
+    broker: Broker, unique: str
+) -> None:
+    """The gateway's acker: consecutive tags go as one `multiple` ack, the rest one by one; either
+    way every message given to it is acknowledged and no other is."""
+    endpoint = AmqpEndpoint("127.0.0.1", broker.amqp_port, "/", "amb-admin", broker.admin_password)
+    async with await connect(endpoint, "test-acker") as connection:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=100)
+        queue = await channel.declare_queue(f"acker-{unique}", exclusive=True)
+        for i in range(12):
+            await channel.default_exchange.publish(aio_pika.Message(str(i).encode()), routing_key=queue.name)
+        got: list[AbstractIncomingMessage] = []
+
+        async def keep(message: AbstractIncomingMessage) -> None:
+            got.append(message)
+
+        await queue.consume(keep)
+        async with asyncio.timeout(10):
+            while len(got) < 12:  # noqa: ASYNC110 - deliveries arrive on the connection's task
+                await asyncio.sleep(0.02)
+        acker = _Acker(await channel.get_underlay_channel())
+        tags = [m.delivery_tag for m in got]
+        # 1-3 in a run, then 5 before 4, then 6-10 in a run; 11 and 12 never acknowledged.
+        for tag in [*tags[:3], tags[4], tags[3], *tags[5:10]]:
+            acker.acker_for(tag)()
+        await acker.send_pending()
+        await asyncio.sleep(0.3)
+        assert not channel.is_closed  # no ack for an unknown or twice-acknowledged tag
+        await channel.close()  # the two unacknowledged messages go back to the queue
+        check = await connection.channel()
+        declared = await check.declare_queue(queue.name, passive=True)
+        assert declared.declaration_result.message_count == 2

@@ -124,13 +124,17 @@ class BrokerIngest:
 class _Acker:
     """Sends the acknowledgements of one channel in the order they are given, from its own task.
 
-    Delivery tags belong to their channel: an ack computed for a channel that has since closed is
-    dropped (the broker has already put that message back for redelivery)."""
+    The writer acknowledges messages in delivery order, so the tags usually come as one run
+    continuing the last one acknowledged: such a run is acknowledged with one `multiple` ack (every
+    tag up to its end), anything else tag by tag. Delivery tags belong to their channel: an ack
+    for a channel that has since closed is dropped (the broker has already put that message back
+    for redelivery)."""
 
     def __init__(self, channel: aiormq.abc.AbstractChannel) -> None:
         self._channel = channel
         self._tags: collections.deque[int] = collections.deque()
         self._ready = asyncio.Event()
+        self._acked_through = 0  # every tag up to this one is acknowledged (tags start at 1)
 
     def acker_for(self, delivery_tag: int | None) -> Ack:
         def ack() -> None:
@@ -148,11 +152,24 @@ class _Acker:
 
     async def send_pending(self) -> None:
         while self._tags:
-            tag = self._tags.popleft()
             if self._channel.is_closed:
                 self._tags.clear()
                 return
-            await self._channel.basic_ack(tag, wait=False)
+            end = self._take_run()
+            if end is not None:
+                await self._channel.basic_ack(end, multiple=True, wait=False)
+                self._acked_through = end
+            else:
+                await self._channel.basic_ack(self._tags.popleft(), wait=False)
+
+    def _take_run(self) -> int | None:
+        """Pop the run of consecutive tags at the head if it continues what is acknowledged."""
+        if self._tags[0] != self._acked_through + 1:
+            return None
+        end = self._tags.popleft()
+        while self._tags and self._tags[0] == end + 1:
+            end = self._tags.popleft()
+        return end
 
 
 def _matches(topic: str, topic_filter: str) -> bool:
