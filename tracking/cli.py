@@ -158,6 +158,12 @@ async def _store_user(
 
 
 def _broker_auth(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    for spec in args.service_env:  # NAME=ROLE:ENV_VAR: the password never on a command line
+        name, _, rest = spec.partition("=")
+        role, _, variable = rest.partition(":")
+        if not os.environ.get(variable):
+            raise broker_auth.BrokerAuthError(f"--service-env {name}: the variable {variable!r} is not set")
+        args.service.append(f"{name}={role}:{os.environ[variable]}")
     for spec in args.service:
         name, _, rest = spec.partition("=")
         role, _, password = rest.partition(":")
@@ -342,6 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=ROLE[:PASSWORD]",
         help="create or re-key a service account (role gateway or api) first; repeatable",
+    )
+    p.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="NAME=ROLE:ENV_VAR",
+        help="the same, the password read from the environment variable ENV_VAR (not on the command line)",
     )
     p = command(
         "issue-mqtt-password", _issue_mqtt_password, "give an MQTT device a new password (shown once)"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -15,6 +18,7 @@ DEFAULT_DATA_DIR = REPO_ROOT / "data" / "danang"
 
 # Dev-only credentials: accepted when AMB_ENV=development, refused anywhere else.
 DEV_DATABASE_URL = "postgresql://amb:amb@127.0.0.1:5432/ambulance"
+DEV_DATABASE_PASSWORD = "amb"  # noqa: S105 - the dev password, refused in production
 DEV_MQTT_URL = "mqtt://127.0.0.1:1884"
 DEV_AMQP_URL = "amqp://127.0.0.1:5673/"
 
@@ -40,9 +44,20 @@ class DatabaseSettings(CommonSettings):
     @field_validator("database_url")
     @classmethod
     def _no_dev_secret_in_production(cls, value: str, info: ValidationInfo) -> str:
-        if info.data.get("env") == "production" and value == DEV_DATABASE_URL:
-            raise ValueError("AMB_DATABASE_URL must be set explicitly in production")
+        if info.data.get("env") == "production" and _dev_credentials(value):
+            raise ValueError("AMB_DATABASE_URL carries the development credentials: refused in production")
         return value
+
+
+def _dev_credentials(conninfo: str) -> bool:
+    """Whether a libpq URL or key=value string uses the dev password (whatever the host, user,
+    spelling or extra parameters), or cannot be parsed at all."""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        return True
+    password = params.get("password") or os.environ.get("PGPASSWORD")
+    return password == DEV_DATABASE_PASSWORD
 
 
 class MqttSettings(CommonSettings):
