@@ -115,6 +115,16 @@ def test_tls_fronts_and_what_is_published(compose: dict[str, Any]) -> None:
     assert "./deploy/certs/mqtt:/etc/rabbitmq/certs:ro" in services["broker"]["volumes"]
 
 
+def test_the_gateway_healthcheck_reads_a_metric_the_gateway_exports(compose: dict[str, Any]) -> None:
+    from prometheus_client import generate_latest
+
+    import gateway.metrics  # noqa: F401 - registers the gateway's metrics
+
+    probe = " ".join(compose["services"]["gateway"]["healthcheck"]["test"])
+    name = re.search(r"b'(amb_gateway_\w+) 1\.0'", probe)
+    assert name is not None and f"{name.group(1)} ".encode() in generate_latest()
+
+
 def test_the_caddyfile_proxies_over_https_and_keeps_secrets_out_of_its_log() -> None:
     caddy = (ROOT / "deploy/Caddyfile").read_text(encoding="utf-8")
     assert re.search(r"^\{\$AMB_PUBLIC_HOST\} \{\n(.|\n)*?reverse_proxy api:8000", caddy, re.M)
