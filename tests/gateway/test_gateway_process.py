@@ -118,7 +118,10 @@ async def test_sigterm_during_a_database_outage_is_prompt_and_acknowledges_nothi
 ) -> None:
     _, device = vehicle
     broker.purge()
-    gw = start_gateway(broker, tmp_path, f"gw-{unique}", relay.url, flush_interval_ms="20")
+    # Started from a thread: the relay to the database runs on this event loop.
+    gw = await asyncio.to_thread(
+        start_gateway, broker, tmp_path, f"gw-{unique}", relay.url, flush_interval_ms="20"
+    )
     received = 'amb_gateway_fixes_received_total{transport="mqtt_json"}'
     try:
         await publish_fixes(broker, device, fix(0))
