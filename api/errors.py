@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -42,6 +43,16 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": str(exc)}, status_code=status)
 
         app.add_exception_handler(error, handler)
+
+    async def bad_value(request: Request, exc: Exception) -> JSONResponse:
+        # SQLSTATE class 22 (data exception) and psycopg's own refusals (a NUL byte in text): a
+        # value that passed validation but that PostgreSQL cannot take. The caller's input: 422.
+        log.warning("value refused by the database on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": "a value in the request cannot be stored or compared"}, status_code=422
+        )
+
+    app.add_exception_handler(psycopg.DataError, bad_value)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

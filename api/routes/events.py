@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from api import examples
 from api.deps import AnyUser, Conn, hospital_scope
@@ -22,7 +23,10 @@ async def list_all(
     principal: AnyUser,
     vehicle_id: int | None = None,
     journey_id: int | None = None,
-    kind: Annotated[list[str] | None, Query(description="repeatable, e.g. kind=sos&kind=overspeed")] = None,
+    kind: Annotated[
+        list[Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]] | None,
+        Query(description="repeatable, e.g. kind=sos&kind=overspeed"),
+    ] = None,
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,

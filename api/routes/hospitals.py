@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from api import examples
 from api.deps import AnyUser, Conn, FleetReader, hospital_scope
 from api.openapi import AUTH_ERRORS, NOT_FOUND, ok
+from api.schemas import coordinate
 from tracking.eta import hospital_inbound
 from tracking.model import iso_utc
 from tracking.routing import NoRouteError, RoutePoint, rank_targets, route
@@ -26,7 +27,7 @@ def _point(text: str) -> RoutePoint:
         raise HTTPException(422, "expected `lat,lon`, e.g. 16.0612,108.2240") from exc
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise HTTPException(422, "lat,lon out of range")
-    return RoutePoint(lat, lon)
+    return RoutePoint(coordinate(lat), coordinate(lon))
 
 
 @router.get(
@@ -94,7 +95,7 @@ async def eta(
         target = RoutePoint(target_row["lat"], target_row["lon"])
     else:
         assert lat is not None and lon is not None
-        target = RoutePoint(lat, lon)
+        target = RoutePoint(coordinate(lat), coordinate(lon))
     start = RoutePoint(position["lat"], position["lon"], position["heading"])
     now = datetime.now(UTC)
     try:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from api import examples
 from api.deps import Conn, FleetReader
 from api.openapi import AUTH_ERRORS, ok
+from api.schemas import Coordinate
 from tracking.units import fastest_units
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"], responses=AUTH_ERRORS)
@@ -23,8 +24,8 @@ async def fastest(
     conn: Conn,
     _: FleetReader,
     request: Request,
-    lat: Annotated[float, Query(ge=-90, le=90)],
-    lon: Annotated[float, Query(ge=-180, le=180)],
+    lat: Annotated[float, Query(ge=-90, le=90), Coordinate],
+    lon: Annotated[float, Query(ge=-180, le=180), Coordinate],
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> dict[str, Any]:
     fresh_s = request.app.state.settings.offline_after_s
