@@ -145,14 +145,25 @@ start() {
   ensure_admin
 }
 
+# The project's epmd goes with the last node registered with it.
+stop_epmd() {
+  local epmd
+  epmd=$(command -v epmd || ls /usr/lib/erlang/erts-*/bin/epmd 2>/dev/null | head -n 1)
+  [ -n "$epmd" ] || return 0
+  if ! "$epmd" -port "$ERL_EPMD_PORT" -names 2>/dev/null | grep -q "^name "; then
+    "$epmd" -port "$ERL_EPMD_PORT" -kill >/dev/null 2>&1 || true
+  fi
+}
+
 stop() {
-  running || return 0
+  running || { stop_epmd; return 0; }
   local pid
   pid=$(cat "$RABBITMQ_PID_FILE" 2>/dev/null || true)
   ctl -q stop >/dev/null 2>&1 || true
   if [ -n "$pid" ]; then
     for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   fi
+  stop_epmd
 }
 
 kill9() {
