@@ -8,7 +8,7 @@ test:  ## set-up, lint, the whole test suite
 	bash scripts/test.sh
 
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/lint-imports
 
 format:
 	.venv/bin/ruff format . && .venv/bin/ruff check --fix .

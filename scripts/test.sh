@@ -8,4 +8,5 @@ export AMB_TEST_DATABASE_URL=${AMB_TEST_DATABASE_URL:-postgresql://amb:amb@127.0
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/lint-imports
 exec .venv/bin/pytest "$@"
