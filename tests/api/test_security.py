@@ -28,6 +28,7 @@ from api.hub import StreamHub
 from api.metrics import WS_OVERFLOWS
 from tests.api.conftest import PASSWORD, add_user
 from tests.api.test_caller_link import dispatch
+from tests.api.test_dispatcher_page import CHROMIUM, CHROMIUM_ARGS
 from tests.api.test_stream import ws_url
 from tests.services import TEST_DATABASE_URL, Broker, ServiceProcess, free_port, wait_for
 
@@ -398,3 +399,44 @@ def test_no_page_file_carries_inline_script() -> None:
         text = html.read_text(encoding="utf-8")
         inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>|\son[a-z]+\s*=", text, re.IGNORECASE)
         assert inline == [], (html.name, inline)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_the_pages_work_under_their_policy(
+    api_server: str, keys: dict[str, str], users: dict[str, str], vehicle: tuple[int, str], own_hospital: int
+) -> None:
+    """In Chromium, with the CSP enforced: the dispatcher map and the hospital board (API keys: their
+    streams open with tickets), sign-in, the caller's page and /docs run, and nothing is refused."""
+    from playwright.sync_api import sync_playwright
+
+    journey = dispatch(api_server, keys["dispatcher"], vehicle[0], own_hospital)
+    link = httpx.post(
+        f"{api_server}/api/v1/journeys/{journey}/caller-link",
+        headers={"Authorization": f"Bearer {keys['dispatcher']}"},
+        timeout=10,
+    ).json()
+    refused: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.on(
+            "console",
+            lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+        )
+        page.goto(f"{api_server}/#token={keys['dispatcher']}")
+        page.wait_for_function("() => window.ambState && window.ambState.connected", timeout=20_000)
+        page.goto(f"{api_server}/board#token={keys['hospital']}")
+        page.wait_for_function("() => window.ambState && window.ambState.connected", timeout=20_000)
+        page.goto(f"{api_server}{link['url']}")
+        page.wait_for_selector("body[data-state='approaching']", timeout=10_000)
+        page.goto(f"{api_server}/docs")
+        page.wait_for_selector(".swagger-ui .opblock", timeout=20_000)
+        page.goto(f"{api_server}/login")
+        page.fill("#login-username", users["dispatcher"])
+        page.fill("#login-password", PASSWORD)
+        page.press("#login-password", "Enter")
+        page.wait_for_function("() => window.ambState && window.ambState.connected", timeout=20_000)
+        browser.close()
+    assert refused == []
