@@ -56,6 +56,9 @@ class VehicleMemory:
     offline_since: datetime | None
     journey: JourneyState | None
     destination_hospital_id: int | None
+    # The last status change by hand of the open journey (a dispatcher's or crew's): automatic
+    # transitions are never stamped at or before it (see `_advance_journey`).
+    manual_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -111,7 +114,7 @@ def evaluate_vehicle(
                 in_destination=_in_destination(diff.inside, m.destination_hospital_id, out.geofence_names),
                 in_station=any(out.geofence_names.get(g, _NONE).kind == "station" for g in diff.inside),
             )
-            journey, transitions = advance(journey, obs, cfg)
+            journey, transitions = _advance_journey(journey, obs, m.manual_at, cfg)
             out.transitions += [(t, fix) for t in transitions]
             if journey.status in ("completed", "cancelled"):
                 journey = None
@@ -127,6 +130,24 @@ def evaluate_vehicle(
 
 
 _NONE = GeofenceInfo(0, "", "", None, None)
+
+
+def _advance_journey(
+    journey: JourneyState, obs: Observation, manual_at: datetime | None, cfg: TrackingSettings
+) -> tuple[JourneyState, list[Transition]]:
+    """The journey machine, under the status a person set by hand.
+
+    A fix from before that change (a backlog uploaded after a coverage gap) is history: it still
+    counts for distance, stops and overspeed, but it cannot move today's status, which a person
+    set knowing more than that fix did. A dwell begun before the change starts again after it, so
+    no automatic transition is ever stamped at or before a manual one."""
+    if manual_at is None:
+        return advance(journey, obs, cfg)
+    if obs.fix_time <= manual_at:
+        return replace(journey, stopped_since=None), []
+    if journey.stopped_since is not None and journey.stopped_since <= manual_at:
+        journey = replace(journey, stopped_since=None)
+    return advance(journey, obs, cfg)
 
 
 def _geofence_event(kind: str, gid: int, fix: BatchFix, known: GeofenceInfo | None = None) -> EventDraft:

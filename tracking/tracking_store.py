@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,19 +20,19 @@ MAX_HYSTERESIS_M = 200.0  # the geofence search radius; per-geofence hysteresis 
 EVENT_COLUMNS = "id, at, kind, severity, vehicle_id, journey_id, geofence_id, hospital_id, ST_Y(geom) AS lat, ST_X(geom) AS lon, details"
 
 
-async def load_memories(conn: AsyncConnection, vehicle_ids: list[int]) -> dict[int, VehicleMemory]:
-    """Lock and load the state of these vehicles and of their open journeys."""
+async def load_memories(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> dict[int, VehicleMemory]:
+    """Lock and load the state of the vehicles of these batch rows.
+
+    Their open journeys come from the rows themselves: the batch query read and locked them in one
+    statement, so the journey the rules move is the one whose scene the rows were measured
+    against. Reading the journeys again here would see a re-dispatch committed in between."""
+    vehicle_ids = list({row["vehicle_id"] for row in rows})
+    journeys = {row["vehicle_id"]: row for row in rows if row["journey_id"] is not None}
     await conn.execute(
         "INSERT INTO vehicle_state (vehicle_id) SELECT unnest(%s::bigint[]) ON CONFLICT DO NOTHING",
         (vehicle_ids,),
     )
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT id, vehicle_id, status, destination_hospital_id, scene_radius_m FROM journeys"
-            " WHERE vehicle_id = ANY(%s) AND status <> ALL(%s) FOR UPDATE",
-            (vehicle_ids, list(CLOSED_STATUSES)),
-        )
-        journeys = {r["vehicle_id"]: r for r in await cur.fetchall()}
         await cur.execute(
             "SELECT vehicle_id, evaluated_until, rules, geofences, offline_since FROM vehicle_state"
             " WHERE vehicle_id = ANY(%s) FOR UPDATE",
@@ -45,10 +45,11 @@ async def load_memories(conn: AsyncConnection, vehicle_ids: list[int]) -> dict[i
         rules = s["rules"] or {}
         journey = None
         if j is not None:
-            stopped = rules.get("journey_stopped_since") if rules.get("journey_id") == j["id"] else None
+            same = rules.get("journey_id") == j["journey_id"]
+            stopped = rules.get("journey_stopped_since") if same else None
             journey = JourneyState(
-                j["id"],
-                j["status"],
+                j["journey_id"],
+                j["journey_status"],
                 j["destination_hospital_id"] is not None,
                 j["scene_radius_m"],
                 datetime.fromisoformat(stopped) if stopped else None,
@@ -61,6 +62,7 @@ async def load_memories(conn: AsyncConnection, vehicle_ids: list[int]) -> dict[i
             s["offline_since"],
             journey,
             j["destination_hospital_id"] if j else None,
+            j["manual_at"] if j else None,
         )
     return memories
 

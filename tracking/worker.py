@@ -378,7 +378,7 @@ async def _evaluate(
 ) -> list[dict[str, Any]]:
     """Evaluate `rows` (of any vehicles, fix-time order per vehicle) and store what they
     produce; returns the new events. The caller removes the rows from the inbox."""
-    memories = await store.load_memories(conn, list({row["vehicle_id"] for row in rows}))
+    memories = await store.load_memories(conn, rows)
     seen = {g for row in rows for g in row["seen_ids"]}
     known = await store.load_geofences(conn, seen | {g for m in memories.values() for g in m.inside})
     by_vehicle: defaultdict[int, list[BatchFix]] = defaultdict(list)
