@@ -61,6 +61,11 @@ class TrackingSettings(BaseSettings):
     batch_interval_ms: float = Field(
         250.0, ge=0, description="At most one batch this often: a vehicle's state is loaded once per batch."
     )
+    eta_interval_ms: float = Field(
+        1000.0,
+        ge=0,
+        description="At most one ETA round this often, on its own task and connection (never delays a batch).",
+    )
 
 
 # Urban Vietnamese speeds (km/h) of an ambulance with sirens, per OSM highway class.

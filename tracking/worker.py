@@ -2,6 +2,11 @@
 events, geofence memberships and journey transitions in one transaction with the removal of the
 fixes from the inbox, then hands the new events on (to the websocket relay).
 
+ETAs are off that path: a batch only notes which vehicles moved; a separate ETA task, on its own
+connection and at most once per `eta_interval_ms`, routes them (pgRouting, up to
+`EtaPolicy.max_routes` routes a round). A slow round delays the next ETAs, never the next batch,
+so an SOS is evaluated and published while routing goes on.
+
 One worker at a time holds the leader lock (a PostgreSQL advisory lock), so several gateway
 processes may each run one: the others wait, and take over if the leader dies.
 
@@ -133,6 +138,9 @@ class TrackingWorker:
         self._eta_policy = eta_policy or (EtaPolicy() if on_etas is not None else None)
         self._wake = asyncio.Event()
         self._conn: psycopg.AsyncConnection | None = None
+        self._eta_conn: psycopg.AsyncConnection | None = None
+        self._eta_vehicles: set[int] = set()  # moved since the last ETA round
+        self._eta_wake = asyncio.Event()
         self._leader = False
         self._next_offline_check = 0.0
         self._batch_failures = 0  # whole batches failed in a row (not transiently)
@@ -151,7 +159,17 @@ class TrackingWorker:
         one batch per commit. A wake (or the poll period) starts the next round.
 
         Never ends on an error (only on cancellation): a crash would only restart into the same
-        rows. Each failure is logged with its traceback, counted, and followed by a back-off."""
+        rows. Each failure is logged with its traceback, counted, and followed by a back-off.
+        With ETAs on, their task runs alongside and ends with this one."""
+        eta_task = asyncio.create_task(self._eta_loop()) if self._eta_policy is not None else None
+        try:
+            await self._evaluate_forever()
+        finally:
+            if eta_task is not None:
+                eta_task.cancel()
+                await asyncio.gather(eta_task, return_exceptions=True)
+
+    async def _evaluate_forever(self) -> None:
         interval = self._settings.batch_interval_ms / 1000
         failures = 0  # rounds failed in a row, for the back-off
         while True:
@@ -215,6 +233,9 @@ class TrackingWorker:
 
     async def close(self) -> None:
         await self._reset()
+        if self._eta_conn is not None:
+            await self._eta_conn.close()
+            self._eta_conn = None
 
     async def process_once(self) -> int:
         """Evaluate one batch of waiting fixes; returns how many left the inbox (evaluated or
@@ -328,22 +349,59 @@ class TrackingWorker:
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         await self._publish(events)
         if self._eta_policy is not None:
-            await self._update_etas(conn, list({row["vehicle_id"] for row in rows}))
+            # Noted for the ETA task, never routed here: routing would delay the next batch.
+            self._eta_vehicles.update(row["vehicle_id"] for row in rows)
+            self._eta_wake.set()
 
-    async def _update_etas(self, conn: psycopg.AsyncConnection, vehicle_ids: list[int]) -> None:
-        """After the batch's commit (a routing failure never holds evaluation back)."""
+    async def _eta_loop(self) -> None:
+        """The ETA task (started by `run`): one round per wake, at most every `eta_interval_ms`;
+        vehicles that move during a round wait for the next one, together."""
+        interval = self._settings.eta_interval_ms / 1000
+        while True:
+            await self._eta_wake.wait()
+            self._eta_wake.clear()
+            started = time.monotonic()
+            try:
+                await self.update_pending_etas()
+            except Exception:  # a bug in routing must not end ETAs for good
+                log.exception("ETA round failed")
+            await asyncio.sleep(max(0.0, started + interval - time.monotonic()))
+
+    async def update_pending_etas(self) -> int:
+        """One ETA round over the vehicles that moved since the last one, on the ETA connection;
+        returns how many ETAs changed. Never raises a database error: a failed round is logged,
+        and on a transient error its vehicles wait for the next round."""
         assert self._eta_policy is not None
+        vehicle_ids, self._eta_vehicles = sorted(self._eta_vehicles), set()
+        if not vehicle_ids:
+            return 0
+        started = time.perf_counter()
         try:
+            conn = await self._eta_connection()
             async with conn.transaction():
                 etas = await update_etas(conn, vehicle_ids, self._eta_policy)
-        except psycopg.Error:
+        except psycopg.Error as exc:
             log.exception("updating ETAs failed")
-            return
+            if is_transient(exc):
+                self._eta_vehicles.update(vehicle_ids)
+                if self._eta_conn is not None:
+                    await self._eta_conn.close()
+                self._eta_conn = None
+            return 0
+        metrics.ETA_SECONDS.observe(time.perf_counter() - started)
         if etas and self._on_etas is not None:
             try:
                 await self._on_etas(etas)
             except Exception:
                 log.exception("publishing %d ETAs failed", len(etas))
+        return len(etas)
+
+    async def _eta_connection(self) -> psycopg.AsyncConnection:
+        if self._eta_conn is None or self._eta_conn.closed:
+            self._eta_conn = await psycopg.AsyncConnection.connect(
+                self._conninfo, autocommit=True, application_name="amb-tracking-eta"
+            )
+        return self._eta_conn
 
     async def check_offline(self) -> int:
         """Open a device-offline event for each vehicle silent past its threshold."""
