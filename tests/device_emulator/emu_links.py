@@ -19,7 +19,7 @@ from device_emulator.runner import Backoff, RunOptions, run_fleet
 from device_emulator.tracker import EmulatedTracker, FleetConfig, build_fleet
 from tests.services import Broker, Gateway, free_port, start_gateway
 from tracking.config import MqttSettings
-from tracking.fleet import registry_protocol, seed_demo_fleet
+from tracking.fleet import demo_device_id, issue_device_token, registry_protocol, seed_demo_fleet
 
 # The gateway listener each device protocol needs (the MQTT ones come through the broker).
 LISTENER = {"gt06": "gt06", "teltonika": "teltonika", "h02": "h02", "osmand": "osmand"}
@@ -51,6 +51,7 @@ class FleetRun:
     link: LinkConfig
     trackers: list[EmulatedTracker]
     delivered: dict[str, list[tuple[Fix, bool]]] = field(default_factory=lambda: defaultdict(list))
+    secrets: dict[str, str] = field(default_factory=dict)  # OsmAnd tokens (required by the gateway)
 
     def observe(self, device_id: str, batch: PendingBatch) -> None:
         self.delivered[device_id].extend((fix, batch.backlog) for fix in batch.fixes)
@@ -59,7 +60,9 @@ class FleetRun:
         options = RunOptions(
             rate_hz=rate_hz, duration_s=duration_s, backoff=Backoff(0.2, 1.0), flush_timeout_s=5
         )
-        await run_fleet(self.trackers, self.link, options, on_delivered=self.observe)
+        await run_fleet(
+            self.trackers, self.link, options, passwords=self.secrets.get, on_delivered=self.observe
+        )
 
 
 def registered_fleet(
@@ -73,6 +76,11 @@ def registered_fleet(
     build the emulated fleet whose ids match them, sending to a free port (or through the broker),
     with one scripted coverage gap."""
     seed_demo_fleet(db, 2, "emu-", protocol=protocol)
+    secrets = {}
+    if registry_protocol(protocol) == "osmand":
+        secrets = {
+            d: issue_device_token(db, d) for d in (demo_device_id(i, "emu-", protocol) for i in (1, 2))
+        }
     trackers = build_fleet(FleetConfig(vehicles=2, protocol=protocol, dwell_scale=0.01))
     if gap_ticks is not None:
         for tracker in trackers:
@@ -80,7 +88,7 @@ def registered_fleet(
     mqtt = MqttSettings(mqtt_url=broker.url).endpoint() if protocol in ("mqtt", "owntracks") else None
     port = free_port() if protocol in LISTENER else None
     link = LinkConfig(protocol=protocol, mqtt=mqtt, port=port, udp=udp, ack_timeout_s=5.0)
-    return FleetRun(protocol, link, trackers)
+    return FleetRun(protocol, link, trackers, secrets=secrets)
 
 
 def start_protocol_gateway(broker: Broker, tmp_path: Path, unique: str, run: FleetRun) -> Gateway:
