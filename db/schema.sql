@@ -568,3 +568,7 @@ CREATE INDEX IF NOT EXISTS quarantine_open_idx ON quarantine (created_at) WHERE 
 -- for trackers on a private APN or a known carrier range (`amb-admin add-device --allow-network`).
 -- NULL or empty: any address (the binary protocols carry no credential; see docs/security.md).
 ALTER TABLE devices ADD COLUMN IF NOT EXISTS allowed_networks cidr[];
+-- Offline is not "no GPS" (issue 11, item 5): the newest message of any kind, and since when the
+-- tracker sends without a GPS fix (NULL: its last message had one).
+ALTER TABLE vehicle_state ADD COLUMN IF NOT EXISTS heard_at timestamptz;
+ALTER TABLE vehicle_state ADD COLUMN IF NOT EXISTS no_fix_since timestamptz;
