@@ -59,6 +59,11 @@ class VehicleMemory:
     # The last status change by hand of the open journey (a dispatcher's or crew's): automatic
     # transitions are never stamped at or before it (see `_advance_journey`).
     manual_at: datetime | None = None
+    # The newest fix of any kind (with or without GPS), and since when the tracker has been
+    # sending without a GPS fix (None: its last fix had one). Connected without a fix is not
+    # offline: `device_offline` counts from `heard_at`, not from the last position.
+    heard_at: datetime | None = None
+    no_fix_since: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -89,15 +94,14 @@ def evaluate_vehicle(
         )
         late = m.evaluated_until is not None and fix.fix_time <= m.evaluated_until
         if late or not fix.valid:
-            # A late or invalid fix cannot move the vehicle's state on: only its alarms count.
+            # A late or invalid fix cannot move the vehicle's state on: only its alarms count...
             _, events = apply_rules(RuleMemory(), replace(facts, speed_kmh=0.0), cfg)
             out.events += [(e, fix) for e in events if e.kind in ("sos", "alarm")]
+            if not late:  # ...but a fix without GPS says the tracker is connected.
+                out.memory = _heard(out, fix)
             continue
-        if m.offline_since is not None:
-            gap = (fix.fix_time - m.offline_since).total_seconds()
-            out.events.append(
-                (EventDraft("device_online", fix.fix_time, "info", {"silent_s": round(gap)}), fix)
-            )
+        out.memory = replace(_heard(out, fix), no_fix_since=None)
+        m = out.memory
         diff = geofence_diff(m.inside, fix.seen)
         for gid in sorted(diff.entered):
             out.events.append((_geofence_event("geofence_enter", gid, fix), fix))
@@ -130,6 +134,19 @@ def evaluate_vehicle(
 
 
 _NONE = GeofenceInfo(0, "", "", None, None)
+
+
+def _heard(out: Outcome, fix: BatchFix) -> VehicleMemory:
+    """The tracker spoke (with a GPS fix or without): it is connected. Back from silence, it is
+    `device_online`, saying whether it has a fix (`gps_fix`)."""
+    m = out.memory
+    if m.offline_since is not None:
+        gap = (fix.fix_time - m.offline_since).total_seconds()
+        details = {"silent_s": round(gap), "gps_fix": fix.valid}
+        out.events.append((EventDraft("device_online", fix.fix_time, "info", details), fix))
+    heard = fix.fix_time if m.heard_at is None else max(m.heard_at, fix.fix_time)
+    no_fix = None if fix.valid else (m.no_fix_since or fix.fix_time)
+    return replace(m, offline_since=None, heard_at=heard, no_fix_since=no_fix)
 
 
 def _advance_journey(

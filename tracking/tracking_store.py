@@ -34,7 +34,8 @@ async def load_memories(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]
     )
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT vehicle_id, evaluated_until, rules, geofences, offline_since FROM vehicle_state"
+            "SELECT vehicle_id, evaluated_until, rules, geofences, offline_since, heard_at, no_fix_since"
+            " FROM vehicle_state"
             " WHERE vehicle_id = ANY(%s) FOR UPDATE",
             (vehicle_ids,),
         )
@@ -63,6 +64,8 @@ async def load_memories(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]
             journey,
             j["destination_hospital_id"] if j else None,
             j["manual_at"] if j else None,
+            s["heard_at"],
+            s["no_fix_since"],
         )
     return memories
 
@@ -105,11 +108,16 @@ async def _save_memories(conn: AsyncConnection, memories: list[VehicleMemory]) -
         UPDATE vehicle_state s
         SET evaluated_until = d.evaluated_until, rules = d.rules::jsonb, geofences = d.geofences::bigint[],
             offline_since = d.offline_since,
+            -- never ahead of the clock: a forged future fix (stored as not valid) cannot keep a
+            -- silent tracker "heard" until then
+            heard_at = CASE WHEN d.heard_at IS NOT NULL THEN least(d.heard_at, now()) END,
+            no_fix_since = CASE WHEN d.no_fix_since IS NOT NULL THEN least(d.no_fix_since, now()) END,
             unit_status = CASE WHEN d.on_journey THEN 'on_journey'
                                WHEN s.unit_status = 'on_journey' THEN 'available' ELSE s.unit_status END,
             updated_at = now()
-        FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[], %s::text[], %s::timestamptz[], %s::boolean[])
-             AS d(vehicle_id, evaluated_until, rules, geofences, offline_since, on_journey)
+        FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[], %s::text[], %s::timestamptz[], %s::boolean[],
+                    %s::timestamptz[], %s::timestamptz[])
+             AS d(vehicle_id, evaluated_until, rules, geofences, offline_since, on_journey, heard_at, no_fix_since)
         WHERE s.vehicle_id = d.vehicle_id
         """,
         (
@@ -119,6 +127,8 @@ async def _save_memories(conn: AsyncConnection, memories: list[VehicleMemory]) -
             ["{" + ",".join(str(g) for g in sorted(m.inside)) + "}" for m in memories],
             [m.offline_since for m in memories],
             [m.journey is not None for m in memories],
+            [m.heard_at for m in memories],
+            [m.no_fix_since for m in memories],
         ),
     )
 
@@ -219,24 +229,32 @@ async def delete_from_inbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -
 
 
 async def open_offline_events(conn: AsyncConnection, cfg: TrackingSettings) -> list[dict[str, Any]]:
+    """Open a `device_offline` event for each vehicle silent past its threshold.
+
+    Silent means no fix of any kind: a tracker sending fixes without GPS (`heard_at`) is connected
+    without a fix, not offline. The event says when it was last heard, its last position
+    (`last_fix`), and whether its last message had a GPS fix (`gps_fix`)."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"""
             WITH silent AS (
-                SELECT l.vehicle_id, l.fix_time, l.geom, j.id AS journey_id
+                SELECT l.vehicle_id, l.fix_time, l.geom, j.id AS journey_id,
+                       greatest(l.fix_time, s.heard_at) AS heard_at, s.no_fix_since IS NULL AS gps_fix
                 FROM vehicle_latest l
                 LEFT JOIN vehicle_state s ON s.vehicle_id = l.vehicle_id
                 LEFT JOIN journeys j ON j.vehicle_id = l.vehicle_id AND j.status <> ALL(%(closed)s)
                 WHERE s.offline_since IS NULL AND coalesce(s.unit_status, 'available') <> 'out_of_service'
-                  AND l.fix_time < now() - make_interval(secs => CASE WHEN j.id IS NULL THEN %(parked)s ELSE %(journey)s END)
+                  AND greatest(l.fix_time, s.heard_at)
+                      < now() - make_interval(secs => CASE WHEN j.id IS NULL THEN %(parked)s ELSE %(journey)s END)
             ), marked AS (
-                INSERT INTO vehicle_state (vehicle_id, offline_since) SELECT vehicle_id, fix_time FROM silent
+                INSERT INTO vehicle_state (vehicle_id, offline_since) SELECT vehicle_id, heard_at FROM silent
                 ON CONFLICT (vehicle_id) DO UPDATE SET offline_since = EXCLUDED.offline_since, updated_at = now()
             )
             INSERT INTO events (at, kind, severity, vehicle_id, journey_id, geom, details)
             SELECT now(), 'device_offline', CASE WHEN journey_id IS NULL THEN 'warning' ELSE 'critical' END,
                    vehicle_id, journey_id, geom,
-                   jsonb_build_object('last_fix', fix_time, 'silent_s', round(extract(epoch FROM now() - fix_time)))
+                   jsonb_build_object('last_fix', fix_time, 'last_heard', heard_at, 'gps_fix', gps_fix,
+                                      'silent_s', round(extract(epoch FROM now() - heard_at)))
             FROM silent
             RETURNING {EVENT_COLUMNS}
             """,

@@ -24,7 +24,8 @@ def at(seconds: float) -> datetime:
 
 @pytest.fixture
 async def put(database_url: str, vehicle: tuple[int, str]) -> AsyncIterator[Put]:
-    """put((seconds, lat, lon, speed_kmh[, attributes]), ...): store fixes of the test vehicle."""
+    """put((seconds, lat, lon, speed_kmh[, attributes[, valid]]), ...): store fixes of the test
+    vehicle (`valid` False: a fix without GPS, as a tracker in a garage or a tunnel sends)."""
     vehicle_id, device_id = vehicle
     conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
     await prepare_connection(conn)
@@ -42,6 +43,7 @@ async def put(database_url: str, vehicle: tuple[int, str]) -> AsyncIterator[Put]
                 "mqtt_json",
                 speed_kmh=r[3],
                 attributes=r[4] if len(r) > 4 else {},
+                valid=r[5] if len(r) > 5 else True,
             )
             for r in rows
         ]

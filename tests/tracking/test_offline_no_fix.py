@@ -1,0 +1,55 @@
+"""Offline is not "no GPS" (issue 11, item 5): a tracker that keeps sending fixes without GPS (a
+garage, a tunnel) is connected without a fix, never offline; one that comes back from silence
+without a fix is back online, and says so."""
+
+from __future__ import annotations
+
+import psycopg
+
+from tests.tracking.conftest import Put, RecordingWorker, at
+
+CENTRE = (16.0400, 108.2400)
+NOW = 3 * 3600  # the fixtures' clock starts 3 h ago
+
+
+def link_state(db: psycopg.Connection, vehicle_id: int) -> tuple[object, ...]:
+    row = db.execute(
+        "SELECT offline_since, heard_at, no_fix_since FROM vehicle_state WHERE vehicle_id = %s", (vehicle_id,)
+    ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+async def test_a_tracker_sending_without_gps_is_connected_not_offline(
+    put: Put, worker: RecordingWorker, db: psycopg.Connection, vehicle: tuple[int, str]
+) -> None:
+    vehicle_id, _ = vehicle
+    await put((NOW - 1800, *CENTRE, 0.0))  # the last fix with GPS, 30 minutes ago (past the 15)
+    # Since then, into a garage: a fix without GPS every minute, the last one a minute ago.
+    await put(*[(s, *CENTRE, 0.0, {}, False) for s in range(NOW - 1740, NOW - 59, 60)])
+    await worker.drain()
+    assert await worker.check_offline() == 0
+    assert [e["kind"] for e in worker.published if e["kind"].startswith("device")] == []
+    assert link_state(db, vehicle_id) == (None, at(NOW - 60), at(NOW - 1740))
+    # GPS again: no longer without a fix.
+    await put((NOW - 30, *CENTRE, 0.0))
+    await worker.drain()
+    assert link_state(db, vehicle_id) == (None, at(NOW - 30), None)
+
+
+async def test_back_from_silence_without_gps_is_online_without_a_fix(
+    put: Put, worker: RecordingWorker, db: psycopg.Connection, vehicle: tuple[int, str]
+) -> None:
+    vehicle_id, _ = vehicle
+    await put((0, *CENTRE, 0.0))  # three hours ago, then silence
+    await worker.drain()
+    assert await worker.check_offline() == 1
+    await put((NOW - 60, *CENTRE, 0.0, {}, False))  # it speaks again, without GPS
+    await worker.drain()
+    assert await worker.check_offline() == 0
+    kinds = [e["kind"] for e in worker.published if e["kind"].startswith("device")]
+    assert kinds == ["device_offline", "device_online"]
+    offline, online = [e for e in worker.published if e["kind"].startswith("device")]
+    assert offline["details"]["gps_fix"] is True  # its last message had a fix
+    assert online["details"] == {"silent_s": NOW - 60, "gps_fix": False}
+    assert link_state(db, vehicle_id) == (None, at(NOW - 60), at(NOW - 60))
