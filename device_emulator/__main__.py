@@ -15,12 +15,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from device_emulator.config import MqttSettings
 from device_emulator.dispatch import ApiClient, DemoCalls, DispatchFollower
 from device_emulator.links import WHOLE_SECOND_PROTOCOLS
 from device_emulator.runner import password_file, run_fleet
 from device_emulator.settings import EmulatorSettings
 from device_emulator.tracker import build_fleet
-from tracking.config import MqttSettings
 
 log = logging.getLogger("device_emulator")
 

@@ -7,11 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from device_emulator.config import DATA_DIR
 from device_emulator.roads import RoadGraph
-from tracking.config import DEFAULT_DATA_DIR
 
-HOSPITALS_CSV = DEFAULT_DATA_DIR / "hospitals.csv"
-STATIONS_CSV = DEFAULT_DATA_DIR / "stations.csv"  # the sample 115 stations the database loads too
+HOSPITALS_CSV = DATA_DIR / "hospitals.csv"
+STATIONS_CSV = DATA_DIR / "stations.csv"  # the sample 115 stations the database loads too
 # A hospital further than this from every junction of the extract is outside it (or on a road it lacks).
 MAX_SNAP_DISTANCE_M = 400.0
 

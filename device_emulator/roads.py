@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tracking.config import DEFAULT_DATA_DIR
+from device_emulator.config import DATA_DIR
 
-ROADS_GEOJSON = DEFAULT_DATA_DIR / "roads-central.geojson"
+ROADS_GEOJSON = DATA_DIR / "roads-central.geojson"
 EARTH_RADIUS_M = 6_371_008.8
 # Cruise speed of an ambulance on urban roads of each class; also the weights of the fastest-path search.
 CRUISE_SPEED_KMH: dict[str, float] = {"primary": 55.0, "secondary": 45.0, "tertiary": 35.0}

@@ -7,12 +7,12 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from device_emulator.config import MqttEndpoint
+from device_emulator.ids import DeviceIdError
 from device_emulator.links import DEFAULT_PORTS, LinkConfig, ProtocolName
 from device_emulator.outbox import DEFAULT_MAX_BACKLOG
 from device_emulator.runner import RunOptions
 from device_emulator.tracker import FleetConfig, device_id_for
-from tracking.config import MqttEndpoint
-from tracking.fleet import FleetError
 
 
 class EmulatorSettings(BaseSettings):
@@ -117,7 +117,7 @@ class EmulatorSettings(BaseSettings):
     def _ids_valid_for_the_protocol(self) -> EmulatorSettings:
         try:
             device_id_for(self.protocol, self.device_prefix, self.vehicles)
-        except FleetError as exc:
+        except DeviceIdError as exc:
             raise ValueError(str(exc)) from exc
         return self
 

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 
 from device_emulator.fixes import Fix, GpsReceiver
 from device_emulator.fleet import MissionTiming, Vehicle
+from device_emulator.ids import demo_device_id
 from device_emulator.outbox import DEFAULT_MAX_BACKLOG, CoverageGaps, Outbox, OutgoingMessage
 from device_emulator.places import Place, hospitals_on_graph, load_hospitals, load_stations
 from device_emulator.roads import RoadGraph, load_road_graph
 from device_emulator.traffic import Traffic
-from tracking.fleet import demo_device_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ class EmulatedTracker:
 def device_id_for(protocol: str, prefix: str, index: int) -> str:
     """The id of tracker number `index` (1-based) speaking `protocol`, as `amb-admin seed-fleet
     --protocol` registers it: emu-0001 (mqtt, osmand), emu.0001 (owntracks), a Luhn-valid IMEI
-    350000000000014 (gt06, teltonika), 4210000001 (h02). See tracking.fleet.demo_device_id."""
+    350000000000014 (gt06, teltonika), 4210000001 (h02). See device_emulator.ids."""
     return demo_device_id(index, prefix, protocol)
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from device_emulator.config import MqttEndpoint
 from device_emulator.links.base import DeviceLink, Endpoint, LinkError
 from device_emulator.links.gt06 import Gt06Link
 from device_emulator.links.h02 import H02TcpLink, H02UdpLink
 from device_emulator.links.mqtt import MqttJsonLink, OwnTracksLink
 from device_emulator.links.osmand import OsmAndLink
 from device_emulator.links.teltonika import TeltonikaTcpLink, TeltonikaUdpLink
-from tracking.config import MqttEndpoint
 
 __all__ = [
     "DEFAULT_PORTS",

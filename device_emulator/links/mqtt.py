@@ -13,12 +13,11 @@ from typing import Self
 
 import aiomqtt
 
+from device_emulator.config import MqttEndpoint, device_position_topic
 from device_emulator.fixes import encode_backlog, encode_fix
 from device_emulator.links.base import LinkError
 from device_emulator.outbox import MAX_FIXES_PER_MESSAGE, PendingBatch
 from device_emulator.protocols import owntracks
-from tracking.config import MqttEndpoint
-from tracking.topics import device_position_topic
 
 # An OwnTracks backlog goes out as this many messages in flight at once (the app has no batch form).
 OWNTRACKS_IN_FLIGHT = 50

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import psycopg
 
+from device_emulator.config import MqttSettings
 from device_emulator.fixes import Fix
 from device_emulator.links import WHOLE_SECOND_PROTOCOLS, LinkConfig, ProtocolName
 from device_emulator.outbox import CoverageGaps, PendingBatch
 from device_emulator.runner import Backoff, RunOptions, run_fleet
 from device_emulator.tracker import EmulatedTracker, FleetConfig, build_fleet
 from tests.services import Broker, Gateway, free_port, start_gateway
-from tracking.config import MqttSettings
 from tracking.fleet import demo_device_id, issue_device_token, registry_protocol, seed_demo_fleet
 
 # The gateway listener each device protocol needs (the MQTT ones come through the broker).

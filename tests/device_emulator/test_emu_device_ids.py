@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from device_emulator.fixes import Fix
+from device_emulator.ids import DeviceIdError
 from device_emulator.protocols import gt06, h02, owntracks
 from device_emulator.tracker import FleetConfig, build_fleet, device_id_for, device_ids
 from gateway.protocols.owntracks import device_id_from_topic
@@ -68,9 +69,9 @@ def test_numeric_prefixes_replace_the_leading_digits() -> None:
     imei = device_id_for("gt06", "86209505", 42)
     assert imei.startswith("86209505000042") and len(imei) == 15 and luhn_valid(imei)
     assert device_id_for("h02", "987", 5) == "9870000005"
-    with pytest.raises(FleetError, match="at most 10 digits"):
+    with pytest.raises(DeviceIdError, match="at most 10 digits"):
         device_id_for("teltonika", "12345678901", 1)
-    with pytest.raises(FleetError, match="at most 5 digits"):
+    with pytest.raises(DeviceIdError, match="at most 5 digits"):
         device_id_for("h02", "123456", 1)
 
 
@@ -88,16 +89,16 @@ def test_owntracks_ids_are_user_dot_device_of_the_topic() -> None:
     assert device_id_from_topic(owntracks.topic(user, device)) == device_id
     assert device_id_for("owntracks", "amb_115-", 3) == "amb_115.0003"
     assert device_id_for("owntracks", "", 3) == "emu.0003"
-    with pytest.raises(FleetError, match="no dot"):
+    with pytest.raises(DeviceIdError, match="no dot"):
         device_id_for("owntracks", "a.b-", 1)
 
 
 def test_every_id_is_a_valid_registry_id_and_numbering_is_bounded() -> None:
     for protocol in PROTOCOLS:
         assert all(DEVICE_ID_PATTERN.match(i) for i in device_ids("emu-", 20, protocol))
-    with pytest.raises(FleetError, match="1-9999"):
+    with pytest.raises(DeviceIdError, match="1-9999"):
         device_id_for("gt06", "emu-", 10_000)
-    with pytest.raises(FleetError, match="unknown protocol"):
+    with pytest.raises(DeviceIdError, match="unknown protocol"):
         device_id_for("nmea", "emu-", 1)
 
 
@@ -133,3 +134,19 @@ def test_seed_fleet_cli(db: psycopg.Connection, database_url: str, tmp_path: Pat
     tokens = dict(line.split() for line in secrets.read_text().splitlines())
     stored = dict(db.execute("SELECT id, token_hash FROM devices WHERE protocol = 'osmand'").fetchall())
     assert {device: hash_device_token(token) for device, token in tokens.items()} == stored
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("prefix", ["emu-", "b1234-", "35", "4211", "fleet_"])
+def test_the_emulator_and_seed_fleet_derive_the_same_ids(protocol: str, prefix: str) -> None:
+    """Two parties, one convention: the emulator (a device) does not import the server's code."""
+    from device_emulator import ids
+
+    for index in (1, 2, 17, 9999):
+        try:
+            expected = demo_device_id(index, prefix, protocol)
+        except FleetError:
+            with pytest.raises(ids.DeviceIdError):
+                ids.demo_device_id(index, prefix, protocol)
+            continue
+        assert ids.demo_device_id(index, prefix, protocol) == expected
