@@ -29,11 +29,13 @@ class ListenerResult:
     error: str | None = None
 
 
-def run_listener(url: str, ready: Event, stop: Event, progress: Synchronized, results: object) -> None:
+def run_listener(
+    url: str, key: str, ready: Event, stop: Event, progress: Synchronized, results: object
+) -> None:
     """Process entry point: connect, take the snapshot, signal `ready`, record fixes until `stop`."""
     result = ListenerResult()
     try:
-        uvloop.run(_listen(url, ready, stop, progress, result))
+        uvloop.run(_listen(url, key, ready, stop, progress, result))
     except Exception as exc:  # reported with the figures
         result.error = f"{type(exc).__name__}: {exc}"
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -42,9 +44,11 @@ def run_listener(url: str, ready: Event, stop: Event, progress: Synchronized, re
 
 
 async def _listen(
-    url: str, ready: Event, stop: Event, progress: Synchronized, result: ListenerResult
+    url: str, key: str, ready: Event, stop: Event, progress: Synchronized, result: ListenerResult
 ) -> None:
-    async with connect(url, max_size=16 * 2**20, open_timeout=20) as ws:
+    # The key in a header, never in the URL (the API refuses ?token=: it would be logged).
+    headers = {"Authorization": f"Bearer {key}"}
+    async with connect(url, max_size=16 * 2**20, open_timeout=20, additional_headers=headers) as ws:
         first = json.loads(await ws.recv())
         if first.get("type") != "snapshot":
             raise RuntimeError(f"expected the snapshot first, got {first.get('type')!r}")

@@ -101,8 +101,8 @@ def run_scenario(scenario: Scenario, database_url: str, workdir: Path) -> dict[s
         _services(workdir, run_id, scenario, accounts) as stack,
         psycopg.connect(database_url, autocommit=True) as conn,
     ):
-        ws_url = f"ws://127.0.0.1:{stack.api_port}/api/v1/stream?token={key}"
-        with _listener(ws_url) as (listener_done, listener_progress, stop_listener):
+        ws_url = f"ws://127.0.0.1:{stack.api_port}/api/v1/stream"
+        with _listener(ws_url, key) as (listener_done, listener_progress, stop_listener):
             cpu = CpuMeter(stack.pids(), lambda: _backend_groups(conn))
             print(f"   gateway pid(s) {cpu.fixed['gateway']} (for py-spy); logs in {workdir}", flush=True)
             published, started = _publish(scenario, stack.mqtt_ports(), accounts.device_passwords, cpu)
@@ -226,10 +226,12 @@ def _start_gateway(
 
 
 @contextlib.contextmanager
-def _listener(url: str) -> Iterator[tuple[Any, Any, Any]]:
+def _listener(url: str, key: str) -> Iterator[tuple[Any, Any, Any]]:
     ready, stop, results = MP.Event(), MP.Event(), MP.Queue()
     progress = MP.Value("q", 0)
-    proc = MP.Process(target=run_listener, args=(url, ready, stop, progress, results), name="ws-listener")
+    proc = MP.Process(
+        target=run_listener, args=(url, key, ready, stop, progress, results), name="ws-listener"
+    )
     proc.start()
     try:
         if not ready.wait(30):
