@@ -2,7 +2,10 @@
 
     device -> per fix: FIX_CHECKS -> duplicate -> impossible jump -> (fix-time order) -> batch writer
 
-A refusal at any stage is counted and logged with its reason, and never affects the other fixes
+A position is stored once per (device, fix time), but an alarm is never de-duplicated away: a fix
+at a time already seen that brings a new alarm is stored as *alarm only* (see gateway.dedupe).
+An impossible jump is not refused: the fix is stored flagged `suspect` and not valid (see
+LastFixes). A refusal at any stage is counted and logged with its reason, and never affects the other fixes
 of the message or other messages. An exception while decoding or checking one message (a poison
 payload, a decoder bug) refuses that message or fix as `decode_error`: it never ends a task. Whatever a message brought, its acknowledgement goes through
 the batch writer, so it is sent only once the batch holding it has committed, in arrival order.
@@ -11,14 +14,18 @@ the batch writer, so it is sent only once the batch holding it has committed, in
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
 
 from gateway import metrics
 from gateway.batch_writer import Ack, PositionBatchWriter
 from gateway.checks import first_refusal
 from gateway.decoded import FixFields
-from gateway.dedupe import RecentFixes
+from gateway.dedupe import DUPLICATE, NEW, RecentFixes, alarm_of
 from gateway.refusals import Reason, Refusal, RefusalLog, error_refusal
 from gateway.registry import DeviceEntry, DeviceRegistry
 from gateway.sessions import DeviceSessions
@@ -31,6 +38,9 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 # What a handler's decoding of one message yields: the device (None: refused) and its fixes.
 Decoded = tuple[DeviceEntry | None, Sequence[FixFields | Refusal]]
+Place = tuple[datetime, float, float]  # fix time, lat, lon
+# How far back the fix times of a device are read when this process first hears it (dedupe).
+HISTORY_LOOKBACK = timedelta(days=1)
 
 __all__ = ["Decoded", "FixIngest", "LastFixes", "RefusalLog", "to_fix", "utc_now"]
 
@@ -39,31 +49,77 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(slots=True)
+class _Track:
+    """A device's trusted reference (its newest fix judged genuine) and the newest suspect fixes
+    that agree with each other but not with it."""
+
+    reference: Place | None
+    chain: list[Place] = field(default_factory=list)
+
+
 class LastFixes:
-    """The newest accepted fix time and place of each device, for the impossible-jump check."""
+    """The impossible-jump judge: each device's newest trusted fix time and place.
+
+    A live fix reached from the reference only faster than `max_kmh` is *suspect*: stored flagged
+    (not valid, `attributes.suspect`), never refused, and the reference stays. When `confirm`
+    suspect fixes in a row agree with each other (each reachable from the one before), it was the
+    reference that was wrong (a glitch remembered first): the newest of them becomes the reference
+    and is trusted. So one outlier is flagged wherever it comes, and never locks a vehicle out.
+    The reference of a device not yet heard by this process is the vehicle's stored latest
+    position (`seed`), not whatever fix comes first after a restart.
+    """
 
     def __init__(self, max_devices: int = 100_000) -> None:
         self._max_devices = max_devices
-        self._last: dict[str, tuple[datetime, float, float]] = {}
+        self._tracks: dict[str, _Track] = {}
 
-    def jump_refusal(self, device_id: str, f: FixFields, max_kmh: float, min_m: float) -> Refusal | None:
-        """A refusal when reaching `f` from the device's last fix needs more than `max_kmh`.
+    def knows(self, device_id: str) -> bool:
+        return device_id in self._tracks
 
-        Only fixes newer than the last one are judged (and remembered): backlog records are
+    def seed(self, device_id: str, reference: Place | None) -> None:
+        """Start judging `device_id` against `reference` (None: its first live fix)."""
+        if device_id not in self._tracks:
+            if len(self._tracks) >= self._max_devices:
+                self._tracks.pop(next(iter(self._tracks)))
+            self._tracks[device_id] = _Track(reference)
+
+    def last_position(self, device_id: str) -> Place | None:
+        track = self._tracks.get(device_id)
+        return None if track is None else track.reference
+
+    def judge(self, device_id: str, f: FixFields, max_kmh: float, min_m: float, confirm: int) -> str | None:
+        """Why `f` is suspect (how far, how fast), or None when it is trusted.
+
+        Only fixes newer than the reference are judged (and remembered): backlog records are
         checked by time and range only, as their neighbours are not known here.
         """
-        last = self._last.get(device_id)
-        if last is not None and f.fix_time <= last[0]:
+        self.seed(device_id, None)
+        track = self._tracks[device_id]
+        ref = track.reference
+        here = (f.fix_time, f.lat, f.lon)
+        if ref is not None and f.fix_time <= ref[0]:
             return None
-        if last is not None:
-            dt = (f.fix_time - last[0]).total_seconds()
-            distance = haversine_m(last[1], last[2], f.lat, f.lon)
-            if distance > min_m and distance / dt * 3.6 > max_kmh:
-                return Refusal(Reason.IMPOSSIBLE_JUMP, f"{distance:.0f} m in {dt:.0f} s")
-        if len(self._last) >= self._max_devices and device_id not in self._last:
-            self._last.pop(next(iter(self._last)))
-        self._last[device_id] = (f.fix_time, f.lat, f.lon)
-        return None
+        jump = None if ref is None else _jump(ref, here, max_kmh, min_m)
+        if jump is None:
+            track.reference, track.chain = here, []
+            return None
+        chain = track.chain
+        agrees = bool(chain) and f.fix_time > chain[-1][0] and _jump(chain[-1], here, max_kmh, min_m) is None
+        track.chain = [*chain, here] if agrees else [here]
+        if len(track.chain) >= confirm:  # the reference was the glitch
+            track.reference, track.chain = here, []
+            return None
+        return jump
+
+
+def _jump(a: Place, b: Place, max_kmh: float, min_m: float) -> str | None:
+    """How `b` is out of reach from `a` (both (time, lat, lon), `b` newer), or None."""
+    dt = (b[0] - a[0]).total_seconds()
+    distance = haversine_m(a[1], a[2], b[1], b[2])
+    if distance > min_m and distance / dt * 3.6 > max_kmh:
+        return f"{distance:.0f} m in {dt:.0f} s"
+    return None
 
 
 class FixIngest:
@@ -151,6 +207,7 @@ class FixIngest:
         metrics.MESSAGES.labels(transport).inc()
         fixes: list[Fix] = []
         if device is not None:
+            await self._warm(device)
             metrics.FIXES_RECEIVED.labels(transport).inc(len(items))
             for item in _in_time_order(items):
                 fix = self._accept_guarded(item, device, received_at, transport)
@@ -164,6 +221,62 @@ class FixIngest:
     async def after_commit(self, ack: Ack, transport: str = "unknown") -> None:
         """Queue an acknowledgement that carries no fix, keeping its place after earlier ones."""
         await self._writer.add((), ack, transport)
+
+    async def submit_alarm(
+        self,
+        transport: str,
+        device: DeviceEntry,
+        attributes: Mapping[str, Any],
+        ack: Ack,
+        received_at: datetime | None = None,
+    ) -> int:
+        """An alarm that came without a position (a GT06 heartbeat): stored as a fix without GPS
+        (not valid) at the device's last known position, stamped when received and marked
+        `position_from_last_known` (with `last_fix_time`), so the tracking worker raises it. With
+        no position known at all it can only be logged; `ack` runs after the commit either way."""
+        received_at = received_at or self.clock()
+        await self._warm(device)
+        last = self._last.last_position(device.device_id)
+        if last is None:
+            log.warning("%s: alarm %s with no known position: not stored", device.device_id, dict(attributes))
+            await self.after_commit(ack, transport)
+            return 0
+        fields = FixFields(
+            received_at,
+            last[1],
+            last[2],
+            valid=False,
+            attributes={**attributes, "position_from_last_known": True, "last_fix_time": last[0].isoformat()},
+        )
+        return await self.submit(transport, device, [fields], ack, received_at)
+
+    async def _warm(self, device: DeviceEntry) -> None:
+        """On first hearing a device, read what is stored of it: the vehicle's latest position (the
+        reference of the impossible-jump judge) and the device's recent fix times and alarms (so
+        a restart de-duplicates as before it). A database error leaves the memory cold."""
+        device_id = device.device_id
+        if self._last.knows(device_id):
+            return
+        reference: Place | None = None
+        try:  # on the registry's pool: the ingest has no connection of its own
+            async with self._registry._pool.connection() as conn:
+                if device.vehicle_id is not None:
+                    cur = await conn.execute(
+                        "SELECT fix_time, ST_Y(geom), ST_X(geom) FROM vehicle_latest WHERE vehicle_id = %s",
+                        (device.vehicle_id,),
+                    )
+                    row = await cur.fetchone()
+                    reference = None if row is None else (row[0], row[1], row[2])
+                cur = await conn.execute(
+                    "SELECT fix_time, attributes->>'alarm' FROM positions"
+                    " WHERE device_id = %s AND fix_time > now() - %s ORDER BY fix_time DESC LIMIT %s",
+                    (device_id, HISTORY_LOOKBACK, self.settings.dedupe_window),
+                )
+                for fix_time, alarm in reversed(await cur.fetchall()):
+                    self._recent.remember(device_id, fix_time, alarm)
+        except (psycopg.Error, OSError) as exc:
+            log.warning("%s: stored history not read (%s); judged without it", device_id, type(exc).__name__)
+        self._last.seed(device_id, reference)
 
     def _accept_guarded(
         self, item: FixFields | Refusal, device: DeviceEntry, received_at: datetime, transport: str
@@ -184,12 +297,21 @@ class FixIngest:
         refusal = first_refusal(item, received_at, s)
         if refusal is not None:
             return refusal
-        if self._recent.seen_before(device.device_id, item.fix_time):
+        admitted = self._recent.admit(device.device_id, item.fix_time, alarm_of(item.attributes))
+        if admitted == DUPLICATE:
             return Refusal(Reason.DUPLICATE, item.fix_time.isoformat())
-        if item.valid:
-            refusal = self._last.jump_refusal(device.device_id, item, s.max_jump_kmh, s.jump_min_distance_m)
-            if refusal is not None:
-                return refusal
+        if admitted != NEW:  # its position is stored already: its alarm only, a moment later
+            attributes = {**(item.attributes or {}), "alarm_only": True}
+            at = item.fix_time + timedelta(microseconds=admitted)
+            item = replace(item, fix_time=at, valid=False, attributes=attributes)
+        elif item.valid:
+            jump = self._last.judge(
+                device.device_id, item, s.max_jump_kmh, s.jump_min_distance_m, s.jump_confirm_fixes
+            )
+            if jump is not None:
+                log.info("%s: suspect fix at %s: %s (stored flagged)", device.device_id, item.fix_time, jump)
+                attributes = {**(item.attributes or {}), "suspect": "impossible_jump", "suspect_detail": jump}
+                item = replace(item, valid=False, attributes=attributes)
         return to_fix(item, device, received_at, transport)
 
 

@@ -43,7 +43,16 @@ class GatewaySettings(BaseSettings):
         400.0, gt=0, description="A reported speed above this is refused as corrupt."
     )
     max_jump_kmh: float = Field(
-        250.0, gt=0, description="A fix implying a faster move from the device's previous fix is refused."
+        250.0,
+        gt=0,
+        description="A fix implying a faster move from the device's last trusted fix is stored flagged "
+        "(attributes.suspect = impossible_jump, not valid): it never becomes the latest position.",
+    )
+    jump_confirm_fixes: int = Field(
+        3,
+        ge=2,
+        description="This many suspect fixes in a row that agree with each other (and not with the last "
+        "trusted fix) prove that fix was the glitch: the newest of them is trusted from then on.",
     )
     jump_min_distance_m: float = Field(
         500.0,

@@ -5,7 +5,9 @@ as the device sends nothing before that acknowledgement; an unknown, disabled or
 IMEI, one outside the device's allowed networks, or one that already has a live session from
 another address (gateway.sessions) gets no reply and the connection is closed. A frame before a successful login is refused
 and closes the connection. Locations and alarms are acknowledged (5-byte echo) only once their
-fix is committed; heartbeats and time requests after the fixes received before them. With
+fix is committed; heartbeats and time requests after the fixes received before them. A heartbeat
+carrying an alarm is stored as a fix without GPS at the device's last known position
+(`position_from_last_known`), so the alarm is raised like any other. With
 `checksum_mode=strict` a frame with a wrong CRC is refused without a reply (the device sends it
 again); `lenient` counts it and decodes it anyway. A login that states a time zone (extended
 login) makes the GPS times of the connection local to it, as in Traccar; other devices are
@@ -92,7 +94,12 @@ class Gt06Session:
             await ingest.submit(PROTOCOL, device, [message.item], lambda: conn.reply(ack), received_at)
         elif isinstance(message, Status):
             self._log_status(message)
-            await ingest.after_commit(lambda: conn.reply(ack), PROTOCOL)
+            if isinstance(message.attributes.get("alarm"), str):  # raised at the last known position
+                await ingest.submit_alarm(
+                    PROTOCOL, device, message.attributes, lambda: conn.reply(ack), received_at
+                )
+            else:
+                await ingest.after_commit(lambda: conn.reply(ack), PROTOCOL)
         elif isinstance(message, TimeRequest):
             await ingest.after_commit(
                 lambda: conn.reply(encode_time_reply(frame.serial, ingest.clock().astimezone(UTC))), PROTOCOL
@@ -134,7 +141,7 @@ class Gt06Session:
 
     def _log_status(self, status: Status) -> None:
         alarm = status.attributes.get("alarm")
-        if alarm is not None:  # no position to store it with: at least it is in the log
+        if alarm is not None:
             log.warning("%s: heartbeat alarm %s %s", self._conn, alarm, status.attributes)
         else:
             log.debug("%s: heartbeat %s", self._conn, status.attributes)
