@@ -4,11 +4,13 @@
 
 A position is stored once per (device, fix time), but an alarm is never de-duplicated away: a fix
 at a time already seen that brings a new alarm is stored as *alarm only* (see gateway.dedupe).
-An impossible jump is not refused: the fix is stored flagged `suspect` and not valid (see
-LastFixes). A refusal at any stage is counted and logged with its reason, and never affects the other fixes
+An impossible jump is not refused: the fix is stored flagged `suspect` and not valid (LastFixes).
+
+A refusal at any stage is counted and logged with its reason, and never affects the other fixes
 of the message or other messages. An exception while decoding or checking one message (a poison
-payload, a decoder bug) refuses that message or fix as `decode_error`: it never ends a task. Whatever a message brought, its acknowledgement goes through
-the batch writer, so it is sent only once the batch holding it has committed, in arrival order.
+payload, a decoder bug) refuses that message or fix as `decode_error`: it never ends a task.
+Whatever a message brought, its acknowledgement goes through the batch writer, so it is sent only
+once the batch holding it has committed, in arrival order.
 """
 
 from __future__ import annotations
