@@ -62,6 +62,7 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, brok
             database.database_url, gateway.batch_max_fixes, gateway.flush_interval_ms / 1000, relay
         )
         fixes = FixIngest(gateway, registry, writer)
+        fixes.on_events = relay_events
         ingest = BrokerIngest(
             broker.endpoint(),
             [MqttJsonHandler(fixes), OwnTracksHandler(fixes)],

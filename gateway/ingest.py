@@ -15,6 +15,8 @@ once the batch holding it has committed, in arrival order.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg_pool import PoolTimeout
 
 from gateway import metrics
 from gateway.batch_writer import Ack, PositionBatchWriter
@@ -142,7 +145,77 @@ class FixIngest:
         self._last = LastFixes()
         self._refusals = RefusalLog()
         # One live TCP session per device (GT06, Teltonika and H02 carry no credential).
-        self.sessions = DeviceSessions(settings.allow_concurrent_sessions, settings.session_stale_s)
+        self.sessions = DeviceSessions(
+            settings.allow_concurrent_sessions, settings.session_stale_s, on_duplicate=self._duplicate_session
+        )
+        # Where events the gateway raises itself go live (the gateway process sets it to its relay).
+        self.on_events: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _duplicate_session(
+        self, device_id: str, protocol: str, address: str, held_by: str, outcome: str
+    ) -> None:
+        """A second live session for a device from another address: what a forged IMEI looks like.
+        Raised as a `duplicate_session` event (stored, and live on the dispatchers' screens)."""
+        task = asyncio.get_running_loop().create_task(
+            self._raise_event(
+                device_id,
+                "duplicate_session",
+                "warning",
+                {
+                    "protocol": protocol,
+                    "address": address,
+                    "session_address": held_by,
+                    "outcome": outcome,
+                    "device_id": device_id,
+                },
+            )
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def settle(self) -> None:
+        """Wait for the events being raised on their own tasks (shutdown, tests)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _raise_event(self, device_id: str, kind: str, severity: str, details: dict[str, Any]) -> None:
+        entry = await self._registry.lookup(device_id)
+        vehicle_id = entry.vehicle_id if entry else None
+        try:
+            async with self._registry.pool.connection() as conn:
+                cur = await conn.execute(
+                    "INSERT INTO events (at, kind, severity, vehicle_id, details)"
+                    " VALUES (now(), %s, %s, %s, %s::jsonb)"
+                    " RETURNING id, at, kind, severity, vehicle_id, journey_id, geofence_id, hospital_id,"
+                    " ST_Y(geom) AS lat, ST_X(geom) AS lon, details",
+                    (kind, severity, vehicle_id, json.dumps(details)),
+                )
+                row = await cur.fetchone()
+        except (psycopg.Error, PoolTimeout) as exc:
+            log.warning("could not store a %s event of %s (%s)", kind, device_id, type(exc).__name__)
+            return
+        metrics.EVENTS_RAISED.labels(kind).inc()
+        if row is not None and self.on_events is not None:
+            names = (
+                "id",
+                "at",
+                "kind",
+                "severity",
+                "vehicle_id",
+                "journey_id",
+                "geofence_id",
+                "hospital_id",
+                "lat",
+                "lon",
+                "details",
+            )
+            event = dict(zip(names, row, strict=True))
+            event["at"] = event["at"].astimezone(UTC).isoformat().replace("+00:00", "Z")
+            try:
+                await self.on_events([event])
+            except Exception:  # the relay is best effort: the event is stored
+                log.exception("relaying a %s event failed", kind)
 
     async def device(
         self, device_id: str, transport: str, source: str, address: str | None = None
@@ -261,7 +334,7 @@ class FixIngest:
             return
         reference: Place | None = None
         try:  # on the registry's pool: the ingest has no connection of its own
-            async with self._registry._pool.connection() as conn:
+            async with self._registry.pool.connection() as conn:
                 if device.vehicle_id is not None:
                     cur = await conn.execute(
                         "SELECT fix_time, ST_Y(geom), ST_X(geom) FROM vehicle_latest WHERE vehicle_id = %s",
@@ -303,6 +376,7 @@ class FixIngest:
         if admitted == DUPLICATE:
             return Refusal(Reason.DUPLICATE, item.fix_time.isoformat())
         if admitted != NEW:  # its position is stored already: its alarm only, a moment later
+            metrics.FLAGGED.labels("alarm_only").inc()
             attributes = {**(item.attributes or {}), "alarm_only": True}
             at = item.fix_time + timedelta(microseconds=admitted)
             item = replace(item, fix_time=at, valid=False, attributes=attributes)
@@ -312,6 +386,7 @@ class FixIngest:
             )
             if jump is not None:
                 log.info("%s: suspect fix at %s: %s (stored flagged)", device.device_id, item.fix_time, jump)
+                metrics.FLAGGED.labels("impossible_jump").inc()
                 attributes = {**(item.attributes or {}), "suspect": "impossible_jump", "suspect_detail": jump}
                 item = replace(item, valid=False, attributes=attributes)
         return to_fix(item, device, received_at, transport)

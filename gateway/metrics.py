@@ -40,6 +40,12 @@ ABANDONED_MESSAGES = Counter(
     "amb_gateway_abandoned_messages_total",
     "Messages left unacknowledged at shutdown because their batch could not commit (redelivered).",
 )
+FLAGGED = Counter(
+    "amb_gateway_flagged_total",
+    "Fixes stored flagged, not valid (reason: impossible_jump, alarm_only).",
+    ["reason"],
+)
+EVENTS_RAISED = Counter("amb_gateway_events_total", "Events the gateway raised itself, by kind.", ["kind"])
 COMMIT_FAILURES = Counter("amb_gateway_commit_failures_total", "Batch commits that failed and were retried.")
 PENDING_FIXES = Gauge("amb_gateway_pending_fixes", "Fixes received and not yet committed.")
 BROKER_CONNECTED = Gauge("amb_gateway_broker_connected", "1 while consuming the broker's ingest queue.")

@@ -75,6 +75,11 @@ class DeviceRegistry:
         """False while the last reload failed (the copy may miss newly registered devices)."""
         return self._failures == 0
 
+    @property
+    def pool(self) -> AsyncConnectionPool:
+        """The gateway's database pool (the ingest reads what is stored of a device through it)."""
+        return self._pool
+
     async def lookup(self, device_id: str) -> DeviceEntry | None:
         entry = self._devices.get(device_id)
         if entry is not None:

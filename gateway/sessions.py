@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from gateway import metrics
@@ -36,10 +37,16 @@ class Session(Protocol):
     def close(self, reason: str) -> None: ...
 
 
+OnDuplicate = Callable[[str, str, str, str, str], None]  # device, protocol, address, held by, outcome
+
+
 class DeviceSessions:
-    def __init__(self, allow_concurrent: bool = False, stale_s: float = 180.0) -> None:
+    def __init__(
+        self, allow_concurrent: bool = False, stale_s: float = 180.0, on_duplicate: OnDuplicate | None = None
+    ) -> None:
         self._allow_concurrent = allow_concurrent
         self._stale_s = stale_s
+        self._on_duplicate = on_duplicate
         self._current: dict[str, Session] = {}
 
     def claim(self, device_id: str, conn: Session) -> bool:
@@ -61,6 +68,8 @@ class DeviceSessions:
                 silent,
                 outcome,
             )
+            if self._on_duplicate is not None:
+                self._on_duplicate(device_id, conn.protocol, conn.address, held.address, outcome)
             if not self._allow_concurrent:
                 return False
         held.close("replaced by a new session")

@@ -42,6 +42,7 @@ class IngestHarness:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.ingest.settle()  # events it raised on its own tasks
         self.task.cancel()
         await asyncio.gather(self.task, return_exceptions=True)
         await self.pool.close()

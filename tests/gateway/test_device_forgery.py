@@ -164,10 +164,16 @@ async def test_teltonika_and_h02_outside_the_allowed_network_are_refused(
 
 
 async def test_a_second_gt06_session_from_another_address_is_refused_while_the_first_is_live(
-    database_url: str, device: Callable[[str, str], str]
+    database_url: str, db: psycopg.Connection, device: Callable[[str, str], str]
 ) -> None:
     device(IMEI_GT06, "gt06")
-    async with listening(database_url, gt06_protocol) as (_harness, port):
+    async with listening(database_url, gt06_protocol) as (harness, port):
+        live: list[dict[str, Any]] = []
+
+        async def on_events(events: list[dict[str, Any]]) -> None:
+            live.extend(events)
+
+        harness.ingest.on_events = on_events
         reader, writer = await connect(port)
         writer.write(gt06.login_packet(IMEI_GT06, 1))
         assert gt06.parse_ack(await reader.readexactly(10)) == (0x01, 1)
@@ -176,6 +182,16 @@ async def test_a_second_gt06_session_from_another_address_is_refused_while_the_f
         forger.write(gt06.login_packet(IMEI_GT06, 1))
         assert await closed_without_reply(forger_reader)
         assert (duplicates("gt06", "refused"), refused("duplicate_session")) == (before[0] + 1, before[1] + 1)
+        # The dispatchers see it: a stored warning event on the vehicle, relayed live.
+        async with asyncio.timeout(5):
+            while not live:  # noqa: ASYNC110 - raised from the session's task
+                await asyncio.sleep(0.02)
+        stored = db.execute(
+            "SELECT e.kind, e.severity, v.plate, e.details->>'address' FROM events e"
+            " JOIN vehicles v ON v.id = e.vehicle_id WHERE e.kind = 'duplicate_session'"
+        ).fetchall()
+        assert stored == [("duplicate_session", "warning", PLATE, OTHER)]
+        assert live[0]["kind"] == "duplicate_session" and live[0]["details"]["outcome"] == "refused"
         # The real device goes on undisturbed.
         writer.write(gt06.location_packet(emu_fix(5), 2))
         assert gt06.parse_ack(await reader.readexactly(10)) == (0x22, 2)

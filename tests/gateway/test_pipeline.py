@@ -202,16 +202,21 @@ async def test_fixes_on_several_days_create_their_partitions(
     assert db.execute("SELECT count(*) FROM " + part).fetchone() == (1,)
 
 
-async def test_an_impossible_jump_is_refused_but_backlog_is_not_judged(
+async def test_an_impossible_jump_is_stored_flagged_and_backlog_is_not_judged(
     harness: Harness, db: psycopg.Connection, vehicle: tuple[int, str]
 ) -> None:
     _, device = vehicle
     await harness.send(device, fix(0, lat=16.000))
     await harness.send(device, fix(10, lat=16.100))  # 11 km in 10 s: ~4,000 km/h
-    await harness.send(device, fix(20, lat=16.001))  # 110 m in 20 s from the last accepted fix
+    await harness.send(device, fix(20, lat=16.001))  # 110 m in 20 s from the last trusted fix
     await harness.send(device, [fix(5, lat=16.05), fix(6, lat=16.0505)])  # late backlog: kept
     await harness.writer.drain()
-    assert [t for t, _ in stored(db, device)] == [T0 + timedelta(seconds=s) for s in (0, 5, 6, 20)]
+    assert [t for t, _ in stored(db, device)] == [T0 + timedelta(seconds=s) for s in (0, 5, 6, 10, 20)]
+    jump = db.execute(
+        "SELECT valid, attributes->>'suspect' FROM positions WHERE device_id = %s AND fix_time = %s",
+        (device, T0 + timedelta(seconds=10)),
+    ).fetchone()
+    assert jump == (False, "impossible_jump")  # stored, never the latest position
 
 
 async def test_a_backlog_array_is_archived_and_its_newest_fix_may_become_latest(
