@@ -145,7 +145,10 @@ def _heard(out: Outcome, fix: BatchFix) -> VehicleMemory:
         details = {"silent_s": round(gap), "gps_fix": fix.valid}
         out.events.append((EventDraft("device_online", fix.fix_time, "info", details), fix))
     heard = fix.fix_time if m.heard_at is None else max(m.heard_at, fix.fix_time)
-    no_fix = None if fix.valid else (m.no_fix_since or fix.fix_time)
+    # Rows the gateway stored flagged (an alarm apart from its position, a suspect jump) are not
+    # valid, yet say nothing about the receiver having lost its fix.
+    flagged = bool(fix.attributes.get("alarm_only") or fix.attributes.get("suspect"))
+    no_fix = None if fix.valid else m.no_fix_since if flagged else (m.no_fix_since or fix.fix_time)
     return replace(m, offline_since=None, heard_at=heard, no_fix_since=no_fix)
 
 

@@ -53,3 +53,17 @@ async def test_back_from_silence_without_gps_is_online_without_a_fix(
     assert offline["details"]["gps_fix"] is True  # its last message had a fix
     assert online["details"] == {"silent_s": NOW - 60, "gps_fix": False}
     assert link_state(db, vehicle_id) == (None, at(NOW - 60), at(NOW - 60))
+
+
+async def test_rows_the_gateway_flagged_do_not_mean_the_gps_fix_was_lost(
+    put: Put, worker: RecordingWorker, db: psycopg.Connection, vehicle: tuple[int, str]
+) -> None:
+    """An alarm stored apart from its position (`alarm_only`) and a suspect jump are not valid
+    rows, but the receiver still had its fix: no "connected without a fix" from them."""
+    vehicle_id, _ = vehicle
+    await put((NOW - 60, *CENTRE, 20.0))
+    await put((NOW - 59, *CENTRE, 0.0, {"alarm": "sos", "alarm_only": True}, False))
+    await put((NOW - 58, 16.2, 108.5, 20.0, {"suspect": "impossible_jump"}, False))
+    await worker.drain()
+    assert link_state(db, vehicle_id) == (None, at(NOW - 58), None)
+    assert [e["kind"] for e in worker.published].count("sos") == 1
