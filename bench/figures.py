@@ -123,6 +123,19 @@ def _tracking(o: Observations) -> dict[str, Any]:
     }
 
 
+def _latency_by_second(o: Observations) -> dict[int, list[float]]:
+    """Publish -> websocket latencies (s) by the second of the run their fix was sent in."""
+    received = o.listened.received
+    first = min((sent for p in o.published for _, _, sent in p.sent), default=0.0)
+    by_second: dict[int, list[float]] = {}
+    for p in o.published:
+        for device_id, fix_time, sent_at in p.sent:
+            arrived = received.get((device_id, fix_time))
+            if arrived is not None:
+                by_second.setdefault(int(sent_at - first), []).append(arrived - sent_at)
+    return by_second
+
+
 def _websocket(o: Observations) -> dict[str, Any]:
     received = o.listened.received
     latencies, missing = [], 0
@@ -133,8 +146,18 @@ def _websocket(o: Observations) -> dict[str, Any]:
                 missing += 1
             else:
                 latencies.append(arrived - sent_at)
+    by_second = _latency_by_second(o)
+    steady = [x for sec, values in by_second.items() if 0 < sec < max(by_second, default=0) for x in values]
     return {
         "latency_ms": latency_summary_ms(latencies),
+        # Without the first and the last second of publishing (the devices' connections settling,
+        # the run winding down), and second by second (p50, p99, max): where a tail comes from.
+        "latency_steady_ms": latency_summary_ms(steady),
+        "latency_by_second_ms": {
+            sec: [round((percentile(sorted(v), q) or 0.0) * 1000, 1) for q in (50, 99)]
+            + [round(max(v) * 1000, 1)]
+            for sec, v in sorted(by_second.items())
+        },
         "websocket_fixes": len(received),
         "websocket_missing": missing,
         "websocket_duplicates": o.listened.duplicates,

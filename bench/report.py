@@ -35,6 +35,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("publish->websocket p90 (ms)", "latency_ms.p90", "{:,.1f}"),
     ("publish->websocket p99 (ms)", "latency_ms.p99", "{:,.1f}"),
     ("publish->websocket max (ms)", "latency_ms.max", "{:,.1f}"),
+    ("p99 without the first and last second (ms)", "latency_steady_ms.p99", "{:,.1f}"),
     ("gateway batch, mean fixes", "gateway_mean_batch_fixes", "{:,.0f}"),
     ("gateway commit, mean (ms)", "gateway_mean_commit_ms", "{:.1f}"),
     ("gateway CPU per fix (us)", "cpu_us_per_fix.gateway", "{:.0f}"),
