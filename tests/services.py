@@ -286,7 +286,8 @@ def start_tracker(broker: Broker, log_dir: Path) -> ServiceProcess:
     return ServiceProcess("tracking", env, log_dir / f"tracker-{free_port()}.log").start()
 
 
-def start_api(broker: Broker, log_dir: Path) -> tuple[ServiceProcess, int]:
+def start_api(broker: Broker, log_dir: Path, **settings: str) -> tuple[ServiceProcess, int]:
+    """An API process; `settings` are extra environment variables (e.g. small caps for a test)."""
     port = free_port()
     env = {
         "AMB_DATABASE_URL": TEST_DATABASE_URL,
@@ -294,6 +295,7 @@ def start_api(broker: Broker, log_dir: Path) -> tuple[ServiceProcess, int]:
         "AMB_API_PORT": str(port),
         "AMB_API_STREAM_HEARTBEAT_S": "1",
         "AMB_API_STREAM_REAUTH_S": "1",
+        **settings,
     }
     api = ServiceProcess("api", env, log_dir / f"api-{port}.log").start()
 

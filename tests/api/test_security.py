@@ -12,7 +12,6 @@ import re
 import select
 import socket
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from tests.api.conftest import PASSWORD, add_user
 from tests.api.test_caller_link import dispatch
 from tests.api.test_dispatcher_page import CHROMIUM, CHROMIUM_ARGS
 from tests.api.test_stream import ws_url
-from tests.services import TEST_DATABASE_URL, Broker, ServiceProcess, free_port, wait_for
+from tests.services import Broker, ServiceProcess, start_api
 
 CAPS = {
     "AMB_API_STREAM_MAX_PER_PRINCIPAL": "3",
@@ -53,24 +52,7 @@ class Api:
 @pytest.fixture(scope="module")
 def guarded_api(broker: Broker, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """An API process of its own, with small websocket caps, whose log the tests read."""
-    port = free_port()
-    env = {
-        "AMB_DATABASE_URL": TEST_DATABASE_URL,
-        **broker.service_env("api"),
-        "AMB_API_PORT": str(port),
-        "AMB_API_STREAM_HEARTBEAT_S": "1",
-        **CAPS,
-    }
-    proc = ServiceProcess("api", env, tmp_path_factory.mktemp("guarded") / "api.log").start()
-
-    def healthy() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-                return resp.status == 200
-        except OSError:
-            return False
-
-    wait_for(healthy, 20, "API /healthz")
+    proc, port = start_api(broker, tmp_path_factory.mktemp("guarded"), AMB_API_STREAM_REAUTH_S="60", **CAPS)
     yield Api(f"http://127.0.0.1:{port}", proc)
     proc.stop()
 
