@@ -23,6 +23,9 @@ VEHICLE = {
     "device_id": "862095050123456",
     "position": POSITION,
     "age_s": 2.4,
+    "heard_age_s": 2.4,
+    "gps_fix": True,
+    "no_fix_since": None,
     "status": "en_route",
     "journey_id": 7,
 }

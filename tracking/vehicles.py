@@ -57,6 +57,11 @@ def _vehicle_json(r: dict[str, Any]) -> dict[str, Any]:
         "device_id": r["device_id"],
         "position": position,
         "age_s": None if r["age_s"] is None else round(r["age_s"], 1),
+        # Connected without a GPS fix (`gps_fix` false, since `no_fix_since`) is not offline:
+        # `heard_age_s` is the age of the tracker's last message of any kind.
+        "heard_age_s": None if r["heard_age_s"] is None else round(r["heard_age_s"], 1),
+        "gps_fix": r["no_fix_since"] is None,
+        "no_fix_since": None if r["no_fix_since"] is None else iso_utc(r["no_fix_since"]),
         # What a dispatcher colours by: the open journey's status, else the unit's own.
         "status": r["journey_status"] or r["unit_status"],
         "journey_id": r["journey_id"],

@@ -50,7 +50,8 @@ const SENTENCES = {
     }),
   long_stop: (c, e, d) => t('event.longStop', { c, d: formatDuration(d.stopped_s) }),
   device_offline: (c, e, d) => t('event.offline', { c, d: formatDuration(d.silent_s) }),
-  device_online: (c, e, d) => t('event.online', { c, d: formatDuration(d.silent_s) }),
+  device_online: (c, e, d) =>
+    t(d.gps_fix === false ? 'event.onlineNoFix' : 'event.online', { c, d: formatDuration(d.silent_s) }),
   driving_limit_warning: (c, e, d) =>
     t('event.drivingWarning', { c, d: formatDuration(d.driving_s), l: formatDuration(d.left_s) }),
   driving_limit: (c, e, d) => t('event.drivingLimit', { c, d: formatDuration(d.driving_s) }),

@@ -79,7 +79,23 @@ def test_vehicles_with_latest_position_and_age(
     assert moving["position"]["lat"] == 16.05 and moving["position"]["heading"] == 90
     assert moving["position"]["time"] == (now - timedelta(seconds=5)).isoformat().replace("+00:00", ".000Z")
     assert 4 <= moving["age_s"] < 60
+    assert moving["gps_fix"] is True and moving["no_fix_since"] is None and 4 <= moving["heard_age_s"] < 60
     assert by_sign["115-T2"]["position"] is None and by_sign["115-T2"]["plate"] == "43B55555"
+    # In a garage: the tracker keeps talking without a GPS fix. Connected, not offline.
+    db.execute(
+        "INSERT INTO vehicle_state (vehicle_id, heard_at, no_fix_since) VALUES (%s, %s, %s)",
+        (vehicle_id, now - timedelta(seconds=1), now - timedelta(minutes=20)),
+    )
+    garage = {
+        v["call_sign"]: v for v in get(api_server, "/api/v1/vehicles", keys["dispatcher"]).json()["vehicles"]
+    }
+    assert (
+        garage["115-T1"]["gps_fix"] is False
+        and garage["115-T1"]["heard_age_s"] < 5 <= garage["115-T1"]["age_s"]
+    )
+    assert garage["115-T1"]["no_fix_since"] == (now - timedelta(minutes=20)).isoformat().replace(
+        "+00:00", ".000Z"
+    )
 
 
 def test_track_is_rfc7946_geojson_in_time_order(

@@ -5,6 +5,10 @@ SELECT v.id, v.plate, v.call_sign, v.kind,
        l.fix_time, l.received_at, ST_Y(l.geom) AS lat, ST_X(l.geom) AS lon,
        l.speed_kmh, l.course, l.accuracy_m, l.satellites,
        extract(epoch FROM clock_timestamp() - l.fix_time)::float8 AS age_s,
+       -- When the tracker last spoke, with a GPS fix or without (heartbeats and invalid fixes
+       -- count: a unit in a garage is connected without a fix, not offline).
+       extract(epoch FROM clock_timestamp() - greatest(l.fix_time, s.heard_at))::float8 AS heard_age_s,
+       s.no_fix_since,
        coalesce(s.unit_status, 'available') AS unit_status,
        j.id AS journey_id, j.status AS journey_status
 FROM vehicles v
