@@ -156,12 +156,20 @@ stop_epmd() {
 }
 
 stop() {
-  running || { stop_epmd; return 0; }
   local pid
   pid=$(cat "$RABBITMQ_PID_FILE" 2>/dev/null || true)
-  ctl -q stop >/dev/null 2>&1 || true
-  if [ -n "$pid" ]; then
-    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+    stop_epmd
+    return 0
+  fi
+  # An orderly stop (queues closed cleanly); SIGTERM does the same if the CLI cannot reach the
+  # node; a node that still has not stopped after 40 s is killed.
+  ctl -q stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
   fi
   stop_epmd
 }
