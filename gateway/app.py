@@ -75,11 +75,13 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, brok
         async with asyncio.TaskGroup() as tg:
             tg.create_task(writer.run(), name="batch-writer")
             tg.create_task(ingest.run(), name="broker-ingest")
-            tg.create_task(
-                maintain_partitions_periodically(database.database_url), name="partition-maintenance"
-            )
             if tracker is not None:
+                # What amb-tracker runs beside its worker (the hourly partition maintenance) runs
+                # here when the worker does; otherwise amb-tracker does it, not every gateway too.
                 tg.create_task(tracker.run(), name="tracking-worker")
+                tg.create_task(
+                    maintain_partitions_periodically(database.database_url), name="partition-maintenance"
+                )
             for name, server in device_listeners(gateway, fixes):
                 tg.create_task(server, name=name)
 

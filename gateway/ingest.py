@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg_pool import PoolTimeout
 
 from gateway import metrics
@@ -37,6 +38,7 @@ from gateway.sessions import DeviceSessions
 from gateway.settings import GatewaySettings
 from tracking.geodesy import haversine_m
 from tracking.model import Fix
+from tracking.tracking_store import EVENT_COLUMNS, event_json
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +185,10 @@ class FixIngest:
         entry = await self._registry.lookup(device_id)
         vehicle_id = entry.vehicle_id if entry else None
         try:
-            async with self._registry.pool.connection() as conn:
-                cur = await conn.execute(
+            async with self._registry.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
                     "INSERT INTO events (at, kind, severity, vehicle_id, details)"
-                    " VALUES (now(), %s, %s, %s, %s::jsonb)"
-                    " RETURNING id, at, kind, severity, vehicle_id, journey_id, geofence_id, hospital_id,"
-                    " ST_Y(geom) AS lat, ST_X(geom) AS lon, details",
+                    f" VALUES (now(), %s, %s, %s, %s::jsonb) RETURNING {EVENT_COLUMNS}",
                     (kind, severity, vehicle_id, json.dumps(details)),
                 )
                 row = await cur.fetchone()
@@ -197,23 +197,8 @@ class FixIngest:
             return
         metrics.EVENTS_RAISED.labels(kind).inc()
         if row is not None and self.on_events is not None:
-            names = (
-                "id",
-                "at",
-                "kind",
-                "severity",
-                "vehicle_id",
-                "journey_id",
-                "geofence_id",
-                "hospital_id",
-                "lat",
-                "lon",
-                "details",
-            )
-            event = dict(zip(names, row, strict=True))
-            event["at"] = event["at"].astimezone(UTC).isoformat().replace("+00:00", "Z")
             try:
-                await self.on_events([event])
+                await self.on_events([event_json(row)])
             except Exception:  # the relay is best effort: the event is stored
                 log.exception("relaying a %s event failed", kind)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from messaging.connection import connect
-from tracking.broker_auth import HASHING, SERVICE_PERMISSIONS, ManagementApi, rabbit_hash
+from tracking.broker_auth import SERVICE_PERMISSIONS, ManagementApi, rabbit_hash, service_account
 from tracking.config import AmqpEndpoint
 
 T = TypeVar("T")
@@ -147,21 +147,11 @@ class Broker:
 
     def add_services(self) -> None:
         """A service account per role, with the permissions production gives it."""
-        definitions = {
-            "users": [
-                {
-                    "name": f"test-{role}",
-                    "password_hash": rabbit_hash(SERVICE_PASSWORD),
-                    "hashing_algorithm": HASHING,
-                    "tags": ["amb-service"],
-                }
-                for role in SERVICE_PERMISSIONS
-            ],
-            "permissions": [
-                {"user": f"test-{role}", "vhost": "/", "configure": c, "write": w, "read": r}
-                for role, (c, w, r) in SERVICE_PERMISSIONS.items()
-            ],
-        }
+        accounts = [
+            service_account(f"test-{role}", role, rabbit_hash(SERVICE_PASSWORD))
+            for role in SERVICE_PERMISSIONS
+        ]
+        definitions = {"users": [u for u, _ in accounts], "permissions": [p for _, p in accounts]}
         with self.management().client() as http:
             http.post("/api/definitions", json=definitions).raise_for_status()
 

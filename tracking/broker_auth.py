@@ -119,9 +119,9 @@ def render_definitions(conn: psycopg.Connection) -> dict[str, Any]:
     permissions: list[dict[str, Any]] = []
     topic_permissions: list[dict[str, Any]] = []
     for name, role, hashed in services:
-        users.append(_user(name, hashed, ["amb-service"]))
-        configure, write, read = SERVICE_PERMISSIONS[role]
-        permissions.append(_permission(name, configure, write, read))
+        user, permission = service_account(name, role, hashed)
+        users.append(user)
+        permissions.append(permission)
     stale = []
     for device_id, protocol, hashed in devices:
         if not _is_rabbit_hash(hashed):
@@ -146,6 +146,11 @@ def render_definitions(conn: psycopg.Connection) -> dict[str, Any]:
             stale[:10],
         )
     return {"users": users, "permissions": permissions, "topic_permissions": topic_permissions}
+
+
+def service_account(name: str, role: str, hashed: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A service's broker user and its permissions (role gateway or api), as definitions."""
+    return _user(name, hashed, ["amb-service"]), _permission(name, *SERVICE_PERMISSIONS[role])
 
 
 def _user(name: str, hashed: str, tags: list[str]) -> dict[str, Any]:

@@ -168,13 +168,11 @@ def _broker_auth(conn: psycopg.Connection, args: argparse.Namespace) -> str:
         name, _, rest = spec.partition("=")
         role, _, password = rest.partition(":")
         broker_auth.set_service_password(conn, name, role, password or None)
-    definitions = broker_auth.render_definitions(conn)
     if args.write:
-        args.write.write_text(json.dumps(definitions, indent=1), encoding="utf-8")
+        args.write.write_text(json.dumps(broker_auth.render_definitions(conn), indent=1), encoding="utf-8")
         args.write.chmod(0o600)
         return f"wrote {args.write}"
-    applied, removed = broker_auth.apply_definitions(_management_api(args), definitions)
-    return f"broker accounts: {applied} applied, {removed} removed"
+    return broker_auth.sync_broker(conn, _management_api(args))
 
 
 def _management_api(args: argparse.Namespace) -> broker_auth.ManagementApi:

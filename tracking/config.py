@@ -1,4 +1,4 @@
-"""Settings shared by every process: where PostgreSQL and the MQTT broker are, and which environment we run in."""
+"""Settings shared by every process: where PostgreSQL and the message engine are, and which environment we run in."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ DEFAULT_DATA_DIR = REPO_ROOT / "data" / "danang"
 # Dev-only credentials: accepted when AMB_ENV=development, refused anywhere else.
 DEV_DATABASE_URL = "postgresql://amb:amb@127.0.0.1:5432/ambulance"
 DEV_DATABASE_PASSWORD = "amb"  # noqa: S105 - the dev password, refused in production
-DEV_MQTT_URL = "mqtt://127.0.0.1:1884"
 DEV_AMQP_URL = "amqp://127.0.0.1:5673/"
 
 
@@ -58,31 +57,6 @@ def _dev_credentials(conninfo: str) -> bool:
         return True
     password = params.get("password") or os.environ.get("PGPASSWORD")
     return password == DEV_DATABASE_PASSWORD
-
-
-class MqttSettings(CommonSettings):
-    """MQTT broker connection."""
-
-    mqtt_url: str = Field(DEV_MQTT_URL, description="mqtt://[user:password@]host:port of the broker.")
-    mqtt_username: str | None = Field(None, description="Overrides the user in AMB_MQTT_URL.")
-    mqtt_password: str | None = Field(None, description="Overrides the password in AMB_MQTT_URL.")
-
-    @field_validator("mqtt_url")
-    @classmethod
-    def _valid_url(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("mqtt", "tcp"):
-            raise ValueError("AMB_MQTT_URL must look like mqtt://host:port")
-        return value
-
-    def endpoint(self) -> MqttEndpoint:
-        """The broker address and credentials, parsed from the URL and the overrides."""
-        parts = urlsplit(self.mqtt_url)
-        return MqttEndpoint(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 1883,
-            username=self.mqtt_username or (unquote(parts.username) if parts.username else None),
-            password=self.mqtt_password or (unquote(parts.password) if parts.password else None),
-        )
 
 
 class BrokerSettings(CommonSettings):
@@ -134,11 +108,3 @@ class AmqpEndpoint:
     username: str
     password: str = field(repr=False)
     tls: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class MqttEndpoint:
-    host: str
-    port: int
-    username: str | None
-    password: str | None

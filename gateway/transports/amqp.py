@@ -23,6 +23,7 @@ from typing import Protocol
 import aiormq
 from aio_pika.abc import AbstractConnection
 from aiormq.abc import DeliveredMessage
+from paho.mqtt.client import topic_matches_sub
 
 from gateway import metrics
 from gateway.batch_writer import Ack
@@ -125,7 +126,7 @@ class BrokerIngest:
             await handler.handle(topic, message.body, ack)
 
     def _handler_for(self, topic: str) -> MqttHandler | None:
-        return next((h for h in self._handlers if _matches(topic, h.topic_filter)), None)
+        return next((h for h in self._handlers if topic_matches_sub(h.topic_filter, topic)), None)
 
 
 class _Acker:
@@ -177,14 +178,3 @@ class _Acker:
         while self._tags and self._tags[0] == end + 1:
             end = self._tags.popleft()
         return end
-
-
-def _matches(topic: str, topic_filter: str) -> bool:
-    """MQTT filter matching (`+` one level, `#` the rest)."""
-    levels, patterns = topic.split("/"), topic_filter.split("/")
-    for i, pattern in enumerate(patterns):
-        if pattern == "#":
-            return True
-        if i >= len(levels) or (pattern != "+" and pattern != levels[i]):
-            return False
-    return len(levels) == len(patterns)
