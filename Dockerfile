@@ -4,9 +4,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY gateway gateway
-COPY tracking tracking
 COPY api api
+COPY admin admin
+COPY accounts accounts
+COPY tracking tracking
+COPY roads roads
+COPY fixes fixes
+COPY messaging messaging
+COPY runtime runtime
 COPY device_emulator device_emulator
+COPY rabbitmq rabbitmq
 COPY db db
 COPY data data
 # Editable, so the package finds db/ and data/ beside it in /app.

@@ -1,1 +1,5 @@
-"""API: REST and websocket service for dispatchers and hospitals (FastAPI)."""
+"""The API: REST, websockets and the web apps (static) for dispatchers, hospitals, callers and crews
+(FastAPI).
+
+May import: runtime, fixes, roads, tracking, accounts, messaging. Never the gateway.
+"""

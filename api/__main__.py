@@ -6,7 +6,7 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import ApiSettings
-from tracking.process import configure_logging
+from runtime.process import configure_logging
 
 
 def main() -> None:

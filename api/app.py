@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from accounts.sessions import SessionPolicy
+from accounts.users import LoginLimits
 from api.errors import install_error_handlers
 from api.guard import BodyLimit, RequestGuard
 from api.hub import ConnectionCaps, StreamHub
@@ -36,10 +38,8 @@ from api.routes import (
 from api.routes import map as map_routes
 from api.routes import metrics as metrics_routes
 from api.settings import ApiSettings
-from tracking.accounts import LoginLimits
-from tracking.config import BrokerSettings, CommonSettings, DatabaseSettings
-from tracking.db import open_pool
-from tracking.sessions import SessionPolicy
+from runtime.config import BrokerSettings, CommonSettings, DatabaseSettings
+from runtime.db import open_pool
 from tracking.settings import TrackingSettings
 
 STATIC_DIR = pages.STATIC_DIR

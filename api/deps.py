@@ -17,8 +17,8 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from tracking.access import Principal, resolve_api_key
-from tracking.sessions import Session, SessionPolicy, resolve_session
+from accounts.access import Principal, resolve_api_key
+from accounts.sessions import Session, SessionPolicy, resolve_session
 
 # Who may read the live fleet. Hospital accounts see only ambulances inbound to them (journeys).
 FLEET_READERS = ("admin", "dispatcher", "viewer")

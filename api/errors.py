@@ -8,12 +8,12 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tracking.access import AccessError, ApiKeyNotFoundError
-from tracking.accounts import LastAdminError, UsernameTakenError, UserNotFoundError
-from tracking.caller_links import CallerLinkGoneError, CallerLinkNotFoundError
+from accounts.access import AccessError, ApiKeyNotFoundError
+from accounts.caller_links import CallerLinkGoneError, CallerLinkNotFoundError
+from accounts.users import LastAdminError, UsernameTakenError, UserNotFoundError
+from roads.routing import NoRouteError
 from tracking.geofences import GeofenceError, GeofenceNotFoundError
 from tracking.journeys import JourneyConflictError, JourneyInputError, JourneyNotFoundError
-from tracking.routing import NoRouteError
 from tracking.vehicles import VehicleNotFoundError
 
 log = logging.getLogger(__name__)

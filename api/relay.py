@@ -21,7 +21,7 @@ from api.hub import StreamHub
 from messaging.connection import keep_connected, until_closed
 from messaging.publisher import CommittedPublisher
 from messaging.topology import COMMITTED_EXCHANGE, COMMITTED_KINDS, EVENTS
-from tracking.config import AmqpEndpoint
+from runtime.config import AmqpEndpoint
 
 log = logging.getLogger(__name__)
 QUEUE_MAX = 20_000  # messages; at 1,000 fixes/s in chunks of 500 that is far more than a minute

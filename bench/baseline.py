@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from bench.motion import LAT_RANGE, LON_RANGE
-from tracking.model import Fix
-from tracking.positions import PartitionCache, prepare_connection, store_fixes
+from fixes.model import Fix
+from fixes.positions import PartitionCache, prepare_connection, store_fixes
 
 NAIVE_INSERT = """
 INSERT INTO positions (device_id, vehicle_id, fix_time, received_at, geom, speed_kmh, course, protocol)

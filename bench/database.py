@@ -15,13 +15,13 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from tracking.access import create_api_key
-from tracking.broker_auth import issue_device_password, render_definitions
-from tracking.config import DEFAULT_DATA_DIR
-from tracking.db import apply_schema
+from accounts.access import create_api_key
+from admin.broker_auth import issue_device_password, render_definitions
+from admin.places import load_hospitals, load_road_lines, load_stations
+from runtime.config import DEFAULT_DATA_DIR
+from runtime.db import apply_schema
 from tracking.fleet import register_device, register_vehicle
 from tracking.geofences import ensure_default_geofences
-from tracking.places import load_hospitals, load_road_lines, load_stations
 from tracking.settings import TrackingSettings
 
 BENCH_DATABASE_URL = os.environ.get(

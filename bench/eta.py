@@ -26,15 +26,15 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from admin.places import load_hospitals, load_road_lines
 from bench.database import ensure_database
 from bench.tracking import URL, percentile
-from tracking.config import DEFAULT_DATA_DIR
-from tracking.db import apply_schema
+from roads.importer import import_roads
+from roads.routing import RoutePoint, rank_sources, rank_targets
+from runtime.config import DEFAULT_DATA_DIR
+from runtime.db import apply_schema
 from tracking.eta import EtaPolicy, hospital_inbound, update_etas
 from tracking.fleet import register_device, register_vehicle
-from tracking.places import load_hospitals, load_road_lines
-from tracking.roads_import import import_roads
-from tracking.routing import RoutePoint, rank_sources, rank_targets
 
 NETWORK = [DEFAULT_DATA_DIR / "roads-central.geojson", DEFAULT_DATA_DIR / "haichau-central.osm.pbf"]
 

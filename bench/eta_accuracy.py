@@ -6,11 +6,11 @@ simulated time, as fast as the machine goes:
 
 1. Training: `--vehicles` ambulances run missions for `--training-days` simulated days; their
    fixes (every `--interval` s while moving, every minute while stopped) are stored into
-   `positions` with their simulated times, as the gateway stores them (tracking.positions).
+   `positions` with their simulated times, as the gateway stores them (fixes.positions).
 2. Evaluation: the same fleet drives one more simulated day; `--journeys` of its journeys to a
    scene or to a hospital, spread over the 24 hours, are kept with the vehicle's actual arrival.
 3. At every `--every`th fix of each of those journeys the arrival is predicted with
-   tracking.routing.route(position and heading -> target, at the fix's simulated time): first
+   roads.routing.route(position and heading -> target, at the fix's simulated time): first
    with `road_speeds` empty (the default class profile), then after `learn_speeds` over the
    training days (the learned profile). The absolute error is reported in seconds and as a share
    of the time actually remaining, median and p90, against the target (learned: median <= 10 %,
@@ -50,20 +50,20 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from admin.places import load_hospitals, load_stations
 from bench.database import ensure_database
 from device_emulator.fleet import Phase, VehicleSample
 from device_emulator.roads import RoadGraph, load_road_graph
 from device_emulator.tracker import EmulatedTracker, FleetConfig, build_fleet
-from tracking.config import DEFAULT_DATA_DIR
-from tracking.db import apply_schema, query
+from fixes.model import Fix
+from fixes.positions import PartitionCache, prepare_connection, store_fixes
+from roads.importer import import_roads
+from roads.routing import LOCAL_TIME, NoRouteError, RoutePoint, route
+from roads.settings import RoutingSettings
+from roads.speed_learning import LEARN_SETTINGS, LearnReport, learn_params, learn_speeds
+from runtime.config import DEFAULT_DATA_DIR
+from runtime.db import apply_schema, query
 from tracking.fleet import register_device, register_vehicle
-from tracking.model import Fix
-from tracking.places import load_hospitals, load_stations
-from tracking.positions import PartitionCache, prepare_connection, store_fixes
-from tracking.roads_import import import_roads
-from tracking.routing import LOCAL_TIME, NoRouteError, RoutePoint, route
-from tracking.settings import RoutingSettings
-from tracking.speed_learning import LEARN_SETTINGS, LearnReport, learn_params, learn_speeds
 
 URL = os.environ.get("AMB_BENCH_ETA_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5432/ambulance_bench_eta")
 CENTRAL = DEFAULT_DATA_DIR / "roads-central.geojson"
@@ -318,7 +318,7 @@ async def explain_learning(since: datetime, until: datetime, settings: RoutingSe
         for setting in LEARN_SETTINGS:
             await conn.execute(setting)
         cur = await conn.execute(
-            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + query("learn_speeds"),
+            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + query("roads/learn_speeds"),
             learn_params(since, until, settings),
         )
         print("\n".join(r[0] for r in await cur.fetchall()))

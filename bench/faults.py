@@ -290,8 +290,8 @@ class Suite:
     def up(self) -> Iterator[None]:
         self.database_url = self.pg.start()
         import tests.services as services
-        from tracking.broker_auth import issue_device_password, render_definitions
-        from tracking.db import apply_schema
+        from admin.broker_auth import issue_device_password, render_definitions
+        from runtime.db import apply_schema
         from tracking.fleet import register_device, register_vehicle
 
         self.services = services

@@ -23,7 +23,7 @@ import uvloop
 
 from bench.motion import Motion
 from bench.mqtt_wire import MqttPublisher, MqttWireError
-from tracking.topics import device_position_topic
+from messaging.device_topics import device_position_topic
 
 CONNECT_CONCURRENCY = 100
 ACK_TIMEOUT_S = 60.0

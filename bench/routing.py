@@ -30,12 +30,12 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from admin.places import load_hospitals
 from bench.database import ensure_database
-from tracking.config import DEFAULT_DATA_DIR
-from tracking.db import apply_schema
-from tracking.places import load_hospitals
-from tracking.roads_import import import_roads
-from tracking.routing import NoRouteError, RoutePoint, rank_sources, rank_targets, route
+from roads.importer import import_roads
+from roads.routing import NoRouteError, RoutePoint, rank_sources, rank_targets, route
+from runtime.config import DEFAULT_DATA_DIR
+from runtime.db import apply_schema
 
 URL = os.environ.get(
     "AMB_BENCH_ROUTING_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5432/ambulance_bench_routing"

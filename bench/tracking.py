@@ -27,14 +27,14 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from admin.places import load_hospitals, load_road_lines
 from bench.database import ensure_database
-from tracking.config import DEFAULT_DATA_DIR
-from tracking.db import apply_schema, query
+from fixes.model import Fix
+from fixes.positions import PartitionCache, prepare_connection, store_fixes
+from runtime.config import DEFAULT_DATA_DIR
+from runtime.db import apply_schema, query
 from tracking.fleet import register_device, register_vehicle
 from tracking.geofences import create_geofence
-from tracking.model import Fix
-from tracking.places import load_hospitals, load_road_lines
-from tracking.positions import PartitionCache, prepare_connection, store_fixes
 from tracking.settings import TrackingSettings
 from tracking.worker import TrackingWorker
 
@@ -149,7 +149,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         async with conn.transaction(force_rollback=True):
             await conn.execute("SET LOCAL jit = off")  # as the worker runs it
             started = time.perf_counter()
-            cur = await conn.execute(query("evaluate_batch"), {"limit": args.batch})
+            cur = await conn.execute(query("tracking/evaluate_batch"), {"limit": args.batch})
             rows = await cur.fetchall()
             query_ms.append((time.perf_counter() - started) * 1000)
     hits = sum(len(r[8]) for r in rows)  # seen_ids

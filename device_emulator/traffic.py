@@ -8,7 +8,7 @@ Two factors multiply a vehicle's cruise speed (off unless `FleetConfig.traffic` 
   the seed, the segment and the direction (a market street, a school, a wide clear avenue): the
   same seed gives every segment the same factor in every run.
 
-Both are what speeds learned per road segment and hour of day (tracking/speed_learning.py) can
+Both are what speeds learned per road segment and hour of day (roads/speed_learning.py) can
 pick up from the fleet's traces and a class speed profile cannot.
 """
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from gateway.app import run_gateway
 from gateway.settings import GatewaySettings
-from tracking.config import BrokerSettings, DatabaseSettings
-from tracking.process import configure_logging, run_until_signalled
+from runtime.config import BrokerSettings, DatabaseSettings
+from runtime.process import configure_logging, run_until_signalled
 
 
 def main() -> None:

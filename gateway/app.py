@@ -9,6 +9,8 @@ from typing import Any
 
 from prometheus_client import start_http_server
 
+from fixes.model import StoredFix
+from fixes.positions import maintain_partitions_periodically
 from gateway.batch_writer import PositionBatchWriter
 from gateway.handlers.gt06 import Gt06Protocol
 from gateway.handlers.h02 import H02DatagramHandler, H02Protocol
@@ -19,14 +21,12 @@ from gateway.handlers.teltonika import TeltonikaDatagramHandler, TeltonikaProtoc
 from gateway.ingest import FixIngest
 from gateway.registry import DeviceRegistry
 from gateway.settings import GatewaySettings
-from gateway.transports.amqp import BrokerIngest
+from gateway.transports.amqp import BrokerConsumer
 from gateway.transports.datagram import DatagramListener
 from gateway.transports.http import HttpLimits, HttpListener
 from gateway.transports.stream import StreamLimits, StreamListener
-from tracking.config import BrokerSettings, DatabaseSettings
-from tracking.db import open_pool
-from tracking.model import StoredFix
-from tracking.positions import maintain_partitions_periodically
+from runtime.config import BrokerSettings, DatabaseSettings
+from runtime.db import open_pool
 from tracking.settings import TrackingSettings
 from tracking.worker import TrackingWorker
 
@@ -41,29 +41,29 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, brok
     async with open_pool(database, "amb-gateway") as pool:
         registry = DeviceRegistry(pool, gateway.registry_refresh_s, gateway.registry_miss_refresh_s)
         await registry.reload()
-        ingest: BrokerIngest | None = None
+        consumer: BrokerConsumer | None = None
         tracker: TrackingWorker | None = None
 
         async def relay(stored: list[StoredFix]) -> None:
             if tracker is not None:
                 tracker.wake()
-            if ingest is not None:
-                await ingest.publisher.publish_fixes([s.to_json() for s in stored])
+            if consumer is not None:
+                await consumer.publisher.publish_fixes([s.to_json() for s in stored])
 
         async def relay_events(events: list[dict[str, Any]]) -> None:
-            if ingest is not None:
-                await ingest.publisher.publish_events(events)
+            if consumer is not None:
+                await consumer.publisher.publish_events(events)
 
         async def relay_etas(etas: list[dict[str, Any]]) -> None:
-            if ingest is not None:
-                await ingest.publisher.publish_etas(etas)
+            if consumer is not None:
+                await consumer.publisher.publish_etas(etas)
 
         writer = PositionBatchWriter(
             database.database_url, gateway.batch_max_fixes, gateway.flush_interval_ms / 1000, relay
         )
         fixes = FixIngest(gateway, registry, writer)
         fixes.on_events = relay_events
-        ingest = BrokerIngest(
+        consumer = BrokerConsumer(
             broker.endpoint(),
             [MqttJsonHandler(fixes), OwnTracksHandler(fixes)],
             fixes.after_commit,
@@ -74,7 +74,7 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, brok
             tracker = TrackingWorker(database.database_url, TrackingSettings(), relay_events, relay_etas)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(writer.run(), name="batch-writer")
-            tg.create_task(ingest.run(), name="broker-ingest")
+            tg.create_task(consumer.run(), name="broker-consumer")
             if tracker is not None:
                 # What amb-tracker runs beside its worker (the hourly partition maintenance) runs
                 # here when the worker does; otherwise amb-tracker does it, not every gateway too.

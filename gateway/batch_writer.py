@@ -13,22 +13,29 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from fixes import quarantine
+from fixes.model import Fix, StoredFix
+from fixes.positions import PartitionCache, prepare_connection, store_fixes
 from gateway import metrics
-from tracking import quarantine
-from tracking.model import Fix, StoredFix
-from tracking.positions import PartitionCache, prepare_connection, store_fixes
 
 log = logging.getLogger(__name__)
 
 Ack = Callable[[], None]
-# Errors about the data itself: retrying the same batch can never succeed.
-REJECTED_BY_DATABASE = (
+# Why the database may refuse a fix for good, so that retrying the same batch cannot help: the
+# data itself (a value out of a column's range or type, a check, a value too large for an index)...
+BAD_DATA = (
     psycopg.errors.DataError,
-    psycopg.errors.IntegrityError,
-    psycopg.errors.ProgramLimitExceeded,  # a value too large for an index or a field
+    psycopg.errors.CheckViolation,
+    psycopg.errors.NotNullViolation,
+    psycopg.errors.UniqueViolation,
+    psycopg.errors.ProgramLimitExceeded,
 )
+# ...or a reference that is gone (a vehicle removed from the registry since the gateway read it):
+# not the fix's fault and perhaps not for good, so it is quarantined to be replayed, never dropped.
+MISSING_REFERENCE = (psycopg.errors.ForeignKeyViolation,)
+UNSTORABLE_IN_DATABASE = (*BAD_DATA, *MISSING_REFERENCE, psycopg.errors.IntegrityError)
 # ...or a value psycopg cannot even send (an attribute JSON cannot encode, an integer beyond bigint).
-REJECTED = (*REJECTED_BY_DATABASE, TypeError, ValueError, OverflowError)
+UNSTORABLE = (*UNSTORABLE_IN_DATABASE, TypeError, ValueError, OverflowError)
 OnCommitted = Callable[[list[StoredFix]], Awaitable[None]]
 DRAIN_TIMEOUT_S = 10.0  # how long `drain` waits by default: a shutdown must not hang on the database
 FINAL_COMMIT_S = 4.0  # how long a stopping writer tries to commit what it still holds
@@ -211,7 +218,7 @@ class PositionBatchWriter:
         await self._partitions.ensure(conn, fixes)
         try:
             return await store_fixes(conn, fixes), 0
-        except REJECTED as exc:
+        except UNSTORABLE as exc:
             log.warning("a batch of %d fixes was rejected (%s); storing them one by one", len(fixes), exc)
         return await self._store_one_by_one(conn, fixes)
 
@@ -224,7 +231,7 @@ class PositionBatchWriter:
         for fix in fixes:
             try:
                 stored += await store_fixes(conn, [fix])
-            except REJECTED as exc:
+            except UNSTORABLE as exc:
                 rejected += 1
                 await self._quarantine(conn, fix, exc)
         return stored, rejected
@@ -236,7 +243,7 @@ class PositionBatchWriter:
         error = str(exc) or type(exc).__name__
         try:
             row_id = await quarantine.add_fix(conn, fix, error)
-        except REJECTED_BY_DATABASE as again:
+        except UNSTORABLE_IN_DATABASE as again:
             log.error(
                 "refused a fix of %s at %s (%s); not even quarantined: %s",
                 fix.device_id,

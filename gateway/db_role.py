@@ -29,8 +29,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tracking.config import DatabaseSettings
-from tracking.positions import maintain_partitions_periodically
+from fixes.positions import maintain_partitions_periodically
+from runtime.config import DatabaseSettings
 
 DEFAULT_ROLE = "amb_app"
 ENSURE_PARTITION = "amb_ensure_position_partition(date)"

@@ -27,6 +27,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import PoolTimeout
 
+from fixes.geodesy import haversine_m
+from fixes.model import Fix
 from gateway import metrics
 from gateway.batch_writer import Ack, PositionBatchWriter
 from gateway.checks import first_refusal
@@ -36,8 +38,6 @@ from gateway.refusals import Reason, Refusal, RefusalLog, error_refusal
 from gateway.registry import DeviceEntry, DeviceRegistry
 from gateway.sessions import DeviceSessions
 from gateway.settings import GatewaySettings
-from tracking.geodesy import haversine_m
-from tracking.model import Fix
 from tracking.tracking_store import EVENT_COLUMNS, event_json
 
 log = logging.getLogger(__name__)
@@ -203,35 +203,78 @@ class FixIngest:
                 log.exception("relaying a %s event failed", kind)
 
     async def device(
-        self, device_id: str, transport: str, source: str, address: str | None = None
+        self, device_id: str, protocol: str, source: str, address: str | None = None
     ) -> DeviceEntry | None:
-        """The registered, enabled device with this id, speaking from `address` (the source IP of a
-        TCP, UDP or HTTP device; None over the broker, which authenticates its own clients) within
-        its allowed networks; otherwise the refusal is counted and None returned."""
-        return self._admit(await self._registry.lookup(device_id), device_id, transport, source, address)
+        """The registered, enabled device with this id, registered for `protocol` (a GT06 IMEI
+        must not be speakable over HTTP by whoever knows it), speaking from `address` (the source IP
+        of a TCP, UDP or HTTP device; None over the broker, which authenticates its own clients)
+        within its allowed networks; otherwise the refusal is counted and None returned."""
+        return self._admit(await self._registry.lookup(device_id), device_id, protocol, source, address)
 
     async def device_nowait(
-        self, device_id: str, transport: str, source: str, address: str | None = None
+        self, device_id: str, protocol: str, source: str, address: str | None = None
     ) -> DeviceEntry | None:
         """As `device`, without waiting for a registry reload (see DeviceRegistry.lookup_nowait)."""
         entry = await self._registry.lookup_nowait(device_id)
-        return self._admit(entry, device_id, transport, source, address)
+        return self._admit(entry, device_id, protocol, source, address)
+
+    async def open_session(
+        self,
+        protocol: str,
+        device_id: str,
+        bound_id: str | None,
+        source: str,
+        address: str | None,
+        claim: Callable[[str], bool] | None,
+    ) -> DeviceEntry | str:
+        """The device a connection (TCP session, or an H02 UDP link) may speak for, or why not:
+        a connection already bound to `bound_id` speaks for that device only (a second identity on
+        it is not believed); the device must pass `device`; and `claim` (the connection's claim on
+        the device's one live session, None where there is none) must succeed. A refusal is counted
+        and logged here; the reason returned is what the transport closes the connection with."""
+        if bound_id is not None and device_id != bound_id:
+            self.refuse(
+                Refusal(Reason.BAD_FRAME, f"{device_id} on a connection of {bound_id}"), protocol, source
+            )
+            return "identity change"
+        device = await self.device(device_id, protocol, source, address)
+        if device is None:
+            return "device refused"
+        if claim is not None and not claim(device_id):
+            detail = f"{device_id} already has a live session from another address"
+            self.refuse(Refusal(Reason.DUPLICATE_SESSION, detail), protocol, source)
+            return "duplicate session"
+        return device
 
     def _admit(
-        self, device: DeviceEntry | None, device_id: str, transport: str, source: str, address: str | None
+        self, device: DeviceEntry | None, device_id: str, protocol: str, source: str, address: str | None
     ) -> DeviceEntry | None:
+        refusal = None
         if device is None:
-            self.refuse(Refusal(Reason.UNKNOWN_DEVICE, device_id[:64]), transport, source)
+            refusal = Refusal(Reason.UNKNOWN_DEVICE, device_id[:64])
         elif not device.enabled:
-            self.refuse(Refusal(Reason.DEVICE_DISABLED, device_id), transport, source)
-            return None
+            refusal = Refusal(Reason.DEVICE_DISABLED, device_id)
+        elif device.protocol != protocol:
+            refusal = Refusal(Reason.WRONG_PROTOCOL, f"{device_id} is registered for {device.protocol}")
         elif address is not None and not device.allows(address):
-            self.refuse(Refusal(Reason.SOURCE_NOT_ALLOWED, f"{device_id} from {address}"), transport, source)
+            refusal = Refusal(Reason.SOURCE_NOT_ALLOWED, f"{device_id} from {address}")
+        if refusal is not None:
+            self.refuse(refusal, protocol, source)
             return None
         return device
 
     def refuse(self, refusal: Refusal, transport: str, source: str) -> None:
         self._refusals.refused(refusal, transport, source)
+
+    def decode_despite_checksum(self, protocol: str, mode: str, detail: str, source: str) -> bool:
+        """A frame whose checksum is wrong: counted; in `strict` mode refused (False: no reply, so
+        the device sends it again), in `lenient` mode logged and decoded anyway (True)."""
+        metrics.CHECKSUM_ERRORS.labels(protocol).inc()
+        if mode == "strict":
+            self.refuse(Refusal(Reason.BAD_CHECKSUM, detail), protocol, source)
+            return False
+        log.info("%s: %s; decoded anyway (lenient)", source, detail)
+        return True
 
     def refuse_error(self, exc: BaseException, transport: str, source: str) -> None:
         """Refuse a message whose decoding or checking raised `exc` (counted as decode_error)."""

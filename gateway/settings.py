@@ -34,7 +34,7 @@ class GatewaySettings(BaseSettings):
         ge=0,
         description="Fixes stamped further ahead of the clock are refused (trackers take their time from "
         "GPS: seconds of tolerance, not minutes). A fix accepted ahead of the clock is stored but becomes "
-        "the latest position only if it is at most 5 s ahead (tracking.positions.LATEST_MAX_AHEAD_S).",
+        "the latest position only if it is at most 5 s ahead (fixes.positions.LATEST_MAX_AHEAD_S).",
     )
     max_age_days: float = Field(
         400.0, gt=0, description="Older fixes are refused (match the database's retention of 400 days)."

@@ -14,7 +14,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractConnection
 
-from tracking.config import AmqpEndpoint
+from runtime.config import AmqpEndpoint
 
 Session = Callable[[AbstractConnection], Awaitable[None]]
 # What a lost or refused connection raises (aiormq's errors, and the socket's).

@@ -18,7 +18,7 @@ from aio_pika.abc import AbstractConnection, AbstractExchange
 
 from messaging.connection import CLOSING_ERRORS, keep_connected, until_closed
 from messaging.topology import COMMITTED_EXCHANGE, ETAS, EVENTS, FIXES
-from tracking.config import AmqpEndpoint
+from runtime.config import AmqpEndpoint
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # items per message

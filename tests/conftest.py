@@ -10,14 +10,14 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 
+from accounts.access import create_api_key
+from admin.places import load_hospitals, load_road_lines, load_stations
+from roads.importer import import_roads
+from runtime.config import DEFAULT_DATA_DIR
+from runtime.db import apply_schema
 from tests.services import TEST_DATABASE_URL, Broker, start_api
-from tracking.access import create_api_key
-from tracking.config import DEFAULT_DATA_DIR
-from tracking.db import apply_schema
 from tracking.fleet import register_device, register_vehicle
 from tracking.geofences import ensure_default_geofences
-from tracking.places import load_hospitals, load_road_lines, load_stations
-from tracking.roads_import import import_roads
 from tracking.settings import TrackingSettings
 
 # Two shared cores run the services next to the tests: no wall-clock health checks or deadlines.

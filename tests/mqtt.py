@@ -8,9 +8,9 @@ from typing import Any
 import aiomqtt
 
 from messaging.connection import connect
+from messaging.device_topics import device_position_topic
 from messaging.publisher import CommittedPublisher
 from tests.services import Broker
-from tracking.topics import device_position_topic
 
 
 async def publish_fixes(broker: Broker, device_id: str, *payloads: object, qos: int = 1) -> None:

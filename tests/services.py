@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from admin.broker_auth import SERVICE_PERMISSIONS, ManagementApi, rabbit_hash, service_account
 from messaging.connection import connect
-from tracking.broker_auth import SERVICE_PERMISSIONS, ManagementApi, rabbit_hash, service_account
-from tracking.config import AmqpEndpoint
+from runtime.config import AmqpEndpoint
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent

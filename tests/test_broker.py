@@ -14,8 +14,8 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from gateway.transports.amqp import _Acker
 from messaging.connection import connect
+from runtime.config import AmqpEndpoint
 from tests.services import Broker, wait_for
-from tracking.config import AmqpEndpoint
 
 pytestmark = pytest.mark.slow
 BURST = 2_000

@@ -15,16 +15,16 @@ import psycopg
 import pytest
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
-from tests.services import Broker, wait_for
-from tracking.broker_auth import (
+from admin.broker_auth import (
     apply_definitions,
     issue_device_password,
     rabbit_hash,
     render_definitions,
     set_service_password,
 )
+from messaging.device_topics import device_position_topic
+from tests.services import Broker, wait_for
 from tracking.fleet import register_device, register_vehicle
-from tracking.topics import device_position_topic
 
 pytestmark = pytest.mark.slow
 
@@ -187,7 +187,7 @@ def test_hash_format_is_rabbitmqs(tmp_path: Path) -> None:
 
 
 def test_owntracks_config_points_the_app_at_the_topic_its_acl_allows() -> None:
-    from tracking.broker_auth import device_topics, owntracks_config
+    from admin.broker_auth import device_topics, owntracks_config
 
     config = owntracks_config("nguyen.phone1", "pw", "mqtt.example.vn", 8883, tls=True)
     assert config["username"] == "nguyen.phone1" and config["deviceId"] == "phone1"

@@ -17,12 +17,13 @@ from prometheus_client import start_http_server
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fixes.positions import maintain_partitions_periodically
 from messaging.publisher import CommittedPublisher
-from tracking.config import BrokerSettings, DatabaseSettings
-from tracking.positions import maintain_partitions_periodically
-from tracking.process import configure_logging, run_until_signalled
-from tracking.settings import RoutingSettings, TrackingSettings
-from tracking.speed_learning import SpeedLearningJob
+from roads.settings import RoutingSettings
+from roads.speed_learning import SpeedLearningJob
+from runtime.config import BrokerSettings, DatabaseSettings
+from runtime.process import configure_logging, run_until_signalled
+from tracking.settings import TrackingSettings
 from tracking.worker import TrackingWorker
 
 

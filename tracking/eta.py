@@ -18,9 +18,9 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from tracking.db import query
-from tracking.model import iso_utc
-from tracking.routing import NoRouteError, RoutePoint, route
+from fixes.model import iso_utc
+from roads.routing import NoRouteError, RoutePoint, route
+from runtime.db import query
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ async def update_etas(
         return []
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            query("eta_candidates"), {"vehicles": vehicle_ids, "heading": list(HEADING_STATUSES)}
+            query("tracking/eta_candidates"), {"vehicles": vehicle_ids, "heading": list(HEADING_STATUSES)}
         )
         rows = await cur.fetchall()
     await conn.execute(
@@ -94,7 +94,7 @@ async def _routed(conn: AsyncConnection, row: dict[str, Any], now: datetime) -> 
     coords = ",".join(f"{lon} {lat}" for lon, lat in r.geometry) if len(r.geometry) >= 2 else None
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            query("eta_upsert_route"),
+            query("tracking/eta_upsert_route"),
             {
                 "journey": row["journey_id"],
                 "kind": row["target_kind"],
@@ -114,7 +114,7 @@ async def _followed(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, Any
     remaining_s = float(row["route_duration_s"]) * left
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            query("eta_update_progress"),
+            query("tracking/eta_update_progress"),
             {
                 "journey": row["journey_id"],
                 "fix_time": row["fix_time"],
@@ -143,7 +143,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 async def journey_eta(conn: AsyncConnection, journey_id: int) -> dict[str, Any] | None:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("eta_of_journey"), {"journey": journey_id})
+        await cur.execute(query("tracking/eta_of_journey"), {"journey": journey_id})
         row = await cur.fetchone()
     return _public(row) if row else None
 
@@ -155,7 +155,7 @@ async def hospital_inbound(conn: AsyncConnection, hospital_id: int) -> list[dict
     it is heading to the scene: `scene_eta_s` says when it gets there); `distance_left_m` is along
     the road."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("hospital_inbound"), {"hospital": hospital_id})
+        await cur.execute(query("tracking/hospital_inbound"), {"hospital": hospital_id})
         rows = await cur.fetchall()
     inbound = []
     for r in rows:

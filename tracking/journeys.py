@@ -9,8 +9,8 @@ from typing import Any
 from psycopg import AsyncConnection, errors
 from psycopg.rows import dict_row
 
+from fixes.model import iso_utc
 from tracking.journey_machine import CLOSED_STATUSES, check_manual_transition
-from tracking.model import iso_utc
 from tracking.tracking_store import insert_event, set_journey_status
 from tracking.vehicle_rules import EventDraft
 

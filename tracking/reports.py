@@ -11,9 +11,9 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from tracking.geodesy import haversine_m
+from fixes.geodesy import haversine_m
+from fixes.model import iso_utc
 from tracking.journeys import TIMESTAMPS, get_journey, status_log
-from tracking.model import iso_utc
 
 MIN_STOP_S = 60.0
 STOPPED_KMH = 5.0

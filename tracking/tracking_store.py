@@ -10,9 +10,9 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
+from fixes.model import iso_utc
 from tracking.evaluation import BatchFix, GeofenceInfo, Outcome, VehicleMemory
 from tracking.journey_machine import CLOSED_STATUSES, JourneyState
-from tracking.model import iso_utc
 from tracking.settings import TrackingSettings
 from tracking.vehicle_rules import EventDraft, RuleMemory
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from tracking.routing import RoutePoint, rank_sources
+from roads.routing import RoutePoint, rank_sources
 from tracking.vehicles import vehicles_with_latest
 
 

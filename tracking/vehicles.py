@@ -9,8 +9,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from tracking.db import query
-from tracking.model import iso_utc
+from fixes.model import iso_utc
+from runtime.db import query
 
 
 class VehicleNotFoundError(LookupError):
@@ -31,7 +31,7 @@ class TrackPoint:
 async def vehicles_with_latest(conn: AsyncConnection, vehicle_id: int | None = None) -> list[dict[str, Any]]:
     """The fleet (or one vehicle) in its public JSON form: each with `position` (or None) and `age_s`."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("vehicles_with_latest"), {"vehicle": vehicle_id})
+        await cur.execute(query("tracking/vehicles_with_latest"), {"vehicle": vehicle_id})
         rows = await cur.fetchall()
     return [_vehicle_json(r) for r in rows]
 
@@ -85,7 +85,7 @@ async def vehicle_track(
     if await cur.fetchone() is None:
         raise VehicleNotFoundError(f"no vehicle with id {vehicle_id}")
     cur = await conn.execute(
-        query("vehicle_track"), {"vehicle_id": vehicle_id, "from": start, "to": end, "limit": limit}
+        query("tracking/vehicle_track"), {"vehicle_id": vehicle_id, "from": start, "to": end, "limit": limit}
     )
     return [TrackPoint(*row) for row in await cur.fetchall()]
 
@@ -136,12 +136,12 @@ def track_geojson(
 
 async def roads_geojson(conn: AsyncConnection) -> str:
     """The road lines as GeoJSON text, built in PostGIS."""
-    cur = await conn.execute(query("roads_geojson"))
+    cur = await conn.execute(query("tracking/roads_geojson"))
     row = await cur.fetchone()
     return row[0] if row else '{"type":"FeatureCollection","features":[]}'
 
 
 async def hospitals(conn: AsyncConnection) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("hospitals"))
+        await cur.execute(query("tracking/hospitals"))
         return list(await cur.fetchall())

@@ -39,9 +39,9 @@ from psycopg.rows import dict_row
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runtime.db import query
 from tracking import metrics
 from tracking import tracking_store as store
-from tracking.db import query
 from tracking.eta import EtaPolicy, update_etas
 from tracking.evaluation import BatchFix, GeofenceInfo, evaluate_vehicle
 from tracking.geofencing import Zone
@@ -427,7 +427,7 @@ async def _fetch_batch(conn: psycopg.AsyncConnection, limit: int) -> list[dict[s
     # compilation costs more than the whole query.
     await conn.execute("SET LOCAL jit = off")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("evaluate_batch"), {"limit": limit})
+        await cur.execute(query("tracking/evaluate_batch"), {"limit": limit})
         return await cur.fetchall()
 
 

@@ -1,7 +1,7 @@
 """Browser sign-in: login (a session cookie and its CSRF token), logout, and who am I.
 
 Failed logins are throttled per (username, client address) and per client address, and a username
-under attack from many addresses is slowed down, never locked (tracking.accounts.LoginLimits; in
+under attack from many addresses is slowed down, never locked (accounts.users.LoginLimits; in
 PostgreSQL, shared by every API process, checked and counted atomically); an unknown username and
 a wrong password get the same answer, in the same time.
 """
@@ -15,12 +15,13 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
+from accounts import sessions
+from accounts import users as accounts
+from accounts.access import Principal
 from api import metrics
 from api.account_schemas import LoginRequest
 from api.deps import SESSION_COOKIE, Caller, Conn, CurrentSession, client_ip, same_origin, session_policy
 from api.openapi import error, ok
-from tracking import accounts, sessions
-from tracking.access import Principal
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
+from accounts import caller_links, throttle
 from api.deps import Conn, Editor, client_ip
 from api.openapi import AUTH_ERRORS, CONFLICT, NOT_FOUND, error, ok
-from tracking import caller_links, throttle
 
 router = APIRouter()
 

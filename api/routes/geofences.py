@@ -10,6 +10,7 @@ from api import examples
 from api.deps import AnyUser, Conn, Editor
 from api.openapi import AUTH_ERRORS, NOT_FOUND, ok
 from api.schemas import GeofenceCreate, GeofenceUpdate
+from fixes.model import iso_utc
 from tracking.geofences import (
     create_geofence,
     deactivate_geofence,
@@ -17,7 +18,6 @@ from tracking.geofences import (
     list_geofences,
     update_geofence,
 )
-from tracking.model import iso_utc
 
 router = APIRouter(prefix="/api/v1/geofences", tags=["geofences"], responses=AUTH_ERRORS)
 

@@ -12,9 +12,9 @@ from api import examples
 from api.deps import AnyUser, Conn, FleetReader, hospital_scope
 from api.openapi import AUTH_ERRORS, NOT_FOUND, ok
 from api.schemas import coordinate
+from fixes.model import iso_utc
+from roads.routing import NoRouteError, RoutePoint, rank_targets, route
 from tracking.eta import hospital_inbound
-from tracking.model import iso_utc
-from tracking.routing import NoRouteError, RoutePoint, rank_targets, route
 from tracking.vehicles import hospitals, vehicle_position
 
 router = APIRouter(prefix="/api/v1", tags=["hospitals"], responses=AUTH_ERRORS)

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 
+from accounts.access import Principal
 from api import examples
 from api.deps import AnyUser, Conn, Editor, hospital_scope
 from api.openapi import AUTH_ERRORS, CONFLICT, NOT_FOUND, example, ok
@@ -16,7 +17,6 @@ from api.relay import CommittedFixRelay
 from api.routes.vehicles import GeoJSONResponse
 from api.schemas import DestinationUpdate, JourneyCreate, StatusChange
 from tracking import journeys, reports
-from tracking.access import Principal
 from tracking.units import fastest_units
 
 router = APIRouter(prefix="/api/v1/journeys", tags=["journeys"], responses=AUTH_ERRORS)

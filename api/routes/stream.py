@@ -31,6 +31,7 @@ from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect, status
 from psycopg import AsyncConnection
 from pydantic import ValidationError
 
+from accounts.access import Principal, issue_stream_ticket, redeem_stream_ticket, resolve_credential
 from api import metrics
 from api.deps import (
     FLEET_READERS,
@@ -46,9 +47,8 @@ from api.deps import (
 from api.hub import ConnectionCaps, StreamHub, Subscriber
 from api.openapi import AUTH_ERRORS, ok
 from api.stream_filter import FilterRequest, ScopeError, StreamFilter, build_filter
-from tracking.access import Principal, issue_stream_ticket, redeem_stream_ticket, resolve_credential
+from fixes.model import iso_utc
 from tracking.eta import hospital_inbound
-from tracking.model import iso_utc
 from tracking.vehicles import vehicles_with_latest
 
 router = APIRouter(tags=["stream"])

@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
+from accounts import access
+from accounts import users as accounts
 from api.account_schemas import ApiKeyCreate, UserCreate, UserUpdate
 from api.deps import Admin, Conn
 from api.openapi import AUTH_ERRORS, Responses, error, ok
-from tracking import access, accounts
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=AUTH_ERRORS)
 

@@ -36,7 +36,6 @@ from gateway.protocols.gt06 import (
     parse_frame,
 )
 from gateway.refusals import Reason, Refusal
-from gateway.registry import DeviceEntry
 from gateway.settings import GatewaySettings
 from gateway.transports.stream import Connection
 
@@ -68,12 +67,11 @@ class Gt06Session:
             self._refuse(frame)
             return
         if not frame.checksum_ok:
-            metrics.CHECKSUM_ERRORS.labels(PROTOCOL).inc()
             detail = f"0x{frame.protocol:02x} CRC {frame.crc_sent:04x}, computed {frame.crc_computed:04x}"
-            if self._settings.checksum_mode == "strict":
-                self._refuse(Refusal(Reason.BAD_CHECKSUM, detail))
-                return  # no reply: the device sends the frame again
-            log.info("%s: %s; decoded anyway (lenient)", conn, detail)
+            if not ingest.decode_despite_checksum(PROTOCOL, self._settings.checksum_mode, detail, str(conn)):
+                if self._imei is None:
+                    conn.close("no login")
+                return
         message = decode(frame, self._utc_offset_min)
         if isinstance(message, Login):
             await self._login(message, frame)
@@ -117,23 +115,17 @@ class Gt06Session:
             self._conn.close("no login")
 
     async def _login(self, login: Login, frame: Gt06Frame) -> None:
-        conn = self._conn
-        if self._imei is not None and login.imei != self._imei:
-            # A connection speaks for one device; a second identity on it is not believed.
-            detail = f"login {login.imei} on a connection of {self._imei}"
-            self._ingest.refuse(Refusal(Reason.BAD_FRAME, detail), PROTOCOL, str(conn))
-            conn.close("identity change")
-            return
-        device = await self._ingest.device(login.imei, PROTOCOL, conn.peer, conn.address)
-        if device is None:  # counted and logged by the ingest; GT06 has no negative reply
-            conn.close("unknown device")
-            return
-        if not _registered_for_gt06(device, self._ingest, conn):
-            return
-        if not self._ingest.sessions.claim(login.imei, conn):
-            detail = f"{login.imei} already has a live session from another address"
-            self._ingest.refuse(Refusal(Reason.DUPLICATE_SESSION, detail), PROTOCOL, conn.peer)
-            conn.close("duplicate session")
+        conn, ingest = self._conn, self._ingest
+        device = await ingest.open_session(
+            PROTOCOL,
+            login.imei,
+            self._imei,
+            conn.peer,
+            conn.address,
+            lambda i: ingest.sessions.claim(i, conn),
+        )
+        if isinstance(device, str):  # GT06 has no negative reply
+            conn.close(device)
             return
         self._imei = conn.device_id = login.imei
         self._utc_offset_min = login.utc_offset_min or 0
@@ -152,15 +144,6 @@ class Gt06Session:
         if not frame.extended and frame.protocol not in COMMAND_TYPES:  # as Traccar: echo it
             conn = self._conn
             await self._ingest.after_commit(lambda: conn.reply(ack), PROTOCOL)
-
-
-def _registered_for_gt06(device: DeviceEntry, ingest: FixIngest, conn: Connection) -> bool:
-    if device.protocol == PROTOCOL:
-        return True
-    detail = f"{device.device_id} is registered for {device.protocol}"
-    ingest.refuse(Refusal(Reason.WRONG_PROTOCOL, detail), PROTOCOL, conn.peer)
-    conn.close("wrong protocol")
-    return False
 
 
 class Gt06Protocol:

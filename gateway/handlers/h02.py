@@ -102,25 +102,12 @@ class H02Frames:
         if device_id is None:  # an X frame: nothing tells whose it is
             metrics.IGNORED_MESSAGES.labels(PROTOCOL, "X").inc()
             return None
-        if link.device_id is not None and device_id != link.device_id:
-            # A connection speaks for one device; a second identity on it is not believed.
-            detail = f"id {device_id} on a link of {link.device_id}"
-            ingest.refuse(Refusal(Reason.BAD_FRAME, detail), PROTOCOL, link.source)
-            link.drop("identity change")
-            return None
-        device = await ingest.device(device_id, PROTOCOL, link.source, link.address)
-        if device is None:  # counted and logged by the ingest; no reply
-            link.drop("unknown device")
-            return None
-        if device.protocol != PROTOCOL:
-            detail = f"{device_id} is registered for {device.protocol}"
-            ingest.refuse(Refusal(Reason.WRONG_PROTOCOL, detail), PROTOCOL, link.source)
-            link.drop("wrong protocol")
-            return None
-        if link.device_id is None and link.claim is not None and not link.claim(device_id):
-            detail = f"{device_id} already has a live session from another address"
-            ingest.refuse(Refusal(Reason.DUPLICATE_SESSION, detail), PROTOCOL, link.source)
-            link.drop("duplicate session")
+        claim = link.claim if link.device_id is None else None
+        device = await ingest.open_session(
+            PROTOCOL, device_id, link.device_id, link.source, link.address, claim
+        )
+        if isinstance(device, str):
+            link.drop(device)
             return None
         link.device_id = device_id
         return device

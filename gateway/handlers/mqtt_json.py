@@ -10,7 +10,7 @@ from gateway.ingest import FixIngest
 from gateway.protocols.mqtt_json import parse_fix, split_payload
 from gateway.refusals import Reason, Refusal
 from gateway.registry import DeviceEntry
-from tracking.topics import DEVICE_POSITION_FILTER, device_id_from_topic
+from messaging.device_topics import DEVICE_POSITION_FILTER, device_id_from_topic
 
 PROTOCOL = "mqtt_json"
 

@@ -191,11 +191,6 @@ class OsmAndApp:
         """The device this request may speak for, or one 401 for every failure (see the module)."""
         ingest = self._ingest
         device = await ingest.device_nowait(device_id, PROTOCOL, peer, address)  # counts its own refusals
-        if device is not None and device.protocol != PROTOCOL:
-            # A GT06 IMEI must not be speakable over HTTP by whoever knows it.
-            detail = f"{device_id} is registered for {device.protocol}"
-            ingest.refuse(Refusal(Reason.WRONG_PROTOCOL, detail), PROTOCOL, peer)
-            device = None
         supplied = hash_device_token(token) if token else _NO_HASH
         expected = device.token_hash if device is not None and device.token_hash else _NO_HASH
         matches = hmac.compare_digest(supplied, expected) and token is not None

@@ -1,7 +1,7 @@
 """OwnTracks phones over MQTT: `owntracks/<user>/<device>`, registered as device `<user>.<device>`.
 
 The broker authenticates each phone (username = its device id) and its ACL lets it publish only
-to its own topic (tracking/broker_auth.py), so the topic is the phone's identity.
+to its own topic (admin/broker_auth.py), so the topic is the phone's identity.
 """
 
 from __future__ import annotations
@@ -44,10 +44,6 @@ class OwnTracksHandler:
         if isinstance(decoded, Refusal) and decoded.reason in _MESSAGE_REFUSALS:
             return self._refuse(decoded, device_id)
         device = await ingest.device(device_id, PROTOCOL, source)
-        if device is not None and device.protocol != PROTOCOL:
-            detail = f"{device_id} is registered for {device.protocol}"
-            ingest.refuse(Refusal(Reason.WRONG_PROTOCOL, detail), PROTOCOL, source)
-            device = None
         return device, [decoded] if device else []
 
     def _refuse(self, refusal: Refusal, source: str) -> Decoded:

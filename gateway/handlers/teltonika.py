@@ -26,7 +26,6 @@ from gateway.protocols.teltonika import (
 )
 from gateway.protocols.teltonika_avl import AvlData, AvlError, decode_avl, fixes_of
 from gateway.refusals import Reason, Refusal
-from gateway.registry import DeviceEntry
 from gateway.settings import GatewaySettings
 from gateway.transports.datagram import Reply
 from gateway.transports.stream import Connection, Splitter
@@ -66,23 +65,14 @@ class TeltonikaSession:
         self._ingest.sessions.release(self._imei, self._conn)
 
     async def _handshake(self, imei: str) -> None:
-        conn = self._conn
-        if self._imei is not None and imei != self._imei:
-            # A connection speaks for one device; a second identity on it is not believed.
-            detail = f"IMEI {imei} on a connection of {self._imei}"
-            self._ingest.refuse(Refusal(Reason.BAD_FRAME, detail), PROTOCOL, str(conn))
-            conn.close("identity change")
-            return
-        device = await _registered(self._ingest, imei, conn.peer, conn.address)
-        if device is None:
-            conn.reply(encode_imei_reply(False))
-            conn.close("unknown device")
-            return
-        if not self._ingest.sessions.claim(imei, conn):
-            detail = f"{imei} already has a live session from another address"
-            self._ingest.refuse(Refusal(Reason.DUPLICATE_SESSION, detail), PROTOCOL, conn.peer)
-            conn.reply(encode_imei_reply(False))
-            conn.close("duplicate session")
+        conn, ingest = self._conn, self._ingest
+        device = await ingest.open_session(
+            PROTOCOL, imei, self._imei, conn.peer, conn.address, lambda i: ingest.sessions.claim(i, conn)
+        )
+        if isinstance(device, str):
+            if device != "identity change":
+                conn.reply(encode_imei_reply(False))
+            conn.close(device)
             return
         self._imei = conn.device_id = imei
         conn.reply(encode_imei_reply(True))  # at once: the device sends nothing before it
@@ -95,16 +85,13 @@ class TeltonikaSession:
             conn.close("no handshake")
             return
         if not packet.checksum_ok:
-            metrics.CHECKSUM_ERRORS.labels(PROTOCOL).inc()
             detail = f"CRC {packet.crc_sent:04x}, computed {packet.crc_computed:04x}"
-            if self._settings.checksum_mode == "strict":
-                ingest.refuse(Refusal(Reason.BAD_CHECKSUM, detail), PROTOCOL, str(conn))
-                return  # no reply: the device sends the packet again
-            log.info("%s: %s; decoded anyway (lenient)", conn, detail)
+            if not ingest.decode_despite_checksum(PROTOCOL, self._settings.checksum_mode, detail, str(conn)):
+                return
         data = _decode(packet.avl, ingest, str(conn))
         if data is None:
             return
-        device = await _registered(ingest, self._imei, conn.peer, conn.address)
+        device = await ingest.device(self._imei, PROTOCOL, conn.peer, conn.address)
         if device is None:  # disabled or removed since the handshake
             conn.close("device no longer registered")
             return
@@ -142,7 +129,7 @@ class TeltonikaDatagramHandler:
         if isinstance(packet, Refusal):
             ingest.refuse(packet, PROTOCOL, peer)
             return
-        device = await _registered(ingest, packet.imei, peer, peer.rsplit(":", 1)[0])
+        device = await ingest.device(packet.imei, PROTOCOL, peer, peer.rsplit(":", 1)[0])
         if device is None:  # no reply
             return
         avl = _decode(packet.avl, ingest, f"{packet.imei}@{peer}")
@@ -150,17 +137,6 @@ class TeltonikaDatagramHandler:
             return
         ack = encode_udp_ack(packet.packet_id, packet.avl_packet_id, avl.count)
         await ingest.submit(PROTOCOL, device, fixes_of(avl), lambda: reply(ack), received_at)
-
-
-async def _registered(ingest: FixIngest, imei: str, source: str, address: str) -> DeviceEntry | None:
-    """The enabled device registered with this IMEI for Teltonika, speaking from an allowed
-    `address`; otherwise the refusal is counted and logged, and None returned."""
-    device = await ingest.device(imei, PROTOCOL, source, address)
-    if device is not None and device.protocol != PROTOCOL:
-        detail = f"{imei} is registered for {device.protocol}"
-        ingest.refuse(Refusal(Reason.WRONG_PROTOCOL, detail), PROTOCOL, source)
-        return None
-    return device
 
 
 def _decode(avl: bytes, ingest: FixIngest, source: str) -> AvlData | None:

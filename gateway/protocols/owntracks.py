@@ -29,7 +29,7 @@ from gateway.refusals import Reason, Refusal
 
 TOPIC_FILTER = "owntracks/+/+"
 # The registered device id is `<user>.<device>` (ids allow [A-Za-z0-9_.:-]); the user part holds
-# no dot, so the mapping is one to one (and matches the broker ACL, tracking/broker_auth.py).
+# no dot, so the mapping is one to one (and matches the broker ACL, admin/broker_auth.py).
 _USER = re.compile(r"^[A-Za-z0-9_:-]+$")
 _DEVICE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 MAX_DEVICE_ID = 64

@@ -30,7 +30,7 @@ from gateway.batch_writer import Ack
 from messaging.connection import keep_connected, until_closed
 from messaging.publisher import CommittedPublisher
 from messaging.topology import INGEST_QUEUE, mqtt_topic
-from tracking.config import AmqpEndpoint
+from runtime.config import AmqpEndpoint
 
 log = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 10.0
@@ -44,7 +44,7 @@ class MqttHandler(Protocol):
     async def handle(self, topic: str, payload: bytes, ack: Ack) -> None: ...
 
 
-class BrokerIngest:
+class BrokerConsumer:
     """Consumes `amb.ingest` with a bounded prefetch, one message at a time in delivery order,
     and reconnects with jittered backoff; relays committed data with the same connection."""
 

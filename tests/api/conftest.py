@@ -9,7 +9,7 @@ import httpx
 import psycopg
 import pytest
 
-from tracking.accounts import hash_password
+from accounts.users import hash_password
 
 ROLES = ("admin", "dispatcher", "hospital", "viewer")
 PASSWORD = "correct horse battery staple"

@@ -323,7 +323,7 @@ def test_admins_issue_list_and_revoke_api_keys(
 
 def amb_admin(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tracking.cli", "--database-url", TEST_DATABASE_URL, *args],
+        [sys.executable, "-m", "admin.cli", "--database-url", TEST_DATABASE_URL, *args],
         input=stdin,
         capture_output=True,
         text=True,

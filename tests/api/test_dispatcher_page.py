@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from accounts.access import create_api_key
 from tests.services import Broker, start_gateway
-from tracking.access import create_api_key
 from tracking.fleet import seed_demo_fleet
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

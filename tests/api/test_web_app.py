@@ -19,14 +19,14 @@ import httpx
 import psycopg
 import pytest
 
+from fixes.model import Fix
+from fixes.positions import PartitionCache, prepare_connection, store_fixes
 from tests.api.conftest import PASSWORD
 from tests.api.test_dispatcher_page import CHROMIUM, CHROMIUM_ARGS
 from tests.mqtt import publish_committed
 from tests.services import Broker
 from tests.tracking.test_eta import place_vehicle
 from tracking.fleet import register_device, register_vehicle
-from tracking.model import Fix
-from tracking.positions import PartitionCache, prepare_connection, store_fixes
 
 pytestmark = [
     pytest.mark.browser,

@@ -9,12 +9,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from admin import cli
 from device_emulator.fixes import Fix
 from device_emulator.ids import DeviceIdError
 from device_emulator.protocols import gt06, h02, owntracks
 from device_emulator.tracker import FleetConfig, build_fleet, device_id_for, device_ids
 from gateway.protocols.owntracks import device_id_from_topic
-from tracking import cli
 from tracking.fleet import (
     DEVICE_ID_PATTERN,
     FleetError,

@@ -4,22 +4,20 @@ live and re-uploaded 0x22 locations, heartbeat), and the packets accepted by a r
 from __future__ import annotations
 
 import asyncio
-import random
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 from hypothesis import given
 from hypothesis import strategies as st
 
-from device_emulator.fixes import Fix, GpsReceiver
-from device_emulator.fleet import Phase, VehicleSample
+from device_emulator.fixes import Fix
 from device_emulator.protocols import gt06 as emu
-from device_emulator.roads import DANANG
 from gateway.decoded import FixFields
 from gateway.handlers.gt06 import Gt06Protocol
 from gateway.protocols.gt06 import Gt06Splitter, Location, Login, Status, decode, encode_reply, parse_frame
 from gateway.refusals import Refusal
 from gateway.transports.stream import StreamListener
+from tests.device_emulator import drive
 from tests.gateway.harness import IngestHarness
 from tests.services import free_port
 from tracking.fleet import register_device, register_vehicle
@@ -28,15 +26,7 @@ IMEI = "359339075005244"
 
 
 def emulator_fixes(count: int, start: datetime, seed: int = 11) -> list[Fix]:
-    """Fixes as the emulator's GPS reports them along a drive north-east through central Da Nang."""
-    gps = GpsReceiver(random.Random(seed), DANANG)
-    return [
-        gps.fix(
-            VehicleSample(16.0544 + i * 1e-4, 108.2022 + i * 2e-4, 12.5, 63.4, Phase.TO_SCENE, 1),
-            start + timedelta(seconds=i),
-        )
-        for i in range(count)
-    ]
+    return drive.emulator_fixes(count, start, seed=seed)
 
 
 def decoded(packet: bytes) -> FixFields:

@@ -4,22 +4,21 @@ sentences and heartbeats, over TCP and UDP to real listeners."""
 from __future__ import annotations
 
 import asyncio
-import random
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 from hypothesis import given
 from hypothesis import strategies as st
 
-from device_emulator.fixes import Fix, GpsReceiver
-from device_emulator.fleet import Phase, VehicleSample
+from device_emulator.fixes import Fix
+from device_emulator.fleet import Phase
 from device_emulator.protocols import h02 as emu
-from device_emulator.roads import DANANG
 from gateway.decoded import FixFields
 from gateway.handlers.h02 import H02DatagramHandler, H02Protocol
 from gateway.protocols.h02 import H02Splitter, Heartbeat, Report, decode, encode_v4_reply
 from gateway.transports.datagram import DatagramListener
 from gateway.transports.stream import StreamListener
+from tests.device_emulator import drive
 from tests.gateway.harness import IngestHarness
 from tests.services import free_port
 from tracking.fleet import register_device, register_vehicle
@@ -30,14 +29,7 @@ RESOLUTION_DEG = 0.5 / 600_000 + 1e-12
 
 
 def emulator_fixes(count: int, start: datetime, seed: int = 13) -> list[Fix]:
-    gps = GpsReceiver(random.Random(seed), DANANG)
-    return [
-        gps.fix(
-            VehicleSample(16.0544 + i * 1e-4, 108.2022 + i * 2e-4, 12.5, 63.4, Phase.TO_HOSPITAL, 1),
-            start + timedelta(seconds=i),
-        )
-        for i in range(count)
-    ]
+    return drive.emulator_fixes(count, start, seed=seed, phase=Phase.TO_HOSPITAL)
 
 
 def decoded(sentence: bytes) -> FixFields:

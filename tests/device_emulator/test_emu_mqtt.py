@@ -13,8 +13,8 @@ from device_emulator.config import MqttEndpoint, MqttSettings
 from device_emulator.links import LinkConfig
 from device_emulator.runner import RunOptions, run_fleet
 from device_emulator.tracker import FleetConfig, build_fleet
+from messaging.device_topics import DEVICE_POSITION_FILTER, device_id_from_topic
 from tests.services import Broker
-from tracking.topics import DEVICE_POSITION_FILTER, device_id_from_topic
 
 PAYLOAD_KEYS = {"time", "lat", "lon", "speed_kmh", "heading", "alt_m", "accuracy_m", "sats", "attrs"}
 

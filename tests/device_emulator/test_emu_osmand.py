@@ -3,7 +3,6 @@ the query, form and JSON forms (live and backlog), and requests accepted by a re
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -12,13 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from device_emulator.fixes import Fix, GpsReceiver
-from device_emulator.fleet import Phase, VehicleSample
+from device_emulator.fixes import Fix
+from device_emulator.fleet import Phase
 from device_emulator.protocols import osmand as emu
-from device_emulator.roads import DANANG
 from gateway.decoded import FixFields
 from gateway.protocols.osmand import OsmAndMessage, decode_query
 from gateway.protocols.osmand_json import decode_json
+from tests.device_emulator import drive
 from tests.gateway.harness import IngestHarness
 from tests.gateway.test_osmand_http import serving
 from tracking.fleet import issue_device_token, register_device, register_vehicle
@@ -28,14 +27,15 @@ NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 
 
 def emulator_fixes(count: int, start: datetime, speed_mps: float = 12.5) -> list[Fix]:
-    gps = GpsReceiver(random.Random(11), DANANG)
-    return [
-        gps.fix(
-            VehicleSample(16.0544 + i * 1e-4, 108.2022 + i * 2e-4, speed_mps, 63.4, Phase.TO_HOSPITAL, 3),
-            start + timedelta(seconds=i, milliseconds=250),
-        )
-        for i in range(count)
-    ]
+    return drive.emulator_fixes(
+        count,
+        start,
+        seed=11,
+        speed_mps=speed_mps,
+        phase=Phase.TO_HOSPITAL,
+        sats=3,
+        offset=timedelta(milliseconds=250),
+    )
 
 
 def decoded(message: OsmAndMessage | object) -> list[FixFields]:

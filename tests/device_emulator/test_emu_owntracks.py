@@ -3,7 +3,6 @@ emulator fixes (live and queued while offline), and the topic naming the registe
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -11,13 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from device_emulator.fixes import Fix, GpsReceiver
-from device_emulator.fleet import Phase, VehicleSample
+from device_emulator.fixes import Fix
 from device_emulator.protocols import owntracks as emu
-from device_emulator.roads import DANANG
 from gateway.decoded import FixFields
 from gateway.handlers.owntracks import OwnTracksHandler
 from gateway.protocols.owntracks import decode, device_id_from_topic
+from tests.device_emulator import drive
 from tests.gateway.harness import IngestHarness
 from tracking.fleet import register_device, register_vehicle
 
@@ -25,14 +23,17 @@ NOW = datetime(2026, 11, 27, 8, 0, 0, 400000, tzinfo=UTC)
 
 
 def emulator_fixes(count: int, start: datetime) -> list[Fix]:
-    gps = GpsReceiver(random.Random(5), DANANG)
-    return [
-        gps.fix(
-            VehicleSample(16.0611 + i * 1e-4, 108.2166 - i * 1e-4, 9.7, 315.0, Phase.TO_SCENE, 8),
-            start + timedelta(seconds=2 * i),
-        )
-        for i in range(count)
-    ]
+    return drive.emulator_fixes(
+        count,
+        start,
+        seed=5,
+        origin=(16.0611, 108.2166),
+        step=(1e-4, -1e-4),
+        speed_mps=9.7,
+        heading=315.0,
+        sats=8,
+        interval=timedelta(seconds=2),
+    )
 
 
 def assert_same(fix: Fix, got: FixFields | object) -> None:

@@ -4,17 +4,14 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 from hypothesis import given
 from hypothesis import strategies as st
 
-from device_emulator.fixes import Fix, GpsReceiver
-from device_emulator.fleet import Phase, VehicleSample
+from device_emulator.fixes import Fix
 from device_emulator.protocols import teltonika as emu
-from device_emulator.roads import DANANG
 from gateway.decoded import FixFields
 from gateway.handlers.teltonika import TeltonikaProtocol
 from gateway.protocols.teltonika import (
@@ -29,6 +26,7 @@ from gateway.protocols.teltonika import (
 )
 from gateway.protocols.teltonika_avl import decode_avl, fixes_of
 from gateway.transports.stream import StreamListener
+from tests.device_emulator import drive
 from tests.gateway.harness import IngestHarness
 from tests.gateway.teltonika_captures import WIKI_8_ONE
 from tests.services import free_port
@@ -38,15 +36,7 @@ IMEI = "356307042441013"
 
 
 def emulator_fixes(count: int, start: datetime, seed: int = 7) -> list[Fix]:
-    """Fixes as the emulator's GPS reports them along a drive east through central Da Nang."""
-    gps = GpsReceiver(random.Random(seed), DANANG)
-    return [
-        gps.fix(
-            VehicleSample(16.0544 + i * 1e-4, 108.2022 + i * 2e-4, 12.5, 63.4, Phase.TO_SCENE, 1),
-            start + timedelta(seconds=i),
-        )
-        for i in range(count)
-    ]
+    return drive.emulator_fixes(count, start, seed=seed)
 
 
 def decoded(frame: bytes) -> list[FixFields]:

@@ -9,13 +9,13 @@ from typing import Any
 
 import psycopg
 
+from fixes.model import StoredFix
 from gateway.batch_writer import Ack, PositionBatchWriter
 from gateway.ingest import FixIngest
 from gateway.registry import DeviceRegistry
 from gateway.settings import GatewaySettings
-from tracking.config import DatabaseSettings
-from tracking.db import open_pool
-from tracking.model import StoredFix
+from runtime.config import DatabaseSettings
+from runtime.db import open_pool
 
 
 class IngestHarness:

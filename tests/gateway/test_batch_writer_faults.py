@@ -17,13 +17,13 @@ import pytest
 from prometheus_client import REGISTRY
 from psycopg_pool import AsyncConnectionPool
 
+from fixes.model import Fix, StoredFix
 from gateway.batch_writer import Ack, PositionBatchWriter
 from gateway.registry import DeviceRegistry
 from tests.gateway.conftest import Relay
 from tests.gateway.harness import recent_utc
 from tests.gateway.test_poison_messages import MqttHarness, fix
 from tracking.fleet import register_device, register_vehicle
-from tracking.model import Fix, StoredFix
 
 SHUTDOWN_BOUND_S = 15.0
 

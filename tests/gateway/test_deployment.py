@@ -30,12 +30,12 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import ValidationError
 
+from admin.cli import main as amb_admin
+from fixes.model import Fix
+from fixes.positions import PartitionCache, maintain_partitions, prepare_connection, store_fixes
 from gateway.db_role import grant_app_role
+from runtime.config import DatabaseSettings
 from tests.services import TEST_DATABASE_URL
-from tracking.cli import main as amb_admin
-from tracking.config import DatabaseSettings
-from tracking.model import Fix
-from tracking.positions import PartitionCache, maintain_partitions, prepare_connection, store_fixes
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("gateway", "tracker", "api")

@@ -161,7 +161,7 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_is_checked(
 
 
 def test_amb_admin_add_device_restricts_networks(db: psycopg.Connection, database_url: str) -> None:
-    from tracking.cli import main
+    from admin.cli import main
 
     register_vehicle(db, PLATE, "115-T1")
     assert main(["--database-url", database_url, "add-device", "4210051415", "--protocol", "h02",

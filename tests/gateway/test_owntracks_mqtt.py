@@ -1,5 +1,5 @@
 """OwnTracks end to end: the handler on the real ingest and PostGIS (acknowledgements after the
-commit, in order), and on the project's Mosquitto through MqttIngest. Payloads: see
+commit, in order), and on the project's RabbitMQ node through the gateway's BrokerConsumer. Payloads: see
 test_owntracks_decode.py for their sources; the ingest's clock is set just after their time."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 from gateway.batch_writer import Ack
 from gateway.handlers.owntracks import OwnTracksHandler
-from gateway.transports.amqp import BrokerIngest
+from gateway.transports.amqp import BrokerConsumer
 from tests.gateway.harness import IngestHarness
 from tests.gateway.test_owntracks_decode import (
     BOOKLET_ENCRYPTED,
@@ -114,7 +114,7 @@ async def test_locations_are_stored_and_every_message_acknowledged_after_commit_
 async def test_through_the_broker(
     db: psycopg.Connection, harness: IngestHarness, broker: Broker, unique: str
 ) -> None:
-    ingest = BrokerIngest(
+    ingest = BrokerConsumer(
         broker.endpoint("gateway"),
         [OwnTracksHandler(harness.ingest)],
         harness.ingest.after_commit,

@@ -239,7 +239,7 @@ async def test_a_fix_the_database_rejects_never_stalls_the_others(
     harness: Harness, db: psycopg.Connection, vehicle: tuple[int, str]
 ) -> None:
     """Past every check, a value the table refuses (here a course of 400°) costs only its own fix."""
-    from tracking.model import Fix
+    from fixes.model import Fix
 
     vehicle_id, device = vehicle
     good = [

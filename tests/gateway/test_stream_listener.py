@@ -38,7 +38,8 @@ class ToySession:
     async def on_frame(self, frame: bytes) -> None:
         word, *args = frame.decode().split()
         if word == "LOGIN":
-            self._device = await self._ingest.device(args[0], "toy", self._conn.peer)
+            # The toy speaks for devices registered as mqtt_json (the `vehicle` fixture's).
+            self._device = await self._ingest.device(args[0], "mqtt_json", self._conn.peer)
             if self._device is not None:
                 self._conn.device_id = args[0]
             self._conn.reply(b"OK\n" if self._device else b"NO\n")

@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tracking.model import Fix
-from tracking.positions import PartitionCache, prepare_connection, store_fixes
+from fixes.model import Fix
+from fixes.positions import PartitionCache, prepare_connection, store_fixes
 from tracking.settings import TrackingSettings
 from tracking.worker import TrackingWorker
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tracking import cli
+from admin import cli
 from tracking.fleet import (
     FleetError,
     hash_device_token,

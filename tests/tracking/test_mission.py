@@ -12,11 +12,11 @@ import pytest
 
 from device_emulator.fleet import Phase
 from device_emulator.tracker import FleetConfig, build_fleet
+from fixes.model import Fix
+from fixes.positions import PartitionCache, prepare_connection, store_fixes
 from tests.tracking.conftest import RecordingWorker
 from tracking import journeys, reports
 from tracking.geofences import create_geofence
-from tracking.model import Fix
-from tracking.positions import PartitionCache, prepare_connection, store_fixes
 
 pytestmark = pytest.mark.slow
 

@@ -21,9 +21,9 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
-from tracking.db import apply_schema
-from tracking.model import Fix
-from tracking.positions import PartitionCache, maintain_partitions, prepare_connection, store_fixes
+from fixes.model import Fix
+from fixes.positions import PartitionCache, maintain_partitions, prepare_connection, store_fixes
+from runtime.db import apply_schema
 
 WRITER_BOUND_S = 5.0  # generous: a blocked writer would wait until the reader ends (never, here)
 
@@ -182,7 +182,7 @@ async def test_a_fix_for_a_day_without_partition_is_stored_despite_a_reader_and_
 
         release = asyncio.create_task(release_later())
         started = time.perf_counter()
-        with caplog.at_level(logging.INFO, logger="tracking.positions"):
+        with caplog.at_level(logging.INFO, logger="fixes.positions"):
             await PartitionCache().ensure(writer, [fix])
             stored = await store_fixes(writer, [fix])
         took = time.perf_counter() - started

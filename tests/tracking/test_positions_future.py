@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from fixes.model import Fix
+from fixes.positions import LATEST_MAX_AHEAD_S, PartitionCache, prepare_connection, store_fixes
 from tests.tracking.conftest import RecordingWorker
-from tracking.model import Fix
-from tracking.positions import LATEST_MAX_AHEAD_S, PartitionCache, prepare_connection, store_fixes
 
 CENTRE = (16.0400, 108.2400)  # away from every hospital and station area
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from tracking import cli, quarantine
-from tracking.model import Fix
+from admin import cli
+from fixes import quarantine
+from fixes.model import Fix
 
 
 def a_fix(device_id: str, vehicle_id: int, attributes: dict[str, object] | None = None) -> Fix:

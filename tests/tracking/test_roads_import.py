@@ -10,23 +10,24 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tracking import cli, roads_import
-from tracking.config import DEFAULT_DATA_DIR
-from tracking.osm_roads import (
-    ambulance_may_use,
-    oneway_direction,
-    parse_maxspeed,
-    read_geojson,
-    read_road_lines,
-)
-from tracking.roads_import import (
+from admin import cli
+from roads import importer as roads_import
+from roads.importer import (
     RoadImportError,
     build_network,
     import_roads,
     parse_bbox,
     vertex_id,
 )
-from tracking.settings import RoutingSettings
+from roads.osm import (
+    ambulance_may_use,
+    oneway_direction,
+    parse_maxspeed,
+    read_geojson,
+    read_road_lines,
+)
+from roads.settings import RoutingSettings
+from runtime.config import DEFAULT_DATA_DIR
 
 TINY_OSM = Path(__file__).resolve().parent / "data" / "tiny.osm"
 DANANG_FILES = [DEFAULT_DATA_DIR / "roads-central.geojson", DEFAULT_DATA_DIR / "haichau-central.osm.pbf"]

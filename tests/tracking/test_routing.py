@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from tracking.config import DEFAULT_DATA_DIR
-from tracking.routing import (
+from roads.routing import (
     NoRouteError,
     Route,
     RoutePoint,
@@ -24,7 +23,8 @@ from tracking.routing import (
     search_box,
     snap_points,
 )
-from tracking.settings import RoutingSettings
+from roads.settings import RoutingSettings
+from runtime.config import DEFAULT_DATA_DIR
 
 AT = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)  # 08:30 in Da Nang
 SON_TRA_HEALTH_CENTRE = RoutePoint(16.0577799, 108.2348386)  # TTYT quận Sơn Trà

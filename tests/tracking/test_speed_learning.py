@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from tracking.model import Fix
-from tracking.positions import PartitionCache, prepare_connection, store_fixes
-from tracking.routing import LOCAL_TIME, RoutePoint, route
-from tracking.settings import RoutingSettings
-from tracking.speed_learning import LearnReport, SpeedLearningJob, learn_speeds
+from fixes.model import Fix
+from fixes.positions import PartitionCache, prepare_connection, store_fixes
+from roads.routing import LOCAL_TIME, RoutePoint, route
+from roads.settings import RoutingSettings
+from roads.speed_learning import LearnReport, SpeedLearningJob, learn_speeds
 
 # Hoàng Diệu, two-way, north-south; Nguyễn Tri Phương's southbound carriageway, one-way (see
 # test_routing.py).

@@ -19,10 +19,10 @@ import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
+from fixes.model import Fix
+from fixes.positions import PartitionCache, prepare_connection, store_fixes
 from tests.tracking.conftest import Put, at
 from tracking.fleet import register_device, register_vehicle
-from tracking.model import Fix
-from tracking.positions import PartitionCache, prepare_connection, store_fixes
 from tracking.settings import TrackingSettings
 from tracking.worker import LEADER_LOCK, TrackingWorker, WorkerRetrySettings
 

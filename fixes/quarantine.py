@@ -20,8 +20,8 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from tracking.model import Fix
-from tracking.positions import PartitionCache, prepare_connection, store_fixes
+from fixes.model import Fix
+from fixes.positions import PartitionCache, prepare_connection, store_fixes
 
 GATEWAY = "gateway"
 TRACKER = "tracker"

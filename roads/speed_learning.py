@@ -1,6 +1,6 @@
 """Speeds learned per road edge, direction and hour of day from the fleet's own stored fixes.
 
-One statement (tracking/sql/learn_speeds.sql) does it all in PostGIS, set-based:
+One statement (roads/sql/learn_speeds.sql) does it all in PostGIS, set-based:
 
 - **Matching**: each valid, moving fix of a vehicle goes to the nearest edge within
   `learn_match_m` that it drives along: its course within `learn_heading_tolerance_deg` of the
@@ -47,9 +47,9 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from tracking.db import query
-from tracking.routing import LOCAL_TIME
-from tracking.settings import RoutingSettings
+from roads.routing import LOCAL_TIME
+from roads.settings import RoutingSettings
+from runtime.db import query
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ async def learn_speeds(
         await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LEARN_LOCK,))
         for setting in LEARN_SETTINGS:
             await cur.execute(setting)
-        await cur.execute(query("learn_speeds"), params)
+        await cur.execute(query("roads/learn_speeds"), params)
         row = await cur.fetchone()
     assert row is not None
     return LearnReport(
@@ -112,7 +112,7 @@ async def learn_speeds(
 
 
 def learn_params(since: datetime, until: datetime, settings: RoutingSettings) -> dict[str, Any]:
-    """The bind parameters of tracking/sql/learn_speeds.sql."""
+    """The bind parameters of roads/sql/learn_speeds.sql."""
     if since.tzinfo is None or until.tzinfo is None:
         raise ValueError("learning periods must be timezone-aware")
     return {

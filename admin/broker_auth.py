@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import psycopg
 
+from messaging.device_topics import device_position_topic
 from messaging.topology import COMMITTED_EXCHANGE, DEVICE_EXCHANGE, INGEST_QUEUE, routing_key_pattern
-from tracking.topics import device_position_topic
 
 log = logging.getLogger(__name__)
 SERVICE_ROLES = ("gateway", "api")

@@ -1,5 +1,5 @@
 """Request counters shared by every API process (kept in PostgreSQL): the public endpoints' rate limits.
-(The login throttle is `tracking.accounts.LoginLimits`.)"""
+(The login throttle is `accounts.users.LoginLimits`.)"""
 
 from __future__ import annotations
 

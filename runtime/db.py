@@ -8,16 +8,18 @@ from pathlib import Path
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from tracking.config import REPO_ROOT, DatabaseSettings
+from runtime.config import REPO_ROOT, DatabaseSettings
 
 SCHEMA_PATH = REPO_ROOT / "db" / "schema.sql"
-SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 
 @cache
 def query(name: str) -> str:
-    """The text of `tracking/sql/{name}.sql`."""
-    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    """The text of a named SQL file: `query("roads/route_path")` reads `roads/sql/route_path.sql`."""
+    package, _, stem = name.partition("/")
+    if not stem or not package.isidentifier() or not stem.replace("_", "a").isalnum():
+        raise ValueError(f"SQL names are 'package/file', not {name!r}")
+    return (REPO_ROOT / package / "sql" / f"{stem}.sql").read_text(encoding="utf-8")
 
 
 def apply_schema(conninfo: str, schema_path: Path = SCHEMA_PATH) -> None:

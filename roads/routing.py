@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from tracking.db import query
-from tracking.settings import RoutingSettings
+from roads.settings import RoutingSettings
+from runtime.db import query
 
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 VERTEX_SNAP_M = 1.0  # a point this close to an edge's end is that vertex
@@ -161,7 +161,7 @@ async def _holds_network(conn: AsyncConnection[Any], box: Box) -> bool:
     west, south, east, north = box
     async with conn.cursor() as cur:
         await cur.execute(
-            query("route_box_covers"), {"west": west, "south": south, "east": east, "north": north}
+            query("roads/route_box_covers"), {"west": west, "south": south, "east": east, "north": north}
         )
         row = await cur.fetchone()
     return bool(row and row[0])
@@ -182,7 +182,7 @@ async def snap_points(
     }
     snaps: list[Snap | None] = [None] * len(points)
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("route_snap"), params)
+        await cur.execute(query("roads/route_snap"), params)
         for row in await cur.fetchall():
             snaps[row["i"] - 1] = Snap(
                 edge_id=row["edge_id"],
@@ -200,7 +200,7 @@ def _edges_sql(
     conn: AsyncConnection[Any], hour: int, box: Box, settings: RoutingSettings, reverse: bool = False
 ) -> str:
     west, south, east, north = box
-    edges = sql.SQL(query("route_edges")).format(
+    edges = sql.SQL(query("roads/route_edges")).format(
         hour=sql.Literal(hour),
         min_samples=sql.Literal(settings.learned_min_samples),
         west=sql.Literal(west),
@@ -291,7 +291,7 @@ async def _path(
         "end": end,
     }
     async with conn.cursor() as cur:
-        await cur.execute(query("route_path"), params)
+        await cur.execute(query("roads/route_path"), params)
         row = await cur.fetchone()
     if row is None:
         return None
@@ -408,6 +408,6 @@ async def _one_to_many(
         "ends": sorted(ends),
     }
     async with conn.cursor() as cur:
-        await cur.execute(query("route_rank"), params)
+        await cur.execute(query("roads/route_rank"), params)
         rows = await cur.fetchall()
     return {int(node): (float(duration), float(distance)) for node, duration, distance in rows}

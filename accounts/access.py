@@ -12,7 +12,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from tracking.model import iso_utc
+from fixes.model import iso_utc
 
 ROLES = ("admin", "dispatcher", "hospital", "viewer")
 Via = Literal["api_key", "session"]

@@ -16,11 +16,17 @@ from typing import Any
 import httpx
 import psycopg
 
-from tracking import access, accounts, broker_auth, fleet, geofences, places, roads_import, speed_learning
-from tracking.config import DEFAULT_DATA_DIR, DatabaseSettings
-from tracking.db import apply_schema
-from tracking.quarantine import GATEWAY, TRACKER, QuarantineRow, ReplayResult, open_rows, replay_rows
-from tracking.settings import RoutingSettings, TrackingSettings
+from accounts import access
+from accounts import users as accounts
+from admin import broker_auth, places
+from fixes.quarantine import GATEWAY, TRACKER, QuarantineRow, ReplayResult, open_rows, replay_rows
+from roads import importer as roads_import
+from roads import speed_learning
+from roads.settings import RoutingSettings
+from runtime.config import DEFAULT_DATA_DIR, DatabaseSettings
+from runtime.db import apply_schema
+from tracking import fleet, geofences
+from tracking.settings import TrackingSettings
 
 
 def _migrate(conn: psycopg.Connection, args: argparse.Namespace) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from tracking.access import Principal
+from accounts.access import Principal
 
 # A session seen again within this long is not written back (one UPDATE a minute, not per request).
 TOUCH_EVERY = timedelta(seconds=60)

@@ -12,11 +12,11 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from tracking.db import query
+from fixes.model import iso_utc
+from roads.routing import NoRouteError, RoutePoint, route
+from runtime.db import query
 from tracking.journey_machine import CLOSED_STATUSES
 from tracking.journeys import JourneyConflictError, JourneyNotFoundError
-from tracking.model import iso_utc
-from tracking.routing import NoRouteError, RoutePoint, route
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ async def caller_view(conn: AsyncConnection, token: str) -> dict[str, Any]:
     """What the caller sees: while the ambulance heads to the scene, its call sign, position and
     ETA; then only `{"status": "arrived"}`. CallerLinkNotFoundError / CallerLinkGoneError otherwise."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("caller_view"), {"token_hash": token_hash(token)})
+        await cur.execute(query("accounts/caller_view"), {"token_hash": token_hash(token)})
         row = await cur.fetchone()
     if row is None:
         raise CallerLinkNotFoundError("no such tracking link")

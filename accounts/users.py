@@ -17,8 +17,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from tracking.access import AccessError, check_role
-from tracking.model import iso_utc
+from accounts.access import AccessError, check_role
+from fixes.model import iso_utc
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024  # hashing is deliberately slow: no megabyte passwords

@@ -15,8 +15,8 @@ import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
-from tracking.db import query
-from tracking.model import Fix, StoredFix
+from fixes.model import Fix, StoredFix
+from runtime.db import query
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ async def maintain_partitions_periodically(conninfo: str, period_s: float = MAIN
 
 async def prepare_connection(conn: AsyncConnection) -> None:
     """Create the connection's staging table (call once per connection)."""
-    await conn.execute(query("create_incoming"))
+    await conn.execute(query("fixes/create_incoming"))
 
 
 async def store_fixes(
@@ -243,7 +243,7 @@ async def store_fixes(
                         Jsonb(f.attributes),
                     )
                 )
-        await cur.execute(query("store_fixes"), {"ahead_s": latest_max_ahead_s})
+        await cur.execute(query("fixes/store_fixes"), {"ahead_s": latest_max_ahead_s})
         flags: dict[tuple[str, datetime], tuple[bool, bool]] = {
             (device_id, fix_time): (archived, latest)
             for device_id, fix_time, archived, latest in await cur.fetchall()

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import psycopg
 
-from tracking.db import query
-from tracking.osm_roads import Coord, RoadFileError, RoadLine, read_road_lines
-from tracking.settings import RoutingSettings
+from roads.osm import Coord, RoadFileError, RoadLine, read_road_lines
+from roads.settings import RoutingSettings
+from runtime.db import query
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ def import_roads(
             # DELETE, not TRUNCATE: readers keep seeing the old network until the commit.
             conn.execute("DELETE FROM road_edges")
             conn.execute("DELETE FROM road_vertices")
-        conn.execute(query("road_import_stage"))
+        conn.execute(query("roads/road_import_stage"))
         with conn.cursor() as cur:
             with cur.copy("COPY road_import_edges FROM STDIN") as copy:
                 for e in network.edges:
@@ -239,7 +239,7 @@ def import_roads(
                 for vid, (x, y) in network.vertices.items():
                     copy.write_row((vid, x / 1e7, y / 1e7))
         row = conn.execute(
-            query("road_import_store"),
+            query("roads/road_import_store"),
             {"south": south, "west": west, "north": north, "east": east},
         ).fetchone()
         assert row is not None
@@ -273,5 +273,5 @@ def mark_main_component(conn: psycopg.Connection) -> tuple[int, int]:
     """Mark the edges of the largest strongly connected component; returns (its vertex count, the
     number of components). Other components are kept: one-way stubs where roads leave an extract
     are still roads, only less preferred when snapping."""
-    row = conn.execute(query("road_components")).fetchone()
+    row = conn.execute(query("roads/road_components")).fetchone()
     return (int(row[0]), int(row[1])) if row and row[0] is not None else (0, 0)
