@@ -4,7 +4,7 @@
 
 A position is stored once per (device, fix time), but an alarm is never de-duplicated away: a fix
 at a time already seen that brings a new alarm is stored as *alarm only* (see gateway.dedupe).
-An impossible jump is not refused: the fix is stored flagged `suspect` and not valid (LastFixes).
+An impossible jump is not refused: the fix is stored flagged `suspect` and not valid (gateway/jumps.py).
 
 A refusal at any stage is counted and logged with its reason, and never affects the other fixes
 of the message or other messages. An exception while decoding or checking one message (a poison
@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,13 +27,13 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import PoolTimeout
 
-from fixes.geodesy import haversine_m
 from fixes.model import Fix
 from gateway import metrics
 from gateway.batch_writer import Ack, PositionBatchWriter
 from gateway.checks import first_refusal
 from gateway.decoded import FixFields
 from gateway.dedupe import DUPLICATE, NEW, RecentFixes, alarm_of
+from gateway.jumps import LastFixes, Place
 from gateway.refusals import Reason, Refusal, RefusalLog, error_refusal
 from gateway.registry import DeviceEntry, DeviceRegistry
 from gateway.sessions import DeviceSessions
@@ -45,88 +45,14 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 # What a handler's decoding of one message yields: the device (None: refused) and its fixes.
 Decoded = tuple[DeviceEntry | None, Sequence[FixFields | Refusal]]
-Place = tuple[datetime, float, float]  # fix time, lat, lon
 # How far back the fix times of a device are read when this process first hears it (dedupe).
 HISTORY_LOOKBACK = timedelta(days=1)
 
-__all__ = ["Decoded", "FixIngest", "LastFixes", "RefusalLog", "to_fix", "utc_now"]
+__all__ = ["Decoded", "FixIngest", "RefusalLog", "to_fix", "utc_now"]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(slots=True)
-class _Track:
-    """A device's trusted reference (its newest fix judged genuine) and the newest suspect fixes
-    that agree with each other but not with it."""
-
-    reference: Place | None
-    chain: list[Place] = field(default_factory=list)
-
-
-class LastFixes:
-    """The impossible-jump judge: each device's newest trusted fix time and place.
-
-    A live fix reached from the reference only faster than `max_kmh` is *suspect*: stored flagged
-    (not valid, `attributes.suspect`), never refused, and the reference stays. When `confirm`
-    suspect fixes in a row agree with each other (each reachable from the one before), it was the
-    reference that was wrong (a glitch remembered first): the newest of them becomes the reference
-    and is trusted. So one outlier is flagged wherever it comes, and never locks a vehicle out.
-    The reference of a device not yet heard by this process is the vehicle's stored latest
-    position (`seed`), not whatever fix comes first after a restart.
-    """
-
-    def __init__(self, max_devices: int = 100_000) -> None:
-        self._max_devices = max_devices
-        self._tracks: dict[str, _Track] = {}
-
-    def knows(self, device_id: str) -> bool:
-        return device_id in self._tracks
-
-    def seed(self, device_id: str, reference: Place | None) -> None:
-        """Start judging `device_id` against `reference` (None: its first live fix)."""
-        if device_id not in self._tracks:
-            if len(self._tracks) >= self._max_devices:
-                self._tracks.pop(next(iter(self._tracks)))
-            self._tracks[device_id] = _Track(reference)
-
-    def last_position(self, device_id: str) -> Place | None:
-        track = self._tracks.get(device_id)
-        return None if track is None else track.reference
-
-    def judge(self, device_id: str, f: FixFields, max_kmh: float, min_m: float, confirm: int) -> str | None:
-        """Why `f` is suspect (how far, how fast), or None when it is trusted.
-
-        Only fixes newer than the reference are judged (and remembered): backlog records are
-        checked by time and range only, as their neighbours are not known here.
-        """
-        self.seed(device_id, None)
-        track = self._tracks[device_id]
-        ref = track.reference
-        here = (f.fix_time, f.lat, f.lon)
-        if ref is not None and f.fix_time <= ref[0]:
-            return None
-        jump = None if ref is None else _jump(ref, here, max_kmh, min_m)
-        if jump is None:
-            track.reference, track.chain = here, []
-            return None
-        chain = track.chain
-        agrees = bool(chain) and f.fix_time > chain[-1][0] and _jump(chain[-1], here, max_kmh, min_m) is None
-        track.chain = [*chain, here] if agrees else [here]
-        if len(track.chain) >= confirm:  # the reference was the glitch
-            track.reference, track.chain = here, []
-            return None
-        return jump
-
-
-def _jump(a: Place, b: Place, max_kmh: float, min_m: float) -> str | None:
-    """How `b` is out of reach from `a` (both (time, lat, lon), `b` newer), or None."""
-    dt = (b[0] - a[0]).total_seconds()
-    distance = haversine_m(a[1], a[2], b[1], b[2])
-    if distance > min_m and distance / dt * 3.6 > max_kmh:
-        return f"{distance:.0f} m in {dt:.0f} s"
-    return None
 
 
 class FixIngest:

@@ -47,7 +47,7 @@ class Reason(StrEnum):
     BAD_SPEED = "bad_speed"
     BAD_HEADING = "bad_heading"
     DUPLICATE = "duplicate"
-    # No longer a refusal: such a fix is stored flagged (attributes.suspect), see gateway.ingest.LastFixes.
+    # No longer a refusal: such a fix is stored flagged (attributes.suspect), see gateway.jumps.LastFixes.
     IMPOSSIBLE_JUMP = "impossible_jump"
     BAD_VALUE = "bad_value"  # accuracy, hdop, satellites or altitude out of any plausible range
     BAD_ATTRIBUTES = "bad_attributes"  # attributes jsonb cannot hold (NaN, NUL characters) or too big
