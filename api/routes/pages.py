@@ -1,14 +1,18 @@
 """The web pages: the dispatcher map, sign-in, the board, and the caller's tracking page.
 
-The HTML files live in api/static/; a page whose file is missing answers 404.
+The HTML files live in api/static/; a page whose file is missing answers 404. What several pages
+show alike (the language switch, the connection status and clock) is written once, in
+api/static/partials/, and placed where a page says `<!-- include NAME -->`, at that line's indent.
 """
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 
 from api.routes.caller_links import PRIVATE_HEADERS
 from api.security_headers import page_headers
@@ -18,30 +22,47 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 router = APIRouter(include_in_schema=False)
 
 
-def _page(request: Request, name: str, extra: dict[str, str] | None = None) -> FileResponse:
+INCLUDE = re.compile(r"^(?P<indent>[ \t]*)<!-- include (?P<name>[a-z_]+) -->\n", re.MULTILINE)
+
+
+@cache
+def render(name: str) -> str | None:
+    """The page `name` with its includes in place, or None when there is no such page."""
     path = STATIC_DIR / name
     if not path.is_file():
+        return None
+
+    def include(match: re.Match[str]) -> str:
+        part = (STATIC_DIR / "partials" / f"{match['name']}.html").read_text(encoding="utf-8")
+        return "".join(match["indent"] + line if line.strip() else line for line in part.splitlines(True))
+
+    return INCLUDE.sub(include, path.read_text(encoding="utf-8"))
+
+
+def _page(request: Request, name: str, extra: dict[str, str] | None = None) -> HTMLResponse:
+    html = render(name)
+    if html is None:
         raise HTTPException(404, "page not found")
     headers = page_headers(request.app.state.settings.tile_url)
-    return FileResponse(str(path), headers={**headers, **(extra or {})})
+    return HTMLResponse(html, headers={**headers, **(extra or {})})
 
 
 @router.get("/")
-async def dispatcher_page(request: Request) -> FileResponse:
+async def dispatcher_page(request: Request) -> HTMLResponse:
     return _page(request, "index.html")
 
 
 @router.get("/login")
-async def login_page(request: Request) -> FileResponse:
+async def login_page(request: Request) -> HTMLResponse:
     return _page(request, "login.html")
 
 
 @router.get("/board")
-async def board_page(request: Request) -> FileResponse:
+async def board_page(request: Request) -> HTMLResponse:
     return _page(request, "board.html")
 
 
 @router.get("/track/{token}")
-async def track_page(request: Request, token: str) -> FileResponse:
+async def track_page(request: Request, token: str) -> HTMLResponse:
     # The page reads its token from its own address and calls /api/v1/public/track/{token}.
     return _page(request, "track.html", PRIVATE_HEADERS)
