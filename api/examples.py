@@ -46,7 +46,7 @@ TRACK = {
                 "time": T,
                 "speed_kmh": 38.0,
                 "heading": 120.0,
-                "archived": False,
+                "late": False,
                 "device_id": "862095050123456",
             },
         },

@@ -68,12 +68,22 @@ CREATE TABLE IF NOT EXISTS positions (
     hdop         real CHECK (hdop >= 0),
     satellites   smallint CHECK (satellites >= 0),
     valid        boolean NOT NULL DEFAULT true,
-    archived     boolean NOT NULL DEFAULT false,  -- arrived as backlog, after later fixes
+    late         boolean NOT NULL DEFAULT false,  -- older than the vehicle's latest when stored, or a device's backlog
     protocol     text NOT NULL,
     attributes   jsonb NOT NULL DEFAULT '{}'::jsonb,
     -- One fix per device and fix time: the de-duplication key of the gateway.
     PRIMARY KEY (device_id, fix_time)
 ) PARTITION BY RANGE (fix_time);
+
+-- Renamed from `archived` (which said neither "late" nor "buffered"); databases made before keep
+-- their rows under the new name.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns
+               WHERE table_schema = current_schema() AND table_name = 'positions' AND column_name = 'archived') THEN
+        ALTER TABLE positions RENAME COLUMN archived TO late;
+    END IF;
+END $$;
 
 CREATE INDEX IF NOT EXISTS positions_vehicle_time_idx ON positions (vehicle_id, fix_time);
 CREATE INDEX IF NOT EXISTS positions_geom_idx ON positions USING gist (geom);

@@ -31,11 +31,11 @@ class Fix:
 
 @dataclass(frozen=True, slots=True)
 class StoredFix:
-    """A fix as committed: `archived` when a later fix of its vehicle was already stored,
+    """A fix as committed: `late` when a later fix of its vehicle was already stored,
     `latest` when it became the vehicle's current position."""
 
     fix: Fix
-    archived: bool
+    late: bool
     latest: bool
 
     def to_json(self) -> dict[str, Any]:
@@ -54,7 +54,7 @@ class StoredFix:
             "accuracy_m": f.accuracy_m,
             "satellites": f.satellites,
             "valid": f.valid,
-            "archived": self.archived,
+            "late": self.late,
             "latest": self.latest,
         }
 

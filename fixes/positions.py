@@ -245,12 +245,12 @@ async def store_fixes(
                 )
         await cur.execute(query("fixes/store_fixes"), {"ahead_s": latest_max_ahead_s})
         flags: dict[tuple[str, datetime], tuple[bool, bool]] = {
-            (device_id, fix_time): (archived, latest)
-            for device_id, fix_time, archived, latest in await cur.fetchall()
+            (device_id, fix_time): (late, latest)
+            for device_id, fix_time, late, latest in await cur.fetchall()
         }
     stored: list[StoredFix] = []
     for f in fixes:
         flag = flags.pop((f.device_id, f.fix_time), None)
         if flag is not None:
-            stored.append(StoredFix(f, archived=flag[0], latest=flag[1]))
+            stored.append(StoredFix(f, late=flag[0], latest=flag[1]))
     return stored

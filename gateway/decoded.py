@@ -12,7 +12,7 @@ class FixFields:
     """One decoded fix: km/h, degrees, metres, aware UTC time, WGS84.
 
     `backlog` is the device's own word that the record was buffered and sent late (GT06
-    re-upload flag, Teltonika/OsmAnd/MQTT batches); such fixes are stored as archived.
+    re-upload flag, Teltonika/OsmAnd/MQTT batches); such fixes are stored as late.
     """
 
     fix_time: datetime

@@ -24,7 +24,7 @@ class TrackPoint:
     lat: float
     speed_kmh: float | None
     course: float | None
-    archived: bool
+    late: bool
     device_id: str
 
 
@@ -116,7 +116,7 @@ def track_geojson(
                 "time": iso_utc(p.fix_time),
                 "speed_kmh": p.speed_kmh,
                 "heading": p.course,
-                "archived": p.archived,
+                "late": p.late,
                 "device_id": p.device_id,
             },
         }

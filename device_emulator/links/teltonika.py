@@ -1,7 +1,7 @@
 """A Teltonika FMB tracker's links: TCP (IMEI handshake, then one Codec 8 packet per batch) and UDP.
 
 One fix is a one-record packet; a backlog is a multi-record packet (which the gateway stores as
-archived). The gateway answers a TCP packet with its record count, a UDP one with an
+late). The gateway answers a TCP packet with its record count, a UDP one with an
 acknowledgement naming the packet, both only after the records are committed.
 """
 

@@ -10,7 +10,7 @@ Payloads encrypted by the app (`_type: encrypted`) are refused: the gateway has 
 
 The booklet defines no "buffered" flag. A message built while the phone was offline (`conn: "o"`)
 can only have reached us from the app's outgoing queue, so it is marked as backlog; other late
-messages are archived by the store when older than the vehicle's latest fix.
+messages are stored as late when older than the vehicle's latest fix.
 
 Pure functions: topic and payload in, the device id and one fix (or why not) out.
 """

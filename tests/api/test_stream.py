@@ -90,7 +90,7 @@ async def test_published_fix_reaches_the_websocket(
             latency = time.monotonic() - sent
         (f,) = message["fixes"]
         assert f["vehicle_id"] == vehicle_id and f["device_id"] == device
-        assert (f["lat"], f["lon"], f["speed_kmh"], f["latest"], f["archived"]) == (
+        assert (f["lat"], f["lon"], f["speed_kmh"], f["latest"], f["late"]) == (
             16.061,
             108.221,
             33,

@@ -38,7 +38,7 @@ def fix(vehicle_id: int, lat: float, lon: float) -> dict[str, Any]:
         "lat": lat,
         "lon": lon,
         "latest": True,
-        "archived": False,
+        "late": False,
     }
 
 

@@ -214,7 +214,7 @@ def test_dispatcher_creates_a_journey_from_the_map(
         "speed_kmh": 35,
         "heading": 20,
         "latest": True,
-        "archived": False,
+        "late": False,
     }
     publish(broker, "fixes", [moved])
     page.wait_for_function(

@@ -101,17 +101,17 @@ def start_protocol_gateway(broker: Broker, tmp_path: Path, unique: str, run: Fle
 
 def stored(db: psycopg.Connection, device_id: str) -> list[tuple[datetime, str, bool]]:
     rows = db.execute(
-        "SELECT fix_time, protocol, archived FROM positions WHERE device_id = %s ORDER BY fix_time",
+        "SELECT fix_time, protocol, late FROM positions WHERE device_id = %s ORDER BY fix_time",
         (device_id,),
     ).fetchall()
     return [(t, p, a) for t, p, a in rows]
 
 
 def assert_every_acknowledged_fix_stored(
-    db: psycopg.Connection, run: FleetRun, check_archived: bool = True
+    db: psycopg.Connection, run: FleetRun, check_late: bool = True
 ) -> dict[str, int]:
     """Every fix the gateway acknowledged is in `positions` under its device with the right protocol,
-    archived exactly when it went out as backlog (`check_archived`: not after a lost connection,
+    late exactly when it went out as backlog (`check_late`: not after a lost connection,
     where a fix stored live may be sent again as backlog), and nothing else is; returns the rows per
     device. Protocols with whole-second times keep the first fix of each second (later ones are
     duplicates)."""
@@ -121,33 +121,33 @@ def assert_every_acknowledged_fix_stored(
         assert {p for _, p, _ in rows} == {registry_protocol(run.protocol)}, tracker.device_id
         expected: list[tuple[datetime, bool]] = []
         for fix, backlog in run.delivered[tracker.device_id]:
-            archived = backlog and run.protocol not in NO_BACKLOG_MARK
+            late = backlog and run.protocol not in NO_BACKLOG_MARK
             if run.protocol not in WHOLE_SECOND_PROTOCOLS:
-                expected.append((fix.time, archived))
+                expected.append((fix.time, late))
             elif not expected or expected[-1][0] != fix.time.replace(microsecond=0):
-                expected.append((fix.time.replace(microsecond=0), archived))
+                expected.append((fix.time.replace(microsecond=0), late))
         assert len(rows) == len(expected), (tracker.device_id, rows, expected)
-        for (fix_time, _, archived), (want_time, want_archived) in zip(rows, expected, strict=True):
+        for (fix_time, _, late), (want_time, want_late) in zip(rows, expected, strict=True):
             # Milliseconds on the wire (some encoders round, some truncate): within one.
             assert abs(fix_time - want_time) <= timedelta(milliseconds=1), (
                 tracker.device_id,
                 fix_time,
                 want_time,
             )
-            assert archived == want_archived or not check_archived, (tracker.device_id, fix_time)
+            assert late == want_late or not check_late, (tracker.device_id, fix_time)
         counts[tracker.device_id] = len(rows)
     return counts
 
 
 def wait_until_stored(
-    db: psycopg.Connection, run: FleetRun, check_archived: bool = True, timeout_s: float = 10.0
+    db: psycopg.Connection, run: FleetRun, check_late: bool = True, timeout_s: float = 10.0
 ) -> dict[str, int]:
     """assert_every_acknowledged_fix_stored once it holds (call it before stopping the gateway: an
     MQTT device's PUBACK comes from the broker, before the gateway has committed)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return assert_every_acknowledged_fix_stored(db, run, check_archived)
+            return assert_every_acknowledged_fix_stored(db, run, check_late)
         except AssertionError:
             if time.monotonic() > deadline:
                 raise

@@ -54,7 +54,7 @@ async def test_a_lost_gateway_loses_nothing_acknowledged(
             tasks.create_task(run.run(RATE_HZ, DURATION_S), name="fleet")
         assert len(gateways) == 2
         # Stored live before the kill, a fix whose acknowledgement was lost is sent again as backlog.
-        counts = wait_until_stored(db, run, check_archived=False)
+        counts = wait_until_stored(db, run, check_late=False)
     finally:
         for gateway in gateways:
             gateway.stop()

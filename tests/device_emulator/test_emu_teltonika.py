@@ -147,4 +147,4 @@ async def test_emulator_frames_are_stored_by_the_gateway(db: psycopg.Connection,
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert [r[0] for r in rows] == [f.time for f in fixes]
-    assert [r[5] for r in rows] == [True, True, True, True, False]  # archived = backlog
+    assert [r[5] for r in rows] == [True, True, True, True, False]  # late = backlog

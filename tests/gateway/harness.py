@@ -60,10 +60,10 @@ class IngestHarness:
         return ack
 
     def stored(self, device_id: str) -> list[tuple[Any, ...]]:
-        """(fix_time, lat, lon, speed_kmh, course, archived, attributes) of a device, in time order."""
+        """(fix_time, lat, lon, speed_kmh, course, late, attributes) of a device, in time order."""
         with psycopg.connect(self.database_url) as conn:
             return conn.execute(
-                "SELECT fix_time, ST_Y(geom), ST_X(geom), speed_kmh, course, archived, attributes"
+                "SELECT fix_time, ST_Y(geom), ST_X(geom), speed_kmh, course, late, attributes"
                 " FROM positions WHERE device_id = %s ORDER BY fix_time",
                 (device_id,),
             ).fetchall()

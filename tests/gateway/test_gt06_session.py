@@ -113,13 +113,13 @@ async def test_login_then_fixes_acknowledged_only_after_commit(
         writer.close()
     assert len(rows) == 2
     (
-        (t1, lat1, lon1, speed1, course1, archived1, attrs1),
-        (t2, lat2, lon2, speed2, course2, archived2, attrs2),
+        (t1, lat1, lon1, speed1, course1, late1, attrs1),
+        (t2, lat2, lon2, speed2, course2, late2, attrs2),
     ) = rows
     assert t1 == datetime(2015, 12, 29, 2, 51, 5, tzinfo=UTC)
     assert lat1 == pytest.approx(0x027AC818 / 1_800_000, abs=1e-7)
     assert lon1 == pytest.approx(0x0C465860 / 1_800_000, abs=1e-7)
-    assert (speed1, course1, archived1) == (0.0, 0.0, True)  # the re-upload flag: stored as archived
+    assert (speed1, course1, late1) == (0.0, 0.0, True)  # the re-upload flag: stored as late
     assert attrs1 == {
         "cell": {"mcc": 460, "mnc": 0, "lac": 10365, "cid": 8049},
         "ignition": False,
@@ -128,7 +128,7 @@ async def test_login_then_fixes_acknowledged_only_after_commit(
     assert t2 == datetime(2015, 12, 29, 10, 43, 33, tzinfo=UTC)
     assert lat2 == pytest.approx(0x027AC804 / 1_800_000, abs=1e-7)
     assert lon2 == pytest.approx(0x0C465810 / 1_800_000, abs=1e-7)
-    assert (speed2, course2, archived2) == (0.0, 111.0, False)
+    assert (speed2, course2, late2) == (0.0, 111.0, False)
     assert attrs2["alarm"] == "vibration" and attrs2["battery_pct"] == 67 and attrs2["gsm_signal"] == 4
 
 

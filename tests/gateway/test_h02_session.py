@@ -111,10 +111,10 @@ async def test_v1_over_tcp_is_answered_after_commit(
         assert await reader.readuntil(b"#") == b"*HQ,4210051415,V4,V1,20151222164700#"
         rows = harness.stored("4210051415")  # committed before the reply was sent
         writer.close()
-    [(fix_time, lat, lon, speed, course, archived, attributes)] = rows
+    [(fix_time, lat, lon, speed, course, late, attributes)] = rows
     assert fix_time == datetime(2015, 12, 22, 16, 45, 49, tzinfo=UTC)
     assert lat == pytest.approx(9.93978, abs=1e-5) and lon == pytest.approx(-84.11178, abs=1e-5)
-    assert (speed, course, archived) == (0.0, 0.0, False)
+    assert (speed, course, late) == (0.0, 0.0, False)
     assert attributes == {
         "status": 0xFFFFFBFF,
         "ignition": False,

@@ -197,7 +197,7 @@ async def test_json_captures_and_a_backlog_batch(
     assert response.status_code == 200
     rows = harness.stored("8737767034")
     assert [r[0].second for r in rows] == [34, 44]
-    assert all(r[5] for r in rows)  # a batch is a backlog: stored as archived
+    assert all(r[5] for r in rows)  # a batch is a backlog: stored as late
     assert rows[0][3] == pytest.approx(18.67 * 3.6, rel=1e-5) and rows[0][4] == 63.0
 
 

@@ -43,7 +43,7 @@ async def harness(db: psycopg.Connection, database_url: str) -> AsyncIterator[Ha
 
 def stored(db: psycopg.Connection, device_id: str) -> list[tuple[datetime, bool]]:
     return db.execute(
-        "SELECT fix_time, archived FROM positions WHERE device_id = %s ORDER BY fix_time", (device_id,)
+        "SELECT fix_time, late FROM positions WHERE device_id = %s ORDER BY fix_time", (device_id,)
     ).fetchall()
 
 
@@ -57,7 +57,7 @@ async def test_a_fix_is_stored_with_every_field_and_becomes_latest(
     await harness.writer.drain()
     row = db.execute(
         "SELECT vehicle_id, ST_Y(geom), ST_X(geom), speed_kmh, course, altitude_m, accuracy_m, satellites,"
-        " valid, archived, protocol, attributes, fix_time FROM positions WHERE device_id = %s",
+        " valid, late, protocol, attributes, fix_time FROM positions WHERE device_id = %s",
         (device,),
     ).fetchone()
     assert row == (
@@ -139,7 +139,7 @@ async def test_redelivery_after_restart_is_stored_once(
     assert len(stored(db, device)) == 1
 
 
-async def test_late_fixes_are_stored_archived_and_never_move_latest_back(
+async def test_late_fixes_are_stored_late_and_never_move_latest_back(
     harness: Harness, db: psycopg.Connection, vehicle: tuple[int, str]
 ) -> None:
     vehicle_id, device = vehicle
@@ -219,7 +219,7 @@ async def test_an_impossible_jump_is_stored_flagged_and_backlog_is_not_judged(
     assert jump == (False, "impossible_jump")  # stored, never the latest position
 
 
-async def test_a_backlog_array_is_archived_and_its_newest_fix_may_become_latest(
+async def test_a_backlog_array_is_late_and_its_newest_fix_may_become_latest(
     harness: Harness, db: psycopg.Connection, vehicle: tuple[int, str]
 ) -> None:
     vehicle_id, device = vehicle

@@ -124,8 +124,8 @@ async def test_backlog_packet_is_stored_in_time_order_and_acknowledged_after_com
         datetime(2022, 3, 28, 4, 52, 53, 270000, tzinfo=UTC),
         datetime(2022, 3, 28, 4, 53, 34, 230000, tzinfo=UTC),
     ]
-    _, lat, lon, speed, course, archived, attrs = rows[0]
-    assert (lat, lon, speed, course, archived) == (24.893493, 67.0457151, 97, 241, True)
+    _, lat, lon, speed, course, late, attrs = rows[0]
+    assert (lat, lon, speed, course, late) == (24.893493, 67.0457151, 97, 241, True)
     assert attrs["din1"] is True and attrs["power_v"] == 13.556 and attrs["trip_odometer_m"] == 327
     assert all(r[5] for r in rows)  # the whole packet is backlog
     writer.close()

@@ -79,9 +79,9 @@ async def test_traccar_capture_is_stored_then_acknowledged_with_its_ids(udp: Udp
     assert await udp.no_reply(FLUSH_MS / 2000)  # not before the commit
     # LEN 0005, the packet id echoed (CAFE), 01, the AVL packet id (22), 1 record accepted.
     assert await udp.reply() == bytes.fromhex("0005CAFE012201")
-    ((fix_time, lat, lon, speed, course, archived, attrs),) = udp.harness.stored(TRACCAR_IMEI)
+    ((fix_time, lat, lon, speed, course, late, attrs),) = udp.harness.stored(TRACCAR_IMEI)
     assert fix_time == datetime(2017, 7, 12, 15, 24, 41, tzinfo=UTC)
-    assert (lat, lon, speed, course, archived) == (51.630115, 0.4124566, 49, 109, False)
+    assert (lat, lon, speed, course, late) == (51.630115, 0.4124566, 49, 109, False)
     assert attrs["motion"] is True and attrs["power_v"] == 14.364
 
 

@@ -32,7 +32,7 @@ def fix(vehicle: tuple[int, str], when: datetime, lat: float, **kw: object) -> F
 
 async def put(conn: psycopg.AsyncConnection, fixes: list[Fix]) -> list[tuple[datetime, bool, bool]]:
     await PartitionCache().ensure(conn, fixes)
-    return [(s.fix.fix_time, s.archived, s.latest) for s in await store_fixes(conn, fixes)]
+    return [(s.fix.fix_time, s.late, s.latest) for s in await store_fixes(conn, fixes)]
 
 
 def latest(db: psycopg.Connection, vehicle_id: int) -> datetime | None:
@@ -50,7 +50,7 @@ async def test_a_forged_future_fix_is_stored_but_never_the_latest_position(
     forged = fix(vehicle, now + timedelta(seconds=25), CENTRE[0] + 0.05)
     assert await put(store, [forged]) == [(forged.fix_time, False, False)]
     assert latest(db, vehicle[0]) == real.fix_time
-    # The real fixes that follow are live: latest, not archived as "late".
+    # The real fixes that follow are live: latest, not late as "late".
     follow = [fix(vehicle, now - timedelta(seconds=s), CENTRE[0] + 0.0001 * s) for s in (5, 2)]
     assert await put(store, follow) == [(f.fix_time, False, f is follow[-1]) for f in follow]
     assert latest(db, vehicle[0]) == follow[-1].fix_time
