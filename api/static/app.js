@@ -330,6 +330,9 @@ class DispatcherConsole {
       return;
     }
     for (const event of statusChanges) this.applyStatusChange(event);
+    for (const event of oldestFirst) {
+      if (event.kind === 'device_online' && event.vehicle_id != null) this.store.heard(event.vehicle_id, Date.now());
+    }
     if (this.journeys.applyEvents(oldestFirst, (id) => this.hospitals.get(id))) this.vehicleRefetch.request();
   }
 

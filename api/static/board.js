@@ -6,6 +6,7 @@
 
 import { showAccessRequired } from './access.js';
 import { AuthError } from './api.js';
+import { freshnessOf } from './fleet.js';
 import { InboundList } from './board_list.js';
 import { InboundStore } from './board_store.js';
 import { DEFAULT_CONFIG, normaliseConfig } from './config.js';
@@ -205,7 +206,7 @@ class HospitalBoard {
       if (!record.position || !Number.isFinite(record.position.lat)) continue;
       ids.add(record.vehicle_id);
       const age = this.store.age(record);
-      const freshness = age == null ? 'none' : age > this.config.offline_after_s ? 'offline' : age > 30 ? 'stale' : 'fresh';
+      const freshness = freshnessOf(age, record.heard_age_s, this.config.offline_after_s);
       this.vehicles.sync({ id: record.vehicle_id, call_sign: record.call_sign, plate: record.plate, status: record.status, position: record.position }, freshness, { animate: true });
     }
     this.vehicles.retainOnly(ids);

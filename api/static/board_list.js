@@ -3,7 +3,7 @@
 import { byId, h, setData, setText } from './dom.js';
 import { formatAge, formatCountdown, formatDistance, formatShortTime } from './format.js';
 import { t } from './i18n.js';
-import { STALE_AFTER_S } from './fleet.js';
+import { freshnessOf } from './fleet.js';
 import { normaliseStatus, setStatusPill, statusPill } from './status.js';
 import { sceneSecondsLeft, secondsLeft } from './board_store.js';
 import { serverNow } from './server_clock.js';
@@ -94,7 +94,7 @@ export class InboundList {
     setData(row.tr, 'soon', Number.isFinite(left) && left <= 120 && phase === 'hospital' ? '1' : '0');
     setText(row.distance, phase === 'hospital' ? formatDistance(record.distance_left_m) : '—');
 
-    const freshness = ageS == null ? 'none' : ageS > this.offlineAfterS ? 'offline' : ageS > STALE_AFTER_S ? 'stale' : 'fresh';
+    const freshness = freshnessOf(ageS, record.heard_age_s, this.offlineAfterS);
     setData(row.tr, 'freshness', freshness);
     setText(row.age, freshness === 'none' ? t('fresh.none') : formatAge(ageS));
     row.age.title = t(`fresh.${freshness}`);

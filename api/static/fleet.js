@@ -3,7 +3,21 @@
 import { parseTime } from './format.js';
 
 export const STALE_AFTER_S = 30;
-export const FRESHNESS = ['fresh', 'stale', 'offline', 'none'];
+export const FRESHNESS = ['fresh', 'stale', 'nofix', 'offline', 'none'];
+
+/**
+ * 'fresh' | 'stale' (position > 30 s old) | 'nofix' (the tracker is heard within offlineAfterS but
+ * has no current GPS fix: a garage, a tunnel) | 'offline' (nothing heard for offlineAfterS) |
+ * 'none' (never a position, nothing heard). `heardAgeS`: age of the tracker's last message of any
+ * kind (null: unknown).
+ */
+export function freshnessOf(fixAgeS, heardAgeS, offlineAfterS) {
+  const heard = heardAgeS !== null && heardAgeS !== undefined && heardAgeS <= offlineAfterS;
+  if (fixAgeS === null || fixAgeS === undefined) return heard ? 'nofix' : 'none';
+  if (fixAgeS > offlineAfterS) return heard ? 'nofix' : 'offline';
+  if (fixAgeS > STALE_AFTER_S) return 'stale';
+  return 'fresh';
+}
 
 /** A vehicle's `position` object built from a stream fix. */
 function positionFromFix(fix) {
@@ -33,6 +47,7 @@ export class FleetStore {
   constructor() {
     this.vehicles = new Map();
     this.seenAt = new Map();
+    this.heardAt = new Map(); // browser time of the tracker's last message of any kind
     this.fixesReceived = 0;
   }
 
@@ -52,6 +67,7 @@ export class FleetStore {
     for (const id of removed) {
       this.vehicles.delete(id);
       this.seenAt.delete(id);
+      this.heardAt.delete(id);
     }
     return { removed };
   }
@@ -64,6 +80,11 @@ export class FleetStore {
     const older = held && offered && parseTime(offered.time) < parseTime(held.time);
     Object.assign(record, vehicle, { position: older ? held : offered });
     this.vehicles.set(vehicle.id, record);
+    if (typeof vehicle.heard_age_s === 'number' && Number.isFinite(vehicle.heard_age_s)) {
+      this.heardAt.set(vehicle.id, nowMs - vehicle.heard_age_s * 1000);
+    } else if (vehicle.heard_age_s === null) {
+      this.heardAt.delete(vehicle.id); // never heard, says the server
+    }
     if (older) return;
     if (!offered) {
       this.seenAt.delete(vehicle.id);
@@ -86,6 +107,7 @@ export class FleetStore {
     if (fix?.vehicle_id === null || fix?.vehicle_id === undefined) return { kind: 'invalid', vehicle: null };
     const vehicle = this.vehicles.get(fix.vehicle_id);
     if (!vehicle) return { kind: 'unknown', vehicle: null };
+    this.heardAt.set(vehicle.id, nowMs); // any committed message: the tracker is connected
     if (!hasCoordinates(fix)) return { kind: 'invalid', vehicle };
     const held = vehicle.position;
     if (!fix.latest || (held && parseTime(fix.time) < parseTime(held.time))) {
@@ -119,13 +141,20 @@ export class FleetStore {
     return seen === undefined ? null : Math.max(0, (nowMs - seen) / 1000);
   }
 
-  /** 'fresh' | 'stale' (> 30 s) | 'offline' (> offlineAfterS) | 'none' (no position yet). */
+  /** The tracker was heard now without a position (a `device_online` event without a GPS fix). */
+  heard(vehicleId, nowMs) {
+    if (this.vehicles.has(vehicleId)) this.heardAt.set(vehicleId, nowMs);
+  }
+
+  /** Seconds since the tracker's last message of any kind, or null. */
+  heardSeconds(id, nowMs) {
+    const heard = this.heardAt.get(id);
+    return heard === undefined ? null : Math.max(0, (nowMs - heard) / 1000);
+  }
+
+  /** See freshnessOf. */
   freshness(id, nowMs, offlineAfterS) {
-    const age = this.ageSeconds(id, nowMs);
-    if (age === null) return 'none';
-    if (age > offlineAfterS) return 'offline';
-    if (age > STALE_AFTER_S) return 'stale';
-    return 'fresh';
+    return freshnessOf(this.ageSeconds(id, nowMs), this.heardSeconds(id, nowMs), offlineAfterS);
   }
 
   /** Refreshes every record's `age_s` so that window.ambState reads current values. */

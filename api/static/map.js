@@ -163,6 +163,7 @@ export class Legend {
         {},
         row('swatch-fresh', t('legend.fresh', { n: this.staleAfterS })),
         row('swatch-stale', t('legend.stale', { n: this.staleAfterS })),
+        row('swatch-nofix', t('legend.nofix')),
         row('swatch-offline', t('legend.offline', { n: this.offlineAfterS })),
       ),
       h('strong', { text: t('legend.places') }),

@@ -5,7 +5,7 @@ import { formatAge, formatCoords, formatDateTime, formatHeading, formatQuantity,
 import { t } from './i18n.js';
 import { UNIT_STATUSES, normaliseStatus, setStatusPill, statusLabel, statusPill } from './status.js';
 
-const SUMMARY_ORDER = ['fresh', 'stale', 'offline', 'none'];
+const SUMMARY_ORDER = ['fresh', 'stale', 'nofix', 'offline', 'none'];
 
 function kindLabel(kind) {
   const key = `kind.${kind}`;
@@ -135,13 +135,13 @@ export class FleetPanel {
 
   /** Once a second: ages, freshness and the summary. `view(id)` gives { age, freshness }. */
   tick(view) {
-    const counts = { fresh: 0, stale: 0, offline: 0, none: 0 };
+    const counts = { fresh: 0, stale: 0, nofix: 0, offline: 0, none: 0 };
     for (const [id, row] of this.rows) {
       const { age, freshness } = view(id);
       counts[freshness] += 1;
       setText(row.age, freshness === 'none' ? t('fresh.none') : formatAge(age));
       setData(row.button, 'freshness', freshness);
-      setText(row.badge, freshness === 'offline' ? t('fresh.offline') : '');
+      setText(row.badge, freshness === 'offline' || freshness === 'nofix' ? t(`fresh.${freshness}`) : '');
       if (id === this.selectedId && row.vehicle) this.detail.update(row.vehicle, age, freshness);
     }
     for (const [freshness, { chip, value, label }] of this.summaryChips) {

@@ -10,8 +10,11 @@ const MOVE_MS = 900;
 const JUMP_METRES = 3000; // farther than this is a jump, not a drive: no animation
 const TRAIL_MAX_POINTS = 60;
 const TRAIL_WINDOW_MS = 5 * 60 * 1000;
-const Z_OFFSET = { fresh: 300, stale: 200, offline: 0, none: 0 };
-const TRAIL_COLOUR = { fresh: '#cfe0f5', stale: '#f5b83d', offline: '#8d99a8', none: '#8d99a8' };
+/** The label's badge: why a vehicle's position is not live. */
+const badgeText = (freshness) => t(freshness === 'nofix' ? 'fresh.nofix' : 'fresh.offline');
+
+const Z_OFFSET = { fresh: 300, stale: 200, nofix: 100, offline: 0, none: 0 };
+const TRAIL_COLOUR = { fresh: '#cfe0f5', stale: '#f5b83d', nofix: '#c58af5', offline: '#8d99a8', none: '#8d99a8' };
 
 // Constant markup (no data inside): a disc with a navigation arrow pointing north before rotation.
 const ICON_HTML =
@@ -117,6 +120,7 @@ export class VehicleLayer {
     const entry = this.entries.get(id);
     if (!entry || entry.freshness === freshness) return;
     entry.freshness = freshness;
+    setText(entry.badge, badgeText(freshness));
     setData(entry.marker.getElement(), 'freshness', freshness);
     setData(entry.marker.getTooltip().getElement(), 'freshness', freshness);
     this.raise(entry);
@@ -240,7 +244,7 @@ export class VehicleLayer {
   /** Re-translates the labels' status names and "disconnected" badges. */
   relabel() {
     for (const entry of this.entries.values()) {
-      setText(entry.badge, t('fresh.offline'));
+      setText(entry.badge, badgeText(entry.freshness));
       setText(entry.statusText, statusLabel(entry.status));
     }
   }

@@ -15,7 +15,7 @@ import pytest
 
 from accounts.access import create_api_key
 from tests.services import Broker, start_gateway
-from tracking.fleet import seed_demo_fleet
+from tracking.fleet import register_device, register_vehicle, seed_demo_fleet
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -120,4 +120,48 @@ def test_dispatcher_page_without_a_key_asks_for_one(api_server: str, artifacts: 
         page.goto(f"{api_server}/")
         page.wait_for_selector("#access-required", state="visible", timeout=10_000)
         assert "mã truy cập" in page.inner_text("#access-required").lower()
+        browser.close()
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+def test_a_tracker_heard_without_a_fix_is_shown_connected_without_gps(
+    api_server: str, db: psycopg.Connection, unique: str, artifacts: Path
+) -> None:
+    """Issue 11, item 5, on the map: a tracker whose last fix is 10 minutes old but which the
+    tracker heard 5 s ago (invalid fixes in a garage) is 'connected, no GPS', not 'disconnected';
+    one heard of nothing for 10 minutes is disconnected."""
+    from playwright.sync_api import sync_playwright
+
+    number = int(unique, 16) % 99_000
+    garage = register_vehicle(db, f"43A-{number:05d}", f"G{unique}")
+    silent = register_vehicle(db, f"43A-{number + 1:05d}", f"S{unique}")
+    for vehicle in (garage, silent):
+        device = f"dev-{vehicle.id}-{unique}"
+        register_device(db, device, plate=vehicle.plate)
+        db.execute(
+            "INSERT INTO vehicle_latest (vehicle_id, device_id, fix_time, received_at, geom)"
+            " VALUES (%s, %s, now() - interval '10 minutes', now() - interval '10 minutes',"
+            " ST_SetSRID(ST_MakePoint(108.2, 16.05), 4326))",
+            (vehicle.id, device),
+        )
+    db.execute(
+        "INSERT INTO vehicle_state (vehicle_id, heard_at, no_fix_since) VALUES"
+        " (%s, now() - interval '5 seconds', now() - interval '9 minutes')",
+        (garage.id,),
+    )
+    key = create_api_key(db, "no-fix test", "dispatcher")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 900})
+        page.goto(f"{api_server}/#token={key}")
+        page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        row = f".fleet-row[data-freshness='nofix'] >> text=G{unique}"
+        page.wait_for_selector(row, timeout=10_000)
+        page.wait_for_selector(f".fleet-row[data-freshness='offline'] >> text=S{unique}", timeout=10_000)
+        assert page.locator(".vehicle-icon[data-freshness='nofix']").count() >= 1
+        assert "mất GPS" in page.inner_text("#fleet-panel")
+        page.screenshot(path=str(artifacts / "dispatcher-no-gps.png"))
+        page.click("#lang-en")
+        page.wait_for_function("() => document.documentElement.lang === 'en'")
+        assert "Connected, no GPS" in page.inner_text("#fleet-panel")
         browser.close()
