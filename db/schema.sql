@@ -581,4 +581,13 @@ ALTER TABLE devices ADD COLUMN IF NOT EXISTS allowed_networks cidr[];
 -- Offline is not "no GPS" (issue 11, item 5): the newest message of any kind, and since when the
 -- tracker sends without a GPS fix (NULL: its last message had one).
 ALTER TABLE vehicle_state ADD COLUMN IF NOT EXISTS heard_at timestamptz;
+
+-- When each tracker last spoke without a fix (GT06/H02 heartbeats; gateway/contact.py): a unit
+-- heard this way is connected, not offline. Written by the gateways, at most every 30 s a device.
+CREATE TABLE IF NOT EXISTS device_contact (
+    device_id   text PRIMARY KEY,
+    vehicle_id  bigint,
+    heard_at    timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS device_contact_vehicle_idx ON device_contact (vehicle_id, heard_at);
 ALTER TABLE vehicle_state ADD COLUMN IF NOT EXISTS no_fix_since timestamptz;

@@ -12,6 +12,7 @@ from prometheus_client import start_http_server
 from fixes.model import StoredFix
 from fixes.positions import maintain_partitions_periodically
 from gateway.batch_writer import PositionBatchWriter
+from gateway.contact import ContactLog
 from gateway.handlers.gt06 import Gt06Protocol
 from gateway.handlers.h02 import H02DatagramHandler, H02Protocol
 from gateway.handlers.mqtt_json import MqttJsonHandler
@@ -63,6 +64,7 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, brok
         )
         fixes = FixIngest(gateway, registry, writer)
         fixes.on_events = relay_events
+        fixes.contact = ContactLog(pool)
         consumer = BrokerConsumer(
             broker.endpoint(),
             [MqttJsonHandler(fixes), OwnTracksHandler(fixes)],
@@ -75,6 +77,7 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, brok
         async with asyncio.TaskGroup() as tg:
             tg.create_task(writer.run(), name="batch-writer")
             tg.create_task(consumer.run(), name="broker-consumer")
+            tg.create_task(fixes.contact.run(), name="device-contact")
             if tracker is not None:
                 # What amb-tracker runs beside its worker (the hourly partition maintenance) runs
                 # here when the worker does; otherwise amb-tracker does it, not every gateway too.

@@ -31,6 +31,7 @@ from fixes.model import Fix
 from gateway import metrics
 from gateway.batch_writer import Ack, PositionBatchWriter
 from gateway.checks import first_refusal
+from gateway.contact import ContactLog
 from gateway.decoded import FixFields
 from gateway.dedupe import DUPLICATE, NEW, RecentFixes, alarm_of
 from gateway.jumps import LastFixes, Place
@@ -79,6 +80,8 @@ class FixIngest:
         # Where events the gateway raises itself go live (the gateway process sets it to its relay).
         self.on_events: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # Where heartbeats are noted (the gateway process sets it; see gateway/contact.py).
+        self.contact: ContactLog | None = None
 
     def _duplicate_session(
         self, device_id: str, protocol: str, address: str, held_by: str, outcome: str
@@ -101,6 +104,11 @@ class FixIngest:
         )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def heard(self, device: DeviceEntry) -> None:
+        """`device` spoke without a fix (a heartbeat): it is connected, whatever its GPS says."""
+        if self.contact is not None:
+            self.contact.heard(device, self.clock())
 
     async def settle(self) -> None:
         """Wait for the events being raised on their own tasks (shutdown, tests)."""

@@ -45,6 +45,9 @@ FLAGGED = Counter(
     "Fixes stored flagged, not valid (reason: impossible_jump, alarm_only).",
     ["reason"],
 )
+CONTACTS_WRITTEN = Counter(
+    "amb_gateway_contacts_written_total", "Heartbeat contacts of devices written to device_contact."
+)
 EVENTS_RAISED = Counter("amb_gateway_events_total", "Events the gateway raised itself, by kind.", ["kind"])
 COMMIT_FAILURES = Counter("amb_gateway_commit_failures_total", "Batch commits that failed and were retried.")
 PENDING_FIXES = Gauge("amb_gateway_pending_fixes", "Fixes received and not yet committed.")

@@ -231,20 +231,24 @@ async def delete_from_inbox(conn: AsyncConnection, rows: list[dict[str, Any]]) -
 async def open_offline_events(conn: AsyncConnection, cfg: TrackingSettings) -> list[dict[str, Any]]:
     """Open a `device_offline` event for each vehicle silent past its threshold.
 
-    Silent means no fix of any kind: a tracker sending fixes without GPS (`heard_at`) is connected
-    without a fix, not offline. The event says when it was last heard, its last position
+    Silent means no message of any kind: a tracker sending fixes without GPS (`heard_at`) or
+    heartbeats (`device_contact`) is connected without a fix, not offline. The event says when it was last heard, its last position
     (`last_fix`), and whether its last message had a GPS fix (`gps_fix`)."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"""
             WITH silent AS (
                 SELECT l.vehicle_id, l.fix_time, l.geom, j.id AS journey_id,
-                       greatest(l.fix_time, s.heard_at) AS heard_at, s.no_fix_since IS NULL AS gps_fix
+                       greatest(l.fix_time, s.heard_at, c.heard_at) AS heard_at,
+                       s.no_fix_since IS NULL AS gps_fix
                 FROM vehicle_latest l
                 LEFT JOIN vehicle_state s ON s.vehicle_id = l.vehicle_id
+                LEFT JOIN LATERAL (
+                    SELECT max(heard_at) AS heard_at FROM device_contact WHERE vehicle_id = l.vehicle_id
+                ) c ON true
                 LEFT JOIN journeys j ON j.vehicle_id = l.vehicle_id AND j.status <> ALL(%(closed)s)
                 WHERE s.offline_since IS NULL AND coalesce(s.unit_status, 'available') <> 'out_of_service'
-                  AND greatest(l.fix_time, s.heard_at)
+                  AND greatest(l.fix_time, s.heard_at, c.heard_at)
                       < now() - make_interval(secs => CASE WHEN j.id IS NULL THEN %(parked)s ELSE %(journey)s END)
             ), marked AS (
                 INSERT INTO vehicle_state (vehicle_id, offline_since) SELECT vehicle_id, heard_at FROM silent
@@ -263,5 +267,38 @@ async def open_offline_events(conn: AsyncConnection, cfg: TrackingSettings) -> l
                 "parked": cfg.offline_parked_s,
                 "journey": cfg.offline_on_journey_s,
             },
+        )
+        return [event_json(r) for r in await cur.fetchall()]
+
+
+async def close_offline_by_contact(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """A vehicle reported offline whose tracker has since been heard by a heartbeat (no fix yet) is
+    back: `device_online` without a GPS fix, at the heartbeat's time. (A fix brings it back
+    through the evaluation instead, which also says whether it has a GPS fix.)"""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"""
+            WITH heard AS (
+                SELECT s.vehicle_id, s.offline_since, max(c.heard_at) AS heard_at
+                FROM vehicle_state s JOIN device_contact c ON c.vehicle_id = s.vehicle_id
+                WHERE s.offline_since IS NOT NULL AND c.heard_at > s.offline_since
+                GROUP BY s.vehicle_id, s.offline_since
+            ), back AS (
+                UPDATE vehicle_state s SET offline_since = NULL, heard_at = greatest(s.heard_at, h.heard_at),
+                       no_fix_since = coalesce(s.no_fix_since, h.heard_at), updated_at = now()
+                FROM heard h WHERE s.vehicle_id = h.vehicle_id
+                RETURNING s.vehicle_id
+            )
+            INSERT INTO events (at, kind, severity, vehicle_id, journey_id, geom, details)
+            SELECT h.heard_at, 'device_online', 'info', h.vehicle_id, j.id, l.geom,
+                   jsonb_build_object('silent_s', round(extract(epoch FROM h.heard_at - h.offline_since)),
+                                      'gps_fix', false, 'heartbeat', true)
+            FROM heard h
+            JOIN back b ON b.vehicle_id = h.vehicle_id
+            LEFT JOIN vehicle_latest l ON l.vehicle_id = h.vehicle_id
+            LEFT JOIN journeys j ON j.vehicle_id = h.vehicle_id AND j.status <> ALL(%(closed)s)
+            RETURNING {EVENT_COLUMNS}
+            """,
+            {"closed": list(CLOSED_STATUSES)},
         )
         return [event_json(r) for r in await cur.fetchall()]

@@ -404,10 +404,12 @@ class TrackingWorker:
         return self._eta_conn
 
     async def check_offline(self) -> int:
-        """Open a device-offline event for each vehicle silent past its threshold."""
+        """Close the device-offline events of vehicles heard since by a heartbeat, and open one for
+        each vehicle silent past its threshold."""
         conn = await self._connection()
         async with conn.transaction():
-            events = await store.open_offline_events(conn, self._settings)
+            events = await store.close_offline_by_contact(conn)
+            events += await store.open_offline_events(conn, self._settings)
         await self._publish(events)
         return len(events)
 

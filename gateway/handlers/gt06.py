@@ -97,6 +97,7 @@ class Gt06Session:
                     PROTOCOL, device, message.attributes, lambda: conn.reply(ack), received_at
                 )
             else:
+                ingest.heard(device)
                 await ingest.after_commit(lambda: conn.reply(ack), PROTOCOL)
         elif isinstance(message, TimeRequest):
             await ingest.after_commit(

@@ -83,6 +83,7 @@ class H02Frames:
         if isinstance(message, Report):
             await self._report(message, device, link, received_at)
         elif isinstance(message, Heartbeat):
+            ingest.heard(device)
             reply = encode_heartbeat_reply(message.prefix)
             await ingest.after_commit(lambda: link.reply(reply), PROTOCOL)
         elif isinstance(message, CellReport):

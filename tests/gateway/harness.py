@@ -11,6 +11,7 @@ import psycopg
 
 from fixes.model import StoredFix
 from gateway.batch_writer import Ack, PositionBatchWriter
+from gateway.contact import ContactLog
 from gateway.ingest import FixIngest
 from gateway.registry import DeviceRegistry
 from gateway.settings import GatewaySettings
@@ -38,6 +39,7 @@ class IngestHarness:
             self.database_url, self.settings.batch_max_fixes, self.settings.flush_interval_ms / 1000, relay
         )
         self.ingest = FixIngest(self.settings, registry, self.writer)
+        self.contact = self.ingest.contact = ContactLog(self.pool)
         self.task = asyncio.create_task(self.writer.run())
         return self
 

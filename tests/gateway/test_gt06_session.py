@@ -133,10 +133,10 @@ async def test_login_then_fixes_acknowledged_only_after_commit(
 
 
 async def test_heartbeat_and_time_request_are_answered(
-    database_url: str, registered: Callable[..., None]
+    database_url: str, db: psycopg.Connection, registered: Callable[..., None]
 ) -> None:
     registered()
-    async with gateway(database_url, CLOCK_2015) as (_, port):
+    async with gateway(database_url, CLOCK_2015) as (harness, port):
         reader, writer = await connect(port)
         writer.write(LOGIN + HEARTBEAT + HEARTBEAT_LEN_SHORT + TIME_REQUEST)
         assert await reader.readexactly(10) == ack(0x01, 1)
@@ -148,6 +148,16 @@ async def test_heartbeat_and_time_request_are_answered(
             == b"\x78\x78" + time_body + crc16_x25(time_body).to_bytes(2, "big") + b"\r\n"
         )
         writer.close()
+        # The heartbeats say the tracker is connected (issue 11, item 5): noted once, stored apart
+        # from the fixes, for the tracker's offline check and the map.
+        assert await harness.contact.flush() == 1
+    row = db.execute(
+        "SELECT c.heard_at, c.vehicle_id = v.id FROM device_contact c JOIN vehicles v ON v.plate = '43A20001'"
+        " WHERE c.device_id = %s",
+        (IMEI,),
+    ).fetchone()
+    assert row == (CLOCK_2015, True)
+    assert harness.stored(IMEI) == []  # a heartbeat is not a fix
 
 
 async def test_unknown_imei_gets_no_reply_and_is_closed(

@@ -67,3 +67,47 @@ async def test_rows_the_gateway_flagged_do_not_mean_the_gps_fix_was_lost(
     await worker.drain()
     assert link_state(db, vehicle_id) == (None, at(NOW - 58), None)
     assert [e["kind"] for e in worker.published].count("sos") == 1
+
+
+def heartbeat(db: psycopg.Connection, vehicle: tuple[int, str], seconds: float) -> None:
+    """What a gateway writes when the tracker's heartbeat arrives (gateway/contact.py)."""
+    vehicle_id, device_id = vehicle
+    db.execute(
+        "INSERT INTO device_contact (device_id, vehicle_id, heard_at) VALUES (%s, %s, %s)"
+        " ON CONFLICT (device_id) DO UPDATE SET heard_at = EXCLUDED.heard_at",
+        (device_id, vehicle_id, at(seconds)),
+    )
+
+
+async def test_a_tracker_sending_only_heartbeats_is_connected_not_offline(
+    put: Put, worker: RecordingWorker, db: psycopg.Connection, vehicle: tuple[int, str]
+) -> None:
+    await put((NOW - 1800, *CENTRE, 0.0))  # the last fix, 30 minutes ago (past the 15)
+    await worker.drain()
+    heartbeat(db, vehicle, NOW - 60)  # a GT06 in a garage: heartbeats, no location packets
+    assert await worker.check_offline() == 0
+    assert [e["kind"] for e in worker.published if e["kind"].startswith("device")] == []
+
+
+async def test_a_heartbeat_after_silence_is_online_without_a_fix(
+    put: Put, worker: RecordingWorker, db: psycopg.Connection, vehicle: tuple[int, str]
+) -> None:
+    vehicle_id, _ = vehicle
+    await put((0, *CENTRE, 0.0))  # three hours ago, then silence
+    await worker.drain()
+    assert await worker.check_offline() == 1
+    heartbeat(db, vehicle, NOW - 60)
+    assert await worker.check_offline() == 1  # the device_online
+    assert await worker.check_offline() == 0  # once
+    offline, online = [e for e in worker.published if e["kind"].startswith("device")]
+    assert (offline["kind"], online["kind"]) == ("device_offline", "device_online")
+    assert online["details"] == {"silent_s": NOW - 60, "gps_fix": False, "heartbeat": True}
+    assert link_state(db, vehicle_id) == (None, at(NOW - 60), at(NOW - 60))
+    # Then a fix with GPS: evaluated as usual, no second device_online.
+    await put((NOW - 30, *CENTRE, 0.0))
+    await worker.drain()
+    assert [e["kind"] for e in worker.published if e["kind"].startswith("device")] == [
+        "device_offline",
+        "device_online",
+    ]
+    assert link_state(db, vehicle_id) == (None, at(NOW - 30), None)

@@ -7,7 +7,7 @@ SELECT v.id, v.plate, v.call_sign, v.kind,
        extract(epoch FROM clock_timestamp() - l.fix_time)::float8 AS age_s,
        -- When the tracker last spoke, with a GPS fix or without (heartbeats and invalid fixes
        -- count: a unit in a garage is connected without a fix, not offline).
-       extract(epoch FROM clock_timestamp() - greatest(l.fix_time, s.heard_at))::float8 AS heard_age_s,
+       extract(epoch FROM clock_timestamp() - greatest(l.fix_time, s.heard_at, c.heard_at))::float8 AS heard_age_s,
        s.no_fix_since,
        coalesce(s.unit_status, 'available') AS unit_status,
        j.id AS journey_id, j.status AS journey_status
@@ -17,6 +17,9 @@ LEFT JOIN LATERAL (
 ) d ON true
 LEFT JOIN vehicle_latest l ON l.vehicle_id = v.id
 LEFT JOIN vehicle_state s ON s.vehicle_id = v.id
+LEFT JOIN LATERAL (
+    SELECT max(heard_at) AS heard_at FROM device_contact WHERE vehicle_id = v.id
+) c ON true
 LEFT JOIN journeys j ON j.vehicle_id = v.id AND j.status NOT IN ('completed', 'cancelled')
 WHERE %(vehicle)s::bigint IS NULL OR v.id = %(vehicle)s
 ORDER BY v.call_sign
