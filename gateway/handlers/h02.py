@@ -150,38 +150,32 @@ class H02Session:
         self._ingest.sessions.release(self._link.device_id, self._conn)
 
 
-class H02Protocol:
+class _H02Transport:
+    """What the TCP and the UDP side of H02 hold alike."""
+
+    name = PROTOCOL
+
+    def __init__(
+        self, ingest: FixIngest, settings: GatewaySettings, message_length: int | None = None
+    ) -> None:
+        self._ingest = ingest
+        self._settings = settings
+        self._frames = H02Frames(ingest)
+        self._message_length = message_length
+
+
+class H02Protocol(_H02Transport):
     """The TCP side: a StreamProtocol for StreamListener.
 
     `message_length` fixes the length of binary `$` frames (32 or 45...); None learns it per
     connection from the first one."""
 
-    name = PROTOCOL
-
-    def __init__(
-        self, ingest: FixIngest, settings: GatewaySettings, message_length: int | None = None
-    ) -> None:
-        self._ingest = ingest
-        self._settings = settings
-        self._frames = H02Frames(ingest)
-        self._message_length = message_length
-
     def new_session(self, conn: Connection) -> H02Session:
         return H02Session(self._frames, self._ingest, conn, self._message_length)
 
 
-class H02DatagramHandler:
+class H02DatagramHandler(_H02Transport):
     """The UDP side: a DatagramHandler for DatagramListener. A datagram holds one or more frames."""
-
-    name = PROTOCOL
-
-    def __init__(
-        self, ingest: FixIngest, settings: GatewaySettings, message_length: int | None = None
-    ) -> None:
-        self._ingest = ingest
-        self._settings = settings
-        self._frames = H02Frames(ingest)
-        self._message_length = message_length
 
     async def on_datagram(self, data: bytes, peer: str, reply: Reply) -> None:
         received_at = self._ingest.clock()
