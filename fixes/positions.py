@@ -144,9 +144,9 @@ async def maintain_partitions(conn: AsyncConnection) -> PartitionReport:
             log.info("partition %s not dropped yet (%s); retried at the next run", name, exc)
             report.postponed.append(name)
         except psycopg.errors.InsufficientPrivilege:
-            # The services' role (gateway.db_role) writes rows only: dropping is the owner's job.
+            # The services' role (admin.db_role) writes rows only: dropping is the owner's job.
             log.debug(
-                "partition %s expired: left to the schema's owner (python -m gateway.db_role maintain)", name
+                "partition %s expired: left to the schema's owner (python -m admin.db_role maintain)", name
             )
             break
     return report

@@ -2,7 +2,7 @@
 
 - the services connected to PostgreSQL as the schema's owner (a superuser in the compose image): a
   SQL injection or a stolen service credential could drop tables or create roles. Now they connect
-  as `amb_app` (gateway/db_role.py), which writes rows and nothing else;
+  as `amb_app` (admin/db_role.py), which writes rows and nothing else;
 - the demo fleet and emulator started with production; MQTT and the API were plain text;
 - a service password was expanded onto the init container's command line (`ps`, `docker inspect`);
 - the dev database credentials were refused only when the whole URL matched the default string
@@ -31,13 +31,13 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import ValidationError
 
 from admin.cli import main as amb_admin
+from admin.db_role import grant_app_role
 from fixes.model import Fix
 from fixes.positions import PartitionCache, maintain_partitions, prepare_connection, store_fixes
-from gateway.db_role import grant_app_role
 from runtime.config import DatabaseSettings
 from tests.services import TEST_DATABASE_URL
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 APP_SERVICES = ("gateway", "tracker", "api")
 
 
@@ -62,7 +62,7 @@ def test_the_services_connect_as_the_dml_role_and_only_migrations_as_the_owner(
         assert url.startswith("postgresql://amb_app:${AMB_APP_DB_PASSWORD:?"), (name, url)
     owners = {n for n, s in services.items() if "postgresql://amb:" in env_of(s).get("AMB_DATABASE_URL", "")}
     assert owners == {"init", "partitions", "demo-seed"}
-    assert "python -m gateway.db_role grant" in " ".join(services["init"]["command"])
+    assert "python -m admin.db_role grant" in " ".join(services["init"]["command"])
 
 
 def test_no_demo_fleet_or_emulator_in_the_production_start(compose: dict[str, Any]) -> None:
@@ -202,7 +202,7 @@ def _superuser_url() -> str | None:
 
 @pytest.fixture
 def app_role(database_url: str, db: psycopg.Connection) -> Iterator[str]:
-    """A fresh DML-only role (as `python -m gateway.db_role grant` makes it); its conninfo."""
+    """A fresh DML-only role (as `python -m admin.db_role grant` makes it); its conninfo."""
     superuser = _superuser_url()
     if superuser is None:
         pytest.skip("needs a superuser to create roles (Unix socket as root or postgres)")

@@ -9,12 +9,12 @@ gateway needs beyond rows are given narrowly:
   (SECURITY DEFINER, with a fixed search_path), executable by the application role only;
 - temporary staging tables (COPY): the database's default TEMP privilege.
 
-Dropping expired partitions (DETACH needs the owner) is the owner's job: `python -m gateway.db_role
+Dropping expired partitions (DETACH needs the owner) is the owner's job: `python -m admin.db_role
 maintain` runs the stall-free maintenance every hour (the compose `partitions` service).
 
-    python -m gateway.db_role grant      # AMB_DATABASE_URL: the owner's; AMB_APP_DB_USER (amb_app),
+    python -m admin.db_role grant      # AMB_DATABASE_URL: the owner's; AMB_APP_DB_USER (amb_app),
                                          # AMB_APP_DB_PASSWORD or AMB_APP_DB_PASSWORD_FILE
-    python -m gateway.db_role maintain   # as the owner, until stopped
+    python -m admin.db_role maintain   # as the owner, until stopped
 
 Run `grant` after every `amb-admin migrate`: re-creating the function resets it to SECURITY INVOKER.
 """
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["maintain"]:
         asyncio.run(maintain_partitions_periodically(url))
         return 0
-    print("usage: python -m gateway.db_role grant|maintain", file=sys.stderr)
+    print("usage: python -m admin.db_role grant|maintain", file=sys.stderr)
     return 2
 
 
