@@ -5,7 +5,9 @@ import { Alerts } from './alerts.js';
 import { AuthError } from './api.js';
 import { DEFAULT_CONFIG, normaliseConfig } from './config.js';
 import { byId } from './dom.js';
-import { FleetStore, STALE_AFTER_S } from './fleet.js';
+import { ambState } from './dispatcher_state.js';
+import { STALE_AFTER_S } from './fleet.js';
+import { FleetView } from './fleet_view.js';
 import { parseTime } from './format.js';
 import { renderConnection } from './header.js';
 import { lang, onLangChange } from './i18n.js';
@@ -16,79 +18,49 @@ import { Loader } from './loader.js';
 import { HospitalLayer, Legend, OverlaySwitch, addRoads, createMap, pingAt } from './map.js';
 import { MapTools } from './map_tools.js';
 import { openSessionWithRetry, startHeader } from './page_start.js';
-import { FleetPanel } from './panel.js';
 import { noteServerTime } from './server_clock.js';
 import { PAGES, canEdit, goToLogin } from './session.js';
 import { isClosedJourneyStatus, vehicleStatusAfter } from './status.js';
 import { FleetStream } from './stream.js';
 import { Tabs } from './tabs.js';
-import { ThrottledTask } from './throttle.js';
 import { UserMenu } from './user_menu.js';
-import { VehicleLayer } from './vehicles.js';
 
-const REFETCH_MIN_INTERVAL_MS = 5000;
 const EVENTS_AT_START = 100;
 const PERIODIC_REFRESH_MS = 60 * 1000; // unit status changes (out of service) raise no event
 const GEOFENCE_REFRESH_MS = 5 * 60 * 1000;
 
-/**
- * Test hook (the only global): latest vehicle records by id (each with its `status`), events
- * newest first, open journeys by id, counters, stream and sound state.
- */
-const ambState = {
-  user: null,
-  mode: '',
-  vehicles: {},
-  events: [],
-  journeys: {},
-  fixesReceived: 0,
-  eventsReceived: 0,
-  connected: false,
-  connection: 'connecting',
-  lang: 'vi',
-  loaded: { events: false, journeys: false, geofences: false },
-  etas: {},
-  dispatch: null,
-  replay: null,
-  geofences: null,
-  sound: { armed: false, played: 0 },
-};
-window.ambState = ambState;
-
-/** The running console: owns the store, the map layers, the panel and the stream. */
+/** The running console: owns the fleet view, the journeys, the alerts, the map tools and the stream. */
 class DispatcherConsole {
   /** `session` is { mode, client, user } from openSession(). */
   constructor(client, { session }) {
     this.client = client;
     this.session = session;
     this.editor = canEdit(session.user);
-    this.store = new FleetStore();
     this.config = DEFAULT_CONFIG;
     this.loaded = { config: false, roads: false, snapshot: false };
     this.connection = { state: 'connecting', retryAt: 0 };
     this.loader = new Loader({ stopped: () => this.stopped });
-    this.vehicleRefetch = new ThrottledTask(() => this.reloadVehicles(), REFETCH_MIN_INTERVAL_MS);
     this.hospitals = new Map();
     this.snapshots = 0;
     this.map = null;
-    this.vehicleLayer = null;
     this.tools = null;
     this.legend = null;
     this.overlays = null;
     this.stream = null;
     this.stopped = false;
     this.timers = [];
-    this.view = (id) => {
-      const now = Date.now();
-      return {
-        age: this.store.ageSeconds(id, now),
-        freshness: this.store.freshness(id, now, this.config.offline_after_s),
-      };
-    };
-    this.panel = new FleetPanel({
-      onSelect: (id) => this.select(id, { pan: true }),
-      onFit: () => this.vehicleLayer?.fitAll(),
+    this.fleet = new FleetView({
+      client,
+      offlineAfterS: () => this.config.offline_after_s,
+      onSelect: (id, { pan }) => this.select(id, { pan }),
       onJourney: (id) => this.selectJourney(id, { pan: true, showTab: true }),
+      onListChanged: () => {
+        this.journeys.refreshLines();
+        this.alerts.relabel();
+        this.tick();
+      },
+      onMoved: (id) => this.journeys.vehicleMoved(id),
+      onAuthError: () => this.deny(),
     });
     this.tabs = new Tabs(byId('side-tabs'), {
       onChange: (id) => {
@@ -124,7 +96,7 @@ class DispatcherConsole {
     this.alerts = new Alerts({
       names: {
         callSign: (id) => {
-          const vehicle = this.store.vehicles.get(id);
+          const vehicle = this.fleet.vehicle(id);
           return vehicle ? vehicle.call_sign || vehicle.plate || '' : '';
         },
         hospitalName: (id) => this.hospitalName(id),
@@ -146,15 +118,15 @@ class DispatcherConsole {
       ambState[key] = state;
     });
     this.journeys.attachMap(map, {
-      vehicle: (id) => this.store.vehicles.get(id),
+      vehicle: (id) => this.fleet.vehicle(id),
       hospital: (id) => this.hospitals.get(id),
     });
-    this.vehicleLayer = new VehicleLayer(map, { onSelect: (id) => this.select(id, { pan: false }) });
+    const vehicleLayer = this.fleet.attach(map);
     this.legend = new Legend(map, { offlineAfterS: this.config.offline_after_s, staleAfterS: STALE_AFTER_S });
     this.overlays = new OverlaySwitch(map, [
       { key: 'geofences', layer: this.tools.geofenceLayer.group },
       { key: 'journeys', layer: this.journeys.layer.group },
-      { key: 'trails', layer: this.vehicleLayer.trails },
+      { key: 'trails', layer: vehicleLayer.trails },
     ]);
     this.stream = new FleetStream({
       url: () => this.client.streamUrl(),
@@ -165,7 +137,7 @@ class DispatcherConsole {
     this.stream.start();
     this.timers.push(
       setInterval(() => {
-        this.vehicleRefetch.request();
+        this.fleet.refetch.request();
         this.journeys.refetch.request();
       }, PERIODIC_REFRESH_MS),
       setInterval(() => this.loadGeofences().catch((error) => this.failedQuietly('geofences', error)), GEOFENCE_REFRESH_MS),
@@ -225,7 +197,7 @@ class DispatcherConsole {
 
   receive(message) {
     if (message.type === 'snapshot') {
-      this.applyFleet(Array.isArray(message.vehicles) ? message.vehicles : []);
+      this.fleet.applyList(Array.isArray(message.vehicles) ? message.vehicles : []);
       this.snapshots += 1;
       this.loaded.snapshot = true;
       this.markReadyIfLoaded();
@@ -235,7 +207,7 @@ class DispatcherConsole {
         this.journeys.refetch.request();
       }
     } else if (message.type === 'fixes') {
-      this.applyFixes(Array.isArray(message.fixes) ? message.fixes : []);
+      this.fleet.applyFixes(Array.isArray(message.fixes) ? message.fixes : []);
     } else if (message.type === 'events') {
       this.applyEvents(Array.isArray(message.events) ? message.events : [], { live: true });
     } else if (message.type === 'etas') {
@@ -265,53 +237,8 @@ class DispatcherConsole {
     } catch (error) {
       this.failedQuietly('journeys', error);
     }
-    this.vehicleRefetch.request();
+    this.fleet.refetch.request();
     this.selectJourney(journey.id, { pan: true, showTab: true });
-  }
-
-  /** Applies an authoritative vehicle list (snapshot or GET /vehicles). */
-  applyFleet(list) {
-    const now = Date.now();
-    this.store.replaceAll(list, now);
-    this.vehicleLayer.retainOnly(new Set(this.store.vehicles.keys()));
-    for (const vehicle of this.store.vehicles.values()) {
-      this.vehicleLayer.sync(vehicle, this.view(vehicle.id).freshness, { animate: true });
-    }
-    this.panel.syncAll(this.store.sorted());
-    ambState.vehicles = Object.fromEntries(this.store.vehicles);
-    this.journeys.refreshLines();
-    this.alerts.relabel();
-    this.tick();
-  }
-
-  applyFixes(fixes) {
-    const now = Date.now();
-    let unknown = false;
-    for (const fix of fixes) {
-      const { kind, vehicle } = this.store.applyFix(fix, now);
-      if (kind === 'unknown') {
-        unknown = true;
-      } else if (kind === 'moved') {
-        this.vehicleLayer.sync(vehicle, this.view(vehicle.id).freshness, { animate: true });
-        this.panel.updateVehicle(vehicle);
-        this.journeys.vehicleMoved(vehicle.id);
-      } else if (kind === 'late') {
-        this.vehicleLayer.addTrailPoint(vehicle.id, fix);
-      }
-    }
-    ambState.fixesReceived = this.store.fixesReceived;
-    if (unknown) this.vehicleRefetch.request();
-  }
-
-  /** Reloads the vehicle list (a fix or event named an unknown vehicle or journey); at most once per 5 s. */
-  async reloadVehicles() {
-    try {
-      const vehicles = await this.client.vehicles();
-      if (!this.stopped) this.applyFleet(vehicles);
-    } catch (error) {
-      if (error instanceof AuthError) this.deny();
-      else console.warn('vehicle list refetch failed', error);
-    }
   }
 
   /**
@@ -326,31 +253,21 @@ class DispatcherConsole {
     const statusChanges = oldestFirst.filter((event) => event.kind === 'status_change');
     if (!live) {
       // Loaded after the snapshot: a status may have changed in between.
-      if (statusChanges.length && this.snapshots > 0) this.vehicleRefetch.request();
+      if (statusChanges.length && this.snapshots > 0) this.fleet.refetch.request();
       return;
     }
     for (const event of statusChanges) this.applyStatusChange(event);
     for (const event of oldestFirst) {
-      if (event.kind === 'device_online' && event.vehicle_id != null) this.store.heard(event.vehicle_id, Date.now());
+      if (event.kind === 'device_online' && event.vehicle_id != null) this.fleet.heard(event.vehicle_id);
     }
-    if (this.journeys.applyEvents(oldestFirst, (id) => this.hospitals.get(id))) this.vehicleRefetch.request();
+    if (this.journeys.applyEvents(oldestFirst, (id) => this.hospitals.get(id))) this.fleet.refetch.request();
   }
 
   /** A journey's status changed: its vehicle takes that status (available once the journey closes). */
   applyStatusChange(event) {
     const to = event.details?.to;
     const closed = isClosedJourneyStatus(to);
-    const vehicle = this.store.applyStatus(event.vehicle_id, vehicleStatusAfter(to), closed ? null : event.journey_id);
-    if (!vehicle) {
-      this.vehicleRefetch.request();
-      return;
-    }
-    // A list fetched before this change must not put the old status back.
-    if (this.vehicleRefetch.running) this.vehicleRefetch.request();
-    this.vehicleLayer?.setStatus(vehicle.id, vehicle.status);
-    this.panel.updateVehicle(vehicle);
-    this.panel.summariseStatuses();
-    this.panel.applyFilter();
+    this.fleet.applyStatus(event.vehicle_id, vehicleStatusAfter(to), closed ? null : event.journey_id);
   }
 
   /** An event was clicked: show where it happened (or where its vehicle is now). */
@@ -358,7 +275,7 @@ class DispatcherConsole {
     if (!this.map) return;
     let target = Number.isFinite(event.lat) && Number.isFinite(event.lon) ? [event.lat, event.lon] : null;
     if (!target && event.vehicle_id != null) {
-      const at = this.vehicleLayer?.latLng(event.vehicle_id);
+      const at = this.fleet.layer?.latLng(event.vehicle_id);
       if (at) target = [at.lat, at.lng];
     }
     if (!target) return;
@@ -368,18 +285,16 @@ class DispatcherConsole {
 
   select(id, { pan }) {
     if (id !== null) this.journeys.select(null);
-    this.vehicleLayer?.select(id);
     // A row click pans the map to the vehicle; a marker click scrolls the list to its row.
-    this.panel.select(id, { scroll: !pan });
-    if (pan && id !== null) this.vehicleLayer?.panTo(id);
+    this.fleet.select(id, { pan, scroll: !pan });
     this.tick();
   }
 
   /** Shows a journey: its row and card, its vehicle highlighted, the map fitted to it (null closes). */
   selectJourney(id, { pan = false, showTab = false } = {}) {
     const journey = this.journeys.select(id);
-    this.panel.select(null);
-    this.vehicleLayer?.select(journey ? journey.vehicle_id : null);
+    this.fleet.panel.select(null);
+    this.fleet.layer?.select(journey ? journey.vehicle_id : null);
     if (!journey) return;
     if (showTab) this.tabs.show('tab-journeys');
     const bounds = pan ? this.journeys.bounds(id) : null;
@@ -407,20 +322,17 @@ class DispatcherConsole {
     if (this.stopped) return;
     const now = Date.now();
     renderConnection(this.connection, now);
-    if (!this.vehicleLayer) return;
-    this.store.refreshAges(now);
-    for (const id of this.store.vehicles.keys()) this.vehicleLayer.setFreshness(id, this.view(id).freshness);
-    this.panel.tick(this.view);
+    if (!this.fleet.layer) return;
+    this.fleet.tick(now);
     this.journeys.tick(now);
     this.alerts.tick(now);
   }
 
   relabel() {
     renderConnection(this.connection);
-    this.vehicleLayer?.relabel();
+    this.fleet.relabel();
     this.legend?.relabel();
     this.overlays?.relabel();
-    this.panel.relabel(this.view);
     this.journeys.relabel();
     this.alerts.relabel();
     this.history.relabel();
@@ -432,7 +344,7 @@ class DispatcherConsole {
     if (this.stopped) return;
     this.stopped = true;
     this.stream?.stop();
-    this.vehicleRefetch.cancel();
+    this.fleet.stop();
     this.journeys.stop();
     for (const timer of this.timers) clearInterval(timer);
     ambState.connected = false;
