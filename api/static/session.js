@@ -31,7 +31,13 @@ export function loginUrl({ expired = false } = {}) {
 }
 
 /** Leaves for the login page (replacing this entry: Back should not return to a page that cannot load). */
+let leaving = false;
+
+/** Leaves for the login page, once: a second call (the stream and a fetch both refused) would
+ * abort the first navigation and restart it. */
 export function goToLogin(options) {
+  if (leaving) return;
+  leaving = true;
   window.location.replace(loginUrl(options));
 }
 
