@@ -26,8 +26,6 @@ import contextlib
 import logging
 import random
 import time
-import traceback
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,16 +33,14 @@ from typing import Any
 
 import psycopg
 from prometheus_client import Counter
-from psycopg.rows import dict_row
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from runtime.db import query
 from tracking import metrics
 from tracking import tracking_store as store
-from tracking.eta import EtaPolicy, update_etas
-from tracking.evaluation import BatchFix, GeofenceInfo, evaluate_vehicle
-from tracking.geofencing import Zone
+from tracking.eta import EtaPolicy
+from tracking.eta_refresh import EtaRefresher, is_transient
+from tracking.inbox import by_vehicle, evaluate_in_savepoint, evaluate_rows, fetch_batch, quarantine_row
 from tracking.settings import TrackingSettings
 
 log = logging.getLogger(__name__)
@@ -52,7 +48,6 @@ log = logging.getLogger(__name__)
 LEADER_LOCK = 7_216_115  # advisory lock key of the tracking leader
 OFFLINE_CHECK_S = 10.0
 POLL_S = 0.25  # without a wake (the worker in its own process), look for new fixes this often
-ERROR_TEXT_MAX = 4000  # characters of the error (with its traceback) kept in quarantine
 OnEvents = Callable[[list[dict[str, Any]]], Awaitable[None]]
 RowKey = tuple[int, str, datetime]  # an inbox row: vehicle id, device id, fix time
 
@@ -72,18 +67,6 @@ QUARANTINED = Counter(
 )
 
 # The inbox row as it was (its point as lat/lon), with the error, in the deleting transaction.
-_QUARANTINE = """
-WITH gone AS (
-    DELETE FROM tracking_inbox
-    WHERE vehicle_id = %(vehicle_id)s AND device_id = %(device_id)s AND fix_time = %(fix_time)s
-    RETURNING *
-)
-INSERT INTO quarantine (stage, device_id, vehicle_id, fix_time, payload, error, attempts)
-SELECT 'tracker', g.device_id, g.vehicle_id, g.fix_time,
-       (to_jsonb(g) - 'geom') || jsonb_build_object('lat', ST_Y(g.geom), 'lon', ST_X(g.geom)),
-       %(error)s, %(attempts)s
-FROM gone g
-"""
 
 
 class WorkerRetrySettings(BaseSettings):
@@ -99,14 +82,6 @@ class WorkerRetrySettings(BaseSettings):
     )
     retry_first_s: float = Field(0.2, gt=0, description="First back-off after a failure (doubles).")
     retry_max_s: float = Field(30.0, gt=0, description="Longest back-off between retries.")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """An error of the moment, not of the data: retrying the same rows later can succeed.
-
-    psycopg's OperationalError covers a lost connection, lock and statement timeouts,
-    serialization failures and deadlocks; InterfaceError a connection already closed."""
-    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 @dataclass(slots=True)
@@ -133,14 +108,15 @@ class TrackingWorker:
         self._settings = settings
         self._retry = retry or WorkerRetrySettings()
         self._on_events = on_events
-        self._on_etas = on_etas
         # ETAs are kept only when someone listens for them (the gateway), or a policy is given.
-        self._eta_policy = eta_policy or (EtaPolicy() if on_etas is not None else None)
+        policy = eta_policy or (EtaPolicy() if on_etas is not None else None)
+        self._etas = (
+            None
+            if policy is None
+            else EtaRefresher(conninfo, policy, on_etas, settings.eta_interval_ms / 1000)
+        )
         self._wake = asyncio.Event()
         self._conn: psycopg.AsyncConnection | None = None
-        self._eta_conn: psycopg.AsyncConnection | None = None
-        self._eta_vehicles: set[int] = set()  # moved since the last ETA round
-        self._eta_wake = asyncio.Event()
         self._leader = False
         self._next_offline_check = 0.0
         self._batch_failures = 0  # whole batches failed in a row (not transiently)
@@ -161,7 +137,7 @@ class TrackingWorker:
         Never ends on an error (only on cancellation): a crash would only restart into the same
         rows. Each failure is logged with its traceback, counted, and followed by a back-off.
         With ETAs on, their task runs alongside and ends with this one."""
-        eta_task = asyncio.create_task(self._eta_loop()) if self._eta_policy is not None else None
+        eta_task = asyncio.create_task(self._etas.run()) if self._etas is not None else None
         try:
             await self._evaluate_forever()
         finally:
@@ -233,9 +209,8 @@ class TrackingWorker:
 
     async def close(self) -> None:
         await self._reset()
-        if self._eta_conn is not None:
-            await self._eta_conn.close()
-            self._eta_conn = None
+        if self._etas is not None:
+            await self._etas.close()
 
     async def process_once(self) -> int:
         """Evaluate one batch of waiting fixes; returns how many left the inbox (evaluated or
@@ -266,10 +241,10 @@ class TrackingWorker:
         conn = await self._connection()
         started = time.perf_counter()
         async with conn.transaction():
-            rows = await _fetch_batch(conn, self._settings.batch_size)
+            rows = await fetch_batch(conn, self._settings.batch_size)
             if not rows:
                 return 0
-            events = await _evaluate(conn, rows, self._settings)
+            events = await evaluate_rows(conn, rows, self._settings)
             await store.delete_from_inbox(conn, rows)
         await self._after_commit(conn, rows, events, started)
         return len(rows)
@@ -281,8 +256,8 @@ class TrackingWorker:
         started = time.perf_counter()
         done = _Round()
         async with conn.transaction():
-            rows = await _fetch_batch(conn, self._settings.batch_size)
-            for vehicle_rows in _by_vehicle(rows).values():
+            rows = await fetch_batch(conn, self._settings.batch_size)
+            for vehicle_rows in by_vehicle(rows).values():
                 await self._isolate_vehicle(conn, vehicle_rows, done)
         self.quarantined += done.quarantined
         QUARANTINED.inc(done.quarantined)
@@ -298,7 +273,7 @@ class TrackingWorker:
         self, conn: psycopg.AsyncConnection, rows: list[dict[str, Any]], done: _Round
     ) -> None:
         try:
-            done.events += await _evaluate_in_savepoint(conn, rows, self._settings)
+            done.events += await evaluate_in_savepoint(conn, rows, self._settings)
             done.evaluated += rows
             return
         except Exception as exc:
@@ -312,7 +287,7 @@ class TrackingWorker:
     async def _isolate_row(self, conn: psycopg.AsyncConnection, row: dict[str, Any], done: _Round) -> None:
         key: RowKey = (row["vehicle_id"], row["device_id"], row["fix_time"])
         try:
-            done.events += await _evaluate_in_savepoint(conn, [row], self._settings)
+            done.events += await evaluate_in_savepoint(conn, [row], self._settings)
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -333,7 +308,7 @@ class TrackingWorker:
             done.failed += 1
             return
         log.error("inbox row %s failed alone %d times; quarantined", key, attempts, exc_info=exc)
-        await _quarantine(conn, row, exc, attempts)
+        await quarantine_row(conn, row, exc, attempts)
         del self._attempts[key]
         done.quarantined += 1
 
@@ -348,60 +323,13 @@ class TrackingWorker:
         metrics.EVALUATED.inc(len(rows))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         await self._publish(events)
-        if self._eta_policy is not None:
+        if self._etas is not None:
             # Noted for the ETA task, never routed here: routing would delay the next batch.
-            self._eta_vehicles.update(row["vehicle_id"] for row in rows)
-            self._eta_wake.set()
-
-    async def _eta_loop(self) -> None:
-        """The ETA task (started by `run`): one round per wake, at most every `eta_interval_ms`;
-        vehicles that move during a round wait for the next one, together."""
-        interval = self._settings.eta_interval_ms / 1000
-        while True:
-            await self._eta_wake.wait()
-            self._eta_wake.clear()
-            started = time.monotonic()
-            try:
-                await self.update_pending_etas()
-            except Exception:  # a bug in routing must not end ETAs for good
-                log.exception("ETA round failed")
-            await asyncio.sleep(max(0.0, started + interval - time.monotonic()))
+            self._etas.moved(row["vehicle_id"] for row in rows)
 
     async def update_pending_etas(self) -> int:
-        """One ETA round over the vehicles that moved since the last one, on the ETA connection;
-        returns how many ETAs changed. Never raises a database error: a failed round is logged,
-        and on a transient error its vehicles wait for the next round."""
-        assert self._eta_policy is not None
-        vehicle_ids, self._eta_vehicles = sorted(self._eta_vehicles), set()
-        if not vehicle_ids:
-            return 0
-        started = time.perf_counter()
-        try:
-            conn = await self._eta_connection()
-            async with conn.transaction():
-                etas = await update_etas(conn, vehicle_ids, self._eta_policy)
-        except psycopg.Error as exc:
-            log.exception("updating ETAs failed")
-            if is_transient(exc):
-                self._eta_vehicles.update(vehicle_ids)
-                if self._eta_conn is not None:
-                    await self._eta_conn.close()
-                self._eta_conn = None
-            return 0
-        metrics.ETA_SECONDS.observe(time.perf_counter() - started)
-        if etas and self._on_etas is not None:
-            try:
-                await self._on_etas(etas)
-            except Exception:
-                log.exception("publishing %d ETAs failed", len(etas))
-        return len(etas)
-
-    async def _eta_connection(self) -> psycopg.AsyncConnection:
-        if self._eta_conn is None or self._eta_conn.closed:
-            self._eta_conn = await psycopg.AsyncConnection.connect(
-                self._conninfo, autocommit=True, application_name="amb-tracking-eta"
-            )
-        return self._eta_conn
+        """One ETA round now (tests, benchmarks); see EtaRefresher.update_pending."""
+        return 0 if self._etas is None else await self._etas.update_pending()
 
     async def check_offline(self) -> int:
         """Close the device-offline events of vehicles heard since by a heartbeat, and open one for
@@ -421,83 +349,3 @@ class TrackingWorker:
                 await self._on_events(events)
             except Exception:  # the events are stored; the live feed is best effort
                 log.exception("publishing %d events failed", len(events))
-
-
-async def _fetch_batch(conn: psycopg.AsyncConnection, limit: int) -> list[dict[str, Any]]:
-    """Lock and read the oldest waiting fixes (with what the rules need around them)."""
-    # The planner's estimates for the spatial joins are high enough to trigger JIT, whose
-    # compilation costs more than the whole query.
-    await conn.execute("SET LOCAL jit = off")
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query("tracking/evaluate_batch"), {"limit": limit})
-        return await cur.fetchall()
-
-
-async def _evaluate(
-    conn: psycopg.AsyncConnection, rows: list[dict[str, Any]], cfg: TrackingSettings
-) -> list[dict[str, Any]]:
-    """Evaluate `rows` (of any vehicles, fix-time order per vehicle) and store what they
-    produce; returns the new events. The caller removes the rows from the inbox."""
-    memories = await store.load_memories(conn, rows)
-    seen = {g for row in rows for g in row["seen_ids"]}
-    known = await store.load_geofences(conn, seen | {g for m in memories.values() for g in m.inside})
-    by_vehicle: defaultdict[int, list[BatchFix]] = defaultdict(list)
-    for row in rows:
-        by_vehicle[row["vehicle_id"]].append(_batch_fix(row, known))
-    outcomes = [evaluate_vehicle(memories[v], fixes, cfg, known) for v, fixes in by_vehicle.items()]
-    return await store.save_outcomes(conn, outcomes)
-
-
-async def _evaluate_in_savepoint(
-    conn: psycopg.AsyncConnection, rows: list[dict[str, Any]], cfg: TrackingSettings
-) -> list[dict[str, Any]]:
-    """`_evaluate` and the removal from the inbox, all undone (and raised) if anything fails."""
-    async with conn.transaction():
-        events = await _evaluate(conn, rows, cfg)
-        await store.delete_from_inbox(conn, rows)
-    return events
-
-
-async def _quarantine(
-    conn: psycopg.AsyncConnection, row: dict[str, Any], exc: Exception, attempts: int
-) -> None:
-    # The end of the traceback says most; PostgreSQL text cannot hold NUL.
-    error = "".join(traceback.format_exception(exc))[-ERROR_TEXT_MAX:].replace("\x00", "\\0")
-    await conn.execute(
-        _QUARANTINE,
-        {
-            "vehicle_id": row["vehicle_id"],
-            "device_id": row["device_id"],
-            "fix_time": row["fix_time"],
-            "error": error,
-            "attempts": attempts,
-        },
-    )
-
-
-def _by_vehicle(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
-    grouped: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        grouped[row["vehicle_id"]].append(row)
-    return grouped
-
-
-def _batch_fix(row: dict[str, Any], known: dict[int, GeofenceInfo]) -> BatchFix:
-    zones = zip(row["seen_ids"], row["deep"], strict=True)
-    seen = {gid: Zone.DEEP_IN if deep else Zone.BORDER for gid, deep in zones}
-    geofences = {gid: known[gid] for gid in seen if gid in known}
-    return BatchFix(
-        vehicle_id=row["vehicle_id"],
-        device_id=row["device_id"],
-        fix_time=row["fix_time"],
-        lat=row["lat"],
-        lon=row["lon"],
-        speed_kmh=float(row["speed_kmh"]),
-        valid=row["valid"],
-        attributes=row["attributes"] or {},
-        seen=seen,
-        geofences=geofences,
-        highway=row["highway"],
-        journey_id=row["journey_id"],
-        scene_distance_m=row["scene_distance_m"],
-    )
