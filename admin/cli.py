@@ -19,6 +19,7 @@ import psycopg
 from accounts import access
 from accounts import users as accounts
 from admin import broker_auth, places
+from analytics import backfill
 from fixes.quarantine import GATEWAY, TRACKER, QuarantineRow, ReplayResult, open_rows, replay_rows
 from roads import importer as roads_import
 from roads import speed_learning
@@ -92,6 +93,10 @@ def _seed_fleet(conn: psycopg.Connection, args: argparse.Namespace) -> str:
         args.passwords_file.touch(mode=0o600)
         args.passwords_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return f"registered {len(vehicles)} demo ambulances with {protocol} devices {devices[0]}..{devices[-1]}"
+
+
+def _backfill_demo(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    return backfill.backfill_demo(args.database_url, args.days, args.per_day, args.seed)
 
 
 def _add_vehicle(conn: psycopg.Connection, args: argparse.Namespace) -> str:
@@ -405,6 +410,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="if the user exists: set its password, role, hospital and name, enable it and end its sessions",
     )
+    p = command(
+        "backfill-demo",
+        _backfill_demo,
+        "back-fill past journeys marked as demo data (replacing earlier demo journeys; real ones are"
+        " kept) so the analytics page is full on a fresh install",
+    )
+    p.add_argument("--days", type=_positive_days, default=30.0, help="how many days back from 2 hours ago")
+    p.add_argument(
+        "--per-day", type=_positive_days, default=60.0, help="calls a day on average (Da Nang's pilot: ~60)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=115, help="random seed (the same seed gives the same journeys)"
+    )
     p = command("create-api-key", _create_api_key, "issue an API key for a role")
     p.add_argument("name", help="who or what the key is for")
     p.add_argument("--role", required=True, choices=access.ROLES)
@@ -427,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         access.AccessError,
         broker_auth.BrokerAuthError,
         roads_import.RoadImportError,
+        backfill.BackfillError,
     ) as exc:
         print(f"amb-admin: {exc}", file=sys.stderr)
         return 2

@@ -278,6 +278,11 @@ async def set_unit_status(conn: AsyncConnection, vehicle_id: int, status: str) -
             " ON CONFLICT (vehicle_id) DO UPDATE SET unit_status = EXCLUDED.unit_status, updated_at = now()",
             (vehicle_id, status),
         )
+        # The history behind the units' utilisation (analytics): every change, when it happened.
+        await conn.execute(
+            "INSERT INTO unit_status_log (vehicle_id, status, at) VALUES (%s, %s, now())",
+            (vehicle_id, status),
+        )
 
 
 async def _check_vehicle_exists(conn: AsyncConnection, vehicle_id: int) -> None:
