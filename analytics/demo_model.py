@@ -155,7 +155,7 @@ def _choose(
 ) -> tuple[Unit | None, datetime, float]:
     """The unit arriving first: free units by road time, else the one free soonest; (unit, when it
     can leave, road time from its station)."""
-    best: tuple[float, Unit, datetime, float] | None = None
+    best: tuple[float, datetime, Unit, datetime, float] | None = None
     for unit in units:
         drive = network.from_station.get(unit.station_id, {}).get(node)
         if drive is None:
@@ -164,11 +164,12 @@ def _choose(
         while (spell_end := unit.blocked(leave)) is not None:
             leave = spell_end
         arrival = (leave - at).total_seconds() + drive
-        if best is None or arrival < best[0]:
-            best = (arrival, unit, leave, drive)
+        # Equal arrivals (units of one station): the one back the longest goes.
+        if best is None or (arrival, unit.free_at) < best[:2]:
+            best = (arrival, unit.free_at, unit, leave, drive)
     if best is None:
         return None, at, 0.0
-    return best[1], best[2], best[3]
+    return best[2], best[3], best[4]
 
 
 def _postpone_spells(unit: Unit, dispatched: datetime) -> None:

@@ -6,8 +6,9 @@ hospital; utilisation per unit; the stations' road-time reach."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
@@ -17,6 +18,12 @@ from runtime.db import query
 
 HISTOGRAM_MAX_MINUTES = 30
 INCIDENT_LIMIT = 5000
+MAX_SPAN_DAYS = 400  # a year and a bit: what the journey data are kept for
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+class AnalyticsInputError(ValueError):
+    """A period or filter the analytics cannot answer (end before start, too long a span...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +246,32 @@ async def station_reach(conn: AsyncConnection, limit_s: float) -> dict[str, Any]
 
 def day_range(first: date, last: date) -> tuple[datetime, datetime]:
     """[first 00:00, last+1 00:00) in Asia/Ho_Chi_Minh, as aware datetimes."""
-    from datetime import time, timedelta
-    from zoneinfo import ZoneInfo
+    return datetime.combine(first, time(), LOCAL), datetime.combine(last + timedelta(days=1), time(), LOCAL)
 
-    tz = ZoneInfo("Asia/Ho_Chi_Minh")
-    return datetime.combine(first, time(), tz), datetime.combine(last + timedelta(days=1), time(), tz)
+
+def period_filter(
+    first: date | None,
+    last: date | None,
+    priority: int | None = None,
+    area_id: int | None = None,
+    include_demo: bool = True,
+    bucket: Literal["day", "week"] = "day",
+    default_days: int = 30,
+) -> Filter:
+    """The filter of local days first..last (inclusive; default: the last `default_days` days up to
+    today), checked."""
+    today = datetime.now(LOCAL).date()
+    last = last or today
+    first = first or last - timedelta(days=default_days - 1)
+    if last < first:
+        raise AnalyticsInputError(f"the period ends ({last}) before it starts ({first})")
+    if (last - first).days + 1 > MAX_SPAN_DAYS:
+        raise AnalyticsInputError(f"at most {MAX_SPAN_DAYS} days at a time")
+    start, end = day_range(first, last)
+    return Filter(start, end, priority, area_id, include_demo, bucket)
+
+
+def last_month() -> date:
+    """The first day of the previous local month."""
+    first = datetime.now(LOCAL).date().replace(day=1)
+    return (first - timedelta(days=1)).replace(day=1)
