@@ -126,13 +126,13 @@ async def refresh_intervals(conn: AsyncConnection, full: bool = False) -> int:
 
 
 def refresh_intervals_sync(conninfo: str, full: bool = False) -> int:
-    """`refresh_intervals` for command-line use."""
-
-    async def run() -> int:
-        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-            return await refresh_intervals(conn, full)
-
-    return asyncio.run(run())
+    """`refresh_intervals` on a blocking connection, for the command line (and callers that
+    already run an event loop)."""
+    with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (REFRESH_LOCK,))
+        row = None if full else conn.execute("SELECT max(refreshed_at) FROM journey_intervals").fetchone()
+        since = row[0] - REFRESH_MARGIN if row and row[0] else EPOCH
+        return conn.execute(query("analytics/refresh_intervals"), {"since": since}).rowcount
 
 
 class IntervalRefreshJob:
