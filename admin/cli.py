@@ -26,6 +26,7 @@ from roads import speed_learning
 from roads.settings import RoutingSettings
 from runtime.config import DEFAULT_DATA_DIR, DatabaseSettings
 from runtime.db import apply_schema
+from runtime.progress import Heartbeat, Progress
 from tracking import fleet, geofences
 from tracking.settings import TrackingSettings
 
@@ -48,7 +49,9 @@ def _load_danang(conn: psycopg.Connection, args: argparse.Namespace) -> str:
 
 def _import_roads(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     bbox = roads_import.parse_bbox(args.bbox) if args.bbox else None
-    report = roads_import.import_roads(conn, args.files, bbox=bbox, replace=args.replace)
+    progress = Progress("import-roads", len(args.files) + roads_import.IMPORT_STEPS, "steps")
+    report = roads_import.import_roads(conn, args.files, bbox=bbox, replace=args.replace, progress=progress)
+    progress.done()
     return report.summary()
 
 
@@ -57,7 +60,10 @@ def _learn_speeds(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     until = datetime.now(UTC)
 
     async def learn() -> speed_learning.LearnReport:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as aconn:
+        async with (
+            await psycopg.AsyncConnection.connect(url, autocommit=True) as aconn,
+            Heartbeat("learn-speeds", f"learning from the fixes of the last {args.days:g} days"),
+        ):
             return await speed_learning.learn_speeds(aconn, until - timedelta(days=args.days), until)
 
     return asyncio.run(learn()).summary()

@@ -1,8 +1,11 @@
 """Progress of a long admin job on the terminal: a bar redrawn in place on a terminal, a line
-every tenth of the way otherwise (logs, CI), and a last line with the elapsed time."""
+every tenth of the way otherwise (logs, CI), and a last line with the elapsed time (Progress); for
+a step that cannot count its work, the elapsed time while it runs (Heartbeat)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 import time
 from typing import TextIO
@@ -49,4 +52,48 @@ class Progress:
         self.stream.write(
             f"{end}{self.label}: done in {elapsed:.1f} s" + (f" ({note})" if note else "") + "\n"
         )
+        self.stream.flush()
+
+
+class Heartbeat:
+    """For one long step that cannot count its work (a single SQL statement): says it is still
+    working, with the elapsed time, every `every_s` (redrawn in place on a terminal).
+
+    `async with Heartbeat("learn-speeds", "learning from the stored fixes"):` around the step."""
+
+    def __init__(
+        self, label: str, what: str, stream: TextIO | None = None, every_s: float | None = None
+    ) -> None:
+        self.label = label
+        self.what = what
+        self.stream = stream if stream is not None else sys.stderr
+        self._tty = self.stream.isatty()
+        self.every_s = every_s if every_s is not None else (1.0 if self._tty else 15.0)
+        self.started = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+
+    def _say(self) -> None:
+        elapsed = time.monotonic() - self.started
+        line = f"{self.label}: {self.what}… {elapsed:.0f} s"
+        self.stream.write(f"\r\x1b[K{line}" if self._tty else f"{line}\n")
+        self.stream.flush()
+
+    async def _beat(self) -> None:
+        while True:
+            self._say()
+            await asyncio.sleep(self.every_s)
+
+    async def __aenter__(self) -> Heartbeat:
+        self.started = time.monotonic()
+        self._task = asyncio.create_task(self._beat(), name=f"{self.label}-heartbeat")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        elapsed = time.monotonic() - self.started
+        end = "\n" if self._tty else ""
+        self.stream.write(f"{end}{self.label}: {self.what}: done in {elapsed:.1f} s\n")
         self.stream.flush()
