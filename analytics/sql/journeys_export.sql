@@ -1,9 +1,9 @@
--- Every journey of the filter with its timestamps (local time, Asia/Ho_Chi_Minh) and intervals.
-SELECT j.id AS journey_id, j.demo, j.status, j.priority, v.call_sign, v.plate,
-       a.name_vi AS area, h.name_vi AS destination_hospital,
+-- Every journey of the filter with its timestamps (ISO 8601 in Asia/Ho_Chi_Minh, offset included)
+-- and intervals (seconds, 0.1 s), for COPY ... TO STDOUT (FORMAT csv, HEADER).
+SELECT j.id AS journey_id, CASE WHEN j.demo THEN 'true' ELSE 'false' END AS demo, j.status, j.priority,
+       v.call_sign, v.plate, a.name_vi AS area, h.name_vi AS destination_hospital,
        round(ST_Y(j.incident_geom)::numeric, 6) AS incident_lat, round(ST_X(j.incident_geom)::numeric, 6) AS incident_lon,
-       j.call_received_at, j.dispatched_at, j.en_route_at, j.on_scene_at, j.transporting_at, j.at_hospital_at,
-       j.returning_at, j.completed_at, j.cancelled_at,
+       {stamps},
        {intervals}
 FROM journey_intervals i
 JOIN journeys j ON j.id = i.journey_id

@@ -164,7 +164,7 @@ def test_csv_export_has_every_interval(
     on_scene = datetime.fromisoformat(row["on_scene_at"])
     assert on_scene.utcoffset() == timedelta(hours=7)  # local time, offset included
     assert on_scene == datetime(2026, 11, 4, 2, 7, tzinfo=UTC)
-    assert row["demo"] == "False" and row["priority"] == "2"
+    assert row["demo"] == "false" and row["priority"] == "2"
 
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="needs poppler-utils' pdftoppm")
