@@ -63,6 +63,7 @@ def test_analytics_page_over_a_backfilled_month(
     verdict = "ĐẠT" if overall["p90_s"] <= 480 else "CHƯA ĐẠT"
     assert verdict in page.inner_text(".an-kpi[data-verdict]")
     assert "DỮ LIỆU MẪU" in page.inner_text("#an-demo")
+    assert page.inner_text("#nav-link") == "Bản đồ" and page.get_attribute("#nav-link", "href") == "/"
     # Every chart drawn by Chart.js, the map with its incidents and the stations' reach.
     charts = page.evaluate(
         "() => [...document.querySelectorAll('canvas')].filter(c => window.Chart.getChart(c)).length"
@@ -100,4 +101,5 @@ def test_analytics_page_over_a_backfilled_month(
     page.goto(f"{api_server}/analytics")
     page.wait_for_selector("#access-required:not([hidden])", timeout=15_000)
     assert "quản trị viên và người xem" in page.inner_text("#access-required")
+    assert page.locator("#nav-link").count() == 0
     context.close()
