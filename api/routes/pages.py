@@ -63,7 +63,7 @@ async def board_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/analytics")
-async def analytics_page(request: Request) -> FileResponse:
+async def analytics_page(request: Request) -> HTMLResponse:
     # Public like the other pages; its data calls need an admin or viewer.
     return _page(request, "analytics.html")
 

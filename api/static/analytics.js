@@ -177,6 +177,7 @@ function deny(session) {
 
 async function main() {
   const { markToggle, clockTick } = startHeader();
+  byId('conn-status').hidden = true; // no live stream on this page: only the clock
   ambState.lang = lang();
   const session = await openSessionWithRetry();
   if (session.mode === 'login') return;
