@@ -193,3 +193,30 @@ def test_monthly_pdf_report_renders(
 
     with Image.open(pages[1]) as image:
         assert len(image.convert("RGB").getcolors(maxcolors=1_000_000) or []) > 20
+
+
+def test_the_call_time_starts_the_response_time(
+    api_server: str, keys: dict[str, str], db: psycopg.Connection, database_url: str
+) -> None:
+    vehicle = fleet.register_vehicle(db, "43A55501", "115-CALL").id
+    headers = {"Authorization": f"Bearer {keys['dispatcher']}"}
+    body: dict[str, object] = {
+        "vehicle_id": vehicle,
+        "incident": {"lat": 16.06, "lon": 108.21},
+        "priority": 1,
+    }
+    called = datetime.now(UTC) - timedelta(seconds=90)
+    future = httpx.post(f"{api_server}/api/v1/journeys", json={**body, "call_received_at": (datetime.now(UTC) + timedelta(minutes=5)).isoformat()}, headers=headers, timeout=10)  # fmt: skip
+    assert future.status_code == 422 and "in the future" in future.json()["detail"]
+    naive = httpx.post(f"{api_server}/api/v1/journeys", json={**body, "call_received_at": "2026-11-20T10:00:00"}, headers=headers, timeout=10)  # fmt: skip
+    assert naive.status_code == 422
+    resp = httpx.post(f"{api_server}/api/v1/journeys", json={**body, "call_received_at": called.isoformat()}, headers=headers, timeout=10)  # fmt: skip
+    assert resp.status_code == 201, resp.text
+    journey = resp.json()
+    shown = datetime.fromisoformat(journey["call_received_at"].replace("Z", "+00:00"))
+    assert abs((shown - called).total_seconds()) < 0.001  # the journey shows it (ms precision)
+    refresh_intervals_sync(database_url)
+    row = db.execute(
+        "SELECT call_to_dispatch_s, call_at FROM journey_intervals WHERE journey_id = %s", (journey["id"],)
+    ).fetchone()
+    assert row is not None and row[0] == pytest.approx(90, abs=5) and row[1] == called
