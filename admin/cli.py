@@ -19,12 +19,14 @@ import psycopg
 from accounts import access
 from accounts import users as accounts
 from admin import broker_auth, places
+from analytics import backfill
 from fixes.quarantine import GATEWAY, TRACKER, QuarantineRow, ReplayResult, open_rows, replay_rows
 from roads import importer as roads_import
 from roads import speed_learning
 from roads.settings import RoutingSettings
 from runtime.config import DEFAULT_DATA_DIR, DatabaseSettings
 from runtime.db import apply_schema
+from runtime.progress import Heartbeat, Progress
 from tracking import fleet, geofences
 from tracking.settings import TrackingSettings
 
@@ -47,7 +49,9 @@ def _load_danang(conn: psycopg.Connection, args: argparse.Namespace) -> str:
 
 def _import_roads(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     bbox = roads_import.parse_bbox(args.bbox) if args.bbox else None
-    report = roads_import.import_roads(conn, args.files, bbox=bbox, replace=args.replace)
+    progress = Progress("import-roads", len(args.files) + roads_import.IMPORT_STEPS, "steps")
+    report = roads_import.import_roads(conn, args.files, bbox=bbox, replace=args.replace, progress=progress)
+    progress.done()
     return report.summary()
 
 
@@ -56,7 +60,10 @@ def _learn_speeds(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     until = datetime.now(UTC)
 
     async def learn() -> speed_learning.LearnReport:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as aconn:
+        async with (
+            await psycopg.AsyncConnection.connect(url, autocommit=True) as aconn,
+            Heartbeat("learn-speeds", f"learning from the fixes of the last {args.days:g} days"),
+        ):
             return await speed_learning.learn_speeds(aconn, until - timedelta(days=args.days), until)
 
     return asyncio.run(learn()).summary()
@@ -92,6 +99,10 @@ def _seed_fleet(conn: psycopg.Connection, args: argparse.Namespace) -> str:
         args.passwords_file.touch(mode=0o600)
         args.passwords_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return f"registered {len(vehicles)} demo ambulances with {protocol} devices {devices[0]}..{devices[-1]}"
+
+
+def _backfill_demo(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    return backfill.backfill_demo(args.database_url, args.days, args.per_day, args.seed)
 
 
 def _add_vehicle(conn: psycopg.Connection, args: argparse.Namespace) -> str:
@@ -405,6 +416,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="if the user exists: set its password, role, hospital and name, enable it and end its sessions",
     )
+    p = command(
+        "backfill-demo",
+        _backfill_demo,
+        "back-fill past journeys marked as demo data (replacing earlier demo journeys; real ones are"
+        " kept) so the analytics page is full on a fresh install",
+    )
+    p.add_argument("--days", type=_positive_days, default=30.0, help="how many days back from 2 hours ago")
+    p.add_argument(
+        "--per-day", type=_positive_days, default=60.0, help="calls a day on average (Da Nang's pilot: ~60)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=115, help="random seed (the same seed gives the same journeys)"
+    )
     p = command("create-api-key", _create_api_key, "issue an API key for a role")
     p.add_argument("name", help="who or what the key is for")
     p.add_argument("--role", required=True, choices=access.ROLES)
@@ -427,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         access.AccessError,
         broker_auth.BrokerAuthError,
         roads_import.RoadImportError,
+        backfill.BackfillError,
     ) as exc:
         print(f"amb-admin: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from api.openapi import install_docs
 from api.redact import install_log_redaction
 from api.relay import CommittedFixRelay
 from api.routes import (
+    analytics,
     auth,
     caller_links,
     events,
@@ -134,6 +135,7 @@ def create_app(
     install_error_handlers(app)
     for module in (
         health,
+        analytics,
         auth,
         users,
         vehicles,

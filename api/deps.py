@@ -25,6 +25,8 @@ FLEET_READERS = ("admin", "dispatcher", "viewer")
 ANY_ROLE = ("admin", "dispatcher", "hospital", "viewer")
 EDITORS = ("admin", "dispatcher")
 ADMINS = ("admin",)
+# Who may read the response-time analytics (managers of the 115 centre and the health department).
+ANALYSTS = ("admin", "viewer")
 
 SESSION_COOKIE = "amb_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -149,6 +151,7 @@ FleetReader = Annotated[Principal, Depends(require_role(*FLEET_READERS))]
 AnyUser = Annotated[Principal, Depends(require_role(*ANY_ROLE))]
 Editor = Annotated[Principal, Depends(require_role(*EDITORS))]
 Admin = Annotated[Principal, Depends(require_role(*ADMINS))]
+Analyst = Annotated[Principal, Depends(require_role(*ANALYSTS))]
 CurrentSession = Annotated[Session, Depends(current_session)]
 
 

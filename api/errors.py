@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from accounts.access import AccessError, ApiKeyNotFoundError
 from accounts.caller_links import CallerLinkGoneError, CallerLinkNotFoundError
 from accounts.users import LastAdminError, UsernameTakenError, UserNotFoundError
+from analytics.stats import AnalyticsInputError
 from roads.routing import NoRouteError
 from tracking.geofences import GeofenceError, GeofenceNotFoundError
 from tracking.journeys import JourneyConflictError, JourneyInputError, JourneyNotFoundError
@@ -23,6 +24,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     GeofenceNotFoundError: 404,
     JourneyNotFoundError: 404,
     GeofenceError: 422,
+    AnalyticsInputError: 422,
     JourneyInputError: 422,
     JourneyConflictError: 409,
     NoRouteError: 422,

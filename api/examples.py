@@ -70,6 +70,7 @@ JOURNEY: dict[str, Any] = {
     "destination_name_en": "Da Nang Hospital",
     "note": None,
     "created_by": "lan.dispatch",
+    "call_received_at": "2026-11-20T02:58:30.000Z",
     "dispatched_at": T,
     "en_route_at": "2026-11-20T03:00:40.000Z",
     "on_scene_at": None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 GeofenceKind = Literal["hospital_area", "station", "scene", "service_area", "restricted_zone", "speed_zone"]
 
@@ -93,6 +93,11 @@ class JourneyCreate(BaseModel):
     destination_hospital_id: int | None = None
     scene_radius_m: float = Field(150.0, ge=20, le=2000)
     note: str | None = Field(None, max_length=2000)
+    call_received_at: AwareDatetime | None = Field(
+        None,
+        description="when the 115 call came in (ISO 8601 with an offset): the start of the response time;"
+        " not in the future, at most 24 h before the dispatch. Without it the response time starts at the dispatch.",
+    )
 
 
 class DestinationUpdate(BaseModel):

@@ -591,3 +591,61 @@ CREATE TABLE IF NOT EXISTS device_contact (
 );
 CREATE INDEX IF NOT EXISTS device_contact_vehicle_idx ON device_contact (vehicle_id, heard_at);
 ALTER TABLE vehicle_state ADD COLUMN IF NOT EXISTS no_fix_since timestamptz;
+
+-- ---------------------------------------------------------------------------------------------
+-- Response-time analytics (issue 15; analytics/)
+-- ---------------------------------------------------------------------------------------------
+
+-- When the 115 call came in, when the dispatcher knows it (NULL: the journey's dispatch is the
+-- first timestamp); demo: made by `amb-admin backfill-demo`, never a real mission.
+ALTER TABLE journeys ADD COLUMN IF NOT EXISTS call_received_at timestamptz;
+ALTER TABLE journeys ADD COLUMN IF NOT EXISTS demo boolean NOT NULL DEFAULT false;
+CREATE INDEX IF NOT EXISTS journeys_updated_idx ON journeys (updated_at);
+
+-- Every change of a unit's own status (available <-> out_of_service), for utilisation: time on
+-- missions comes from the journeys, time out of service from here.
+CREATE TABLE IF NOT EXISTS unit_status_log (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    vehicle_id  bigint NOT NULL REFERENCES vehicles (id) ON DELETE CASCADE,
+    status      text NOT NULL CHECK (status IN ('available', 'out_of_service')),
+    at          timestamptz NOT NULL,
+    demo        boolean NOT NULL DEFAULT false
+);
+CREATE INDEX IF NOT EXISTS unit_status_log_vehicle_idx ON unit_status_log (vehicle_id, at);
+
+-- One row per journey with every interval in seconds, computed from journey_status_log (the first
+-- transition into each status) by the tracker's periodic refresh (analytics/refresh.py), so a
+-- year of journeys is summarised without touching the log. Local (Asia/Ho_Chi_Minh) day, hour and
+-- weekday are stored for grouping. area_id: the district health centre nearest the incident
+-- (docs: analytics/areas.py).
+CREATE TABLE IF NOT EXISTS journey_intervals (
+    journey_id          bigint PRIMARY KEY REFERENCES journeys (id) ON DELETE CASCADE,
+    vehicle_id          bigint NOT NULL,
+    status              text NOT NULL,
+    priority            smallint NOT NULL,
+    demo                boolean NOT NULL,
+    area_id             bigint,
+    hospital_id         bigint,
+    incident_geom       geometry(Point, 4326) NOT NULL,
+    call_at             timestamptz NOT NULL,  -- the call, or the dispatch when no call time is known
+    local_day           date NOT NULL,
+    local_hour          smallint NOT NULL,
+    local_isodow        smallint NOT NULL,     -- 1 Monday .. 7 Sunday
+    call_to_dispatch_s  double precision,
+    turnout_s           double precision,      -- dispatched -> en_route (wheels rolling)
+    travel_s            double precision,      -- en_route -> on_scene
+    response_s          double precision,      -- call (or dispatch) -> on_scene
+    on_scene_s          double precision,      -- on_scene -> transporting (or returning)
+    transport_s         double precision,      -- transporting -> at_hospital
+    handover_s          double precision,      -- at_hospital -> returning (or completed)
+    mission_s           double precision,      -- dispatched -> completed (or cancelled)
+    dispatched_at       timestamptz NOT NULL,
+    closed_at           timestamptz,
+    refreshed_at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS journey_intervals_call_idx ON journey_intervals (call_at);
+CREATE INDEX IF NOT EXISTS journey_intervals_vehicle_idx ON journey_intervals (vehicle_id, dispatched_at);
+-- Seconds from a to b; NULL when either is unknown or b comes before a.
+CREATE OR REPLACE FUNCTION analytics_seconds(a timestamptz, b timestamptz) RETURNS double precision
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CASE WHEN b >= a THEN extract(epoch FROM b - a)::double precision END $$;

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -147,6 +148,10 @@ class DemoCalls:
             "priority": self._rng.choices(PRIORITIES, PRIORITY_WEIGHTS)[0],
             "destination_hospital_id": hospital["id"] if hospital else None,
             "note": "Cuộc gọi mô phỏng (demo)",
+            # The desk answered, located the caller and chose a unit: the call came in a minute or two ago.
+            "call_received_at": (
+                datetime.now(UTC) - timedelta(seconds=self._rng.uniform(40, 150))
+            ).isoformat(),
         }
         response = await self._api.post("/api/v1/journeys", body)
         if response.status_code != 201:

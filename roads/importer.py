@@ -17,6 +17,7 @@ import psycopg
 from roads.osm import Coord, RoadFileError, RoadLine, read_road_lines
 from roads.settings import RoutingSettings
 from runtime.db import query
+from runtime.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -192,22 +193,37 @@ def _wkt(coords: Sequence[Coord]) -> str:
     return "LINESTRING(" + ",".join(f"{x / 1e7:.7f} {y / 1e7:.7f}" for x, y in coords) + ")"
 
 
+# Steps of an import besides reading each file: build, stage, store, components.
+IMPORT_STEPS = 4
+
+
+def _no_progress(n: int = 1, note: str = "") -> None:
+    """Progress for callers that do not show any."""
+
+
 def import_roads(
     conn: psycopg.Connection,
     paths: Sequence[Path],
     bbox: BBox | None = None,
     replace: bool = False,
     settings: RoutingSettings | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Read the files, merge them into one network and store it in one transaction: readers see the
     old network or the new one. With `replace` the old network goes; otherwise the new edges are
-    added to it (an edge already there is kept). `bbox` keeps the edges intersecting the box."""
+    added to it (an edge already there is kept). `bbox` keeps the edges intersecting the box.
+    `progress` (the command line's) advances once per file read and once per storing step."""
     settings = settings or RoutingSettings()
+    step = progress.advance if progress is not None else _no_progress
+    lines: list[RoadLine] = []
     try:
-        lines = [line for path in paths for line in read_road_lines(path)]
+        for path in paths:
+            lines.extend(read_road_lines(path))
+            step(1, f"read {path.name} ({len(lines)} lines so far)")
     except RoadFileError as exc:
         raise RoadImportError(str(exc)) from exc
     network = build_network(lines, settings)
+    step(1, f"{len(network.edges)} edges built")
     if not network.edges:
         raise RoadImportError("no drivable road in " + ", ".join(str(p) for p in paths))
     south, west, north, east = bbox or (-90.0, -180.0, 90.0, 180.0)
@@ -238,6 +254,7 @@ def import_roads(
             with cur.copy("COPY road_import_vertices FROM STDIN") as copy:
                 for vid, (x, y) in network.vertices.items():
                     copy.write_row((vid, x / 1e7, y / 1e7))
+        step(1, "edges and vertices staged")
         row = conn.execute(
             query("roads/road_import_store"),
             {"south": south, "west": west, "north": north, "east": east},
@@ -245,7 +262,9 @@ def import_roads(
         assert row is not None
         clipped = int(row[0])
         edges, vertices = _counts(conn)
+        step(1, f"{edges} edges stored")
         largest, components = mark_main_component(conn)
+        step(1, f"{components} components")
         conn.execute("ANALYZE road_edges")
         conn.execute("ANALYZE road_vertices")
     report = ImportReport(

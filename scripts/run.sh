@@ -45,6 +45,11 @@ case "$PROTOCOL" in
   *) SECRETS=(); : > "$RUN/emulator-passwords" ;;  # GT06, Teltonika, H02: no credential exists
 esac
 .venv/bin/amb-admin seed-fleet --count "$VEHICLES" --protocol "$PROTOCOL" "${SECRETS[@]}"
+# A month of past journeys marked as demo data, so /analytics is full on a fresh install (replaces
+# the previous run's demo journeys; real ones are never touched). AMB_DEMO_BACKFILL_DAYS=0 skips it.
+if [ "${AMB_DEMO_BACKFILL_DAYS:-30}" != "0" ]; then
+  .venv/bin/amb-admin backfill-demo --days "${AMB_DEMO_BACKFILL_DAYS:-30}"
+fi
 KEY=$(.venv/bin/amb-admin create-api-key "make run dispatcher" --role dispatcher --replace --quiet)
 EMULATOR_KEY=$(.venv/bin/amb-admin create-api-key "demo 115 desk (emulator)" --role dispatcher --replace --quiet)
 
@@ -104,6 +109,9 @@ cat <<MSG
 
   Dispatcher page with an API key / Trang điều phối (mã truy cập):
     http://$AMB_API_HOST:$AMB_API_PORT/#token=$KEY
+
+  Response-time analytics / Phân tích thời gian phản ứng (admin, viewer):
+    http://$AMB_API_HOST:$AMB_API_PORT/analytics
 
   API key (role dispatcher): $KEY
   API docs: http://$AMB_API_HOST:$AMB_API_PORT/docs

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent local set-up, shared by `make run` and `make test`:
-#   Debian packages (PostgreSQL + PostGIS + pgRouting, RabbitMQ, Python venv; Chromium for tests),
+#   Debian packages (PostgreSQL + PostGIS + pgRouting, RabbitMQ, Python venv; Chromium and poppler for tests),
 #   PostgreSQL started on 127.0.0.1, the dev role and databases, the Python virtualenv.
 # usage: scripts/setup.sh [--test]
 set -euo pipefail
@@ -35,7 +35,7 @@ if ! command -v pg_lsclusters >/dev/null || [ -z "$(ls /usr/lib/postgresql 2>/de
 fi
 PG_VERSION=${PG_VERSION:-$(ls /usr/lib/postgresql | sort -n | tail -n 1)}
 pkgs=(postgresql-"$PG_VERSION"-postgis-3 postgresql-"$PG_VERSION"-pgrouting rabbitmq-server python3-venv make)
-[ "$want_test" = 1 ] && pkgs+=(chromium)
+[ "$want_test" = 1 ] && pkgs+=(chromium poppler-utils)  # poppler: the analytics PDF is rendered to PNG and read back
 # shellcheck disable=SC2046
 apt_install $(missing_pkgs "${pkgs[@]}")
 

@@ -1,7 +1,8 @@
 """`amb-tracker`: the tracking worker in its own process — geofences, journeys, events, ETAs —
 and, beside it, the hourly jobs learning road speeds from the stored fixes and maintaining the
 daily partitions of `positions` (dropping expired ones with DETACH ... CONCURRENTLY, which the
-gateway's SQL maintenance cannot do without briefly taking ACCESS EXCLUSIVE on `positions`).
+gateway's SQL maintenance cannot do without briefly taking ACCESS EXCLUSIVE on `positions`), and
+every minute the analytics summary of the journeys' intervals (analytics/intervals.py).
 
 Run one or more (one leads at a time through a PostgreSQL advisory lock); it publishes events and
 ETAs to the API processes through the broker (`amb.committed`).
@@ -17,6 +18,7 @@ from prometheus_client import start_http_server
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from analytics.intervals import IntervalRefreshJob
 from fixes.positions import maintain_partitions_periodically
 from messaging.publisher import CommittedPublisher
 from roads.settings import RoutingSettings
@@ -56,6 +58,8 @@ async def _run() -> None:
             tg.create_task(worker.run(), name="tracking-worker")
             tg.create_task(learning.run(), name="speed-learning")
             tg.create_task(maintain_partitions_periodically(database_url), name="partition-maintenance")
+            # The analytics summary (journey_intervals) follows the journeys within a minute.
+            tg.create_task(IntervalRefreshJob(database_url).run(), name="analytics-refresh")
     finally:
         await worker.close()
         await learning.close()

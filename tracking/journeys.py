@@ -3,7 +3,7 @@ queries. Automatic transitions come from the tracking worker (journey_machine)."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection, errors
@@ -27,7 +27,7 @@ TIMESTAMPS = (
 JOURNEY_COLUMNS = (
     "j.id, j.vehicle_id, v.call_sign, v.plate, j.status, j.priority, ST_Y(j.incident_geom) AS incident_lat,"
     " ST_X(j.incident_geom) AS incident_lon, j.incident_address, j.scene_radius_m, j.destination_hospital_id,"
-    " h.name_vi AS destination_name_vi, h.name_en AS destination_name_en, j.note, j.created_by, "
+    " h.name_vi AS destination_name_vi, h.name_en AS destination_name_en, j.note, j.created_by, j.call_received_at, "
     + ", ".join(f"j.{t}" for t in TIMESTAMPS)
     + ", j.updated_at"
 )
@@ -47,7 +47,7 @@ class JourneyInputError(ValueError):
 
 def journey_json(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
-    for key in (*TIMESTAMPS, "updated_at"):
+    for key in (*TIMESTAMPS, "call_received_at", "updated_at"):
         if out.get(key) is not None:
             out[key] = iso_utc(out[key])
     out["open"] = row["status"] not in CLOSED_STATUSES
@@ -106,17 +106,20 @@ async def create_journey(
     scene_radius_m: float,
     created_by: str,
     note: str | None = None,
+    call_received_at: datetime | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Dispatch `vehicle_id` to an incident; returns the journey and the events it raised."""
+    """Dispatch `vehicle_id` to an incident; returns the journey and the events it raised.
+    `call_received_at`: when the 115 call came in (the response time's start), if known."""
     now = datetime.now(UTC)
+    _check_call_time(call_received_at, now)
     async with conn.transaction():
         await _check_vehicle_available(conn, vehicle_id)
         try:
             cur = await conn.execute(
                 """
                 INSERT INTO journeys (vehicle_id, priority, incident_geom, incident_address, scene_radius_m,
-                                      destination_hospital_id, created_by, note, dispatched_at)
-                VALUES (%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s, %s, %s, %s) RETURNING id
+                                      destination_hospital_id, created_by, note, dispatched_at, call_received_at)
+                VALUES (%s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s, %s, %s, %s, %s) RETURNING id
                 """,
                 (
                     vehicle_id,
@@ -129,6 +132,7 @@ async def create_journey(
                     created_by,
                     note,
                     now,
+                    call_received_at,
                 ),
             )
         except errors.UniqueViolation as exc:
@@ -156,6 +160,21 @@ async def create_journey(
         )
         events = [await insert_event(conn, draft, vehicle_id, journey_id, None)]
     return await get_journey(conn, journey_id), events
+
+
+CALL_CLOCK_SKEW = timedelta(seconds=30)  # a desk's clock a little ahead of the server's
+CALL_MAX_AGE = timedelta(hours=24)
+
+
+def _check_call_time(call_received_at: datetime | None, now: datetime) -> None:
+    if call_received_at is None:
+        return
+    if call_received_at.tzinfo is None:
+        raise JourneyInputError("call_received_at needs a UTC offset")
+    if call_received_at > now + CALL_CLOCK_SKEW:
+        raise JourneyInputError("call_received_at is in the future")
+    if call_received_at < now - CALL_MAX_AGE:
+        raise JourneyInputError("call_received_at is more than 24 hours before the dispatch")
 
 
 async def _check_vehicle_available(conn: AsyncConnection, vehicle_id: int) -> None:
@@ -276,6 +295,11 @@ async def set_unit_status(conn: AsyncConnection, vehicle_id: int, status: str) -
         await conn.execute(
             "INSERT INTO vehicle_state (vehicle_id, unit_status) VALUES (%s, %s)"
             " ON CONFLICT (vehicle_id) DO UPDATE SET unit_status = EXCLUDED.unit_status, updated_at = now()",
+            (vehicle_id, status),
+        )
+        # The history behind the units' utilisation (analytics): every change, when it happened.
+        await conn.execute(
+            "INSERT INTO unit_status_log (vehicle_id, status, at) VALUES (%s, %s, now())",
             (vehicle_id, status),
         )
 

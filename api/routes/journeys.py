@@ -71,6 +71,7 @@ async def create(body: JourneyCreate, conn: Conn, principal: Editor, request: Re
         body.scene_radius_m,
         principal.name,
         body.note,
+        body.call_received_at,
     )
     await _share(request, events)
     return journey

@@ -1,4 +1,4 @@
-"""The web pages: the dispatcher map, sign-in, the board, and the caller's tracking page.
+"""The web pages: the dispatcher map, sign-in, the board, the analytics, and the caller's tracking page.
 
 The HTML files live in api/static/; a page whose file is missing answers 404. What several pages
 show alike (the language switch, the connection status and clock) is written once, in
@@ -60,6 +60,12 @@ async def login_page(request: Request) -> HTMLResponse:
 @router.get("/board")
 async def board_page(request: Request) -> HTMLResponse:
     return _page(request, "board.html")
+
+
+@router.get("/analytics")
+async def analytics_page(request: Request) -> HTMLResponse:
+    # Public like the other pages; its data calls need an admin or viewer.
+    return _page(request, "analytics.html")
 
 
 @router.get("/track/{token}")

@@ -152,6 +152,20 @@ export function createApiClient(auth = {}) {
     setDestination: (journeyId, hospitalId) => send('PATCH', `journeys/${id(journeyId)}`, { destination_hospital_id: hospitalId }),
     /** { token, url, expires_at }: the public tracking page for the caller. */
     callerLink: (journeyId) => send('POST', `journeys/${id(journeyId)}/caller-link`),
+    /** An analytics answer: `analytics/<what>?<query>` (admin and viewer roles). */
+    analytics: (what, query = '') => getJson(`analytics/${what}${query ? `?${query}` : ''}`),
+    /** A file the API makes (CSV, PDF) as a Blob, sent with this client's credentials. */
+    async download(path) {
+      let response;
+      try {
+        response = await fetch(new URL(path, API_BASE), { headers: headersFor('GET'), cache: 'no-store', credentials: 'same-origin' });
+      } catch (error) {
+        throw new ApiError(`GET ${path}: ${error.message}`);
+      }
+      if (response.status === 401 || response.status === 403) throw new AuthError(response.status);
+      if (!response.ok) throw new ApiError(`GET ${path}: HTTP ${response.status}`, response.status);
+      return response.blob();
+    },
     geofences: () => getJson('geofences'),
     createGeofence: (body) => send('POST', 'geofences', body),
     updateGeofence: (geofenceId, changes) => send('PATCH', `geofences/${id(geofenceId)}`, changes),

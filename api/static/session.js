@@ -13,6 +13,7 @@ const EDITORS = ['admin', 'dispatcher'];
 export const PAGES = {
   dispatcher: () => new URL('../', import.meta.url),
   board: () => new URL('../board', import.meta.url),
+  analytics: () => new URL('../analytics', import.meta.url),
   login: () => new URL('../login', import.meta.url),
 };
 

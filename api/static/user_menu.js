@@ -2,7 +2,10 @@
 
 import { byId, h, setData, setText } from './dom.js';
 import { addStrings, t } from './i18n.js';
-import { signOut } from './session.js';
+import { PAGES, signOut } from './session.js';
+
+// Who reads the response-time analytics (the API says the same: admin and viewer).
+const ANALYSTS = ['admin', 'viewer'];
 
 addStrings({
   vi: {
@@ -14,6 +17,8 @@ addStrings({
     'user.logout': 'Đăng xuất',
     'user.forgetKey': 'Thoát',
     'user.label': 'Tài khoản',
+    'nav.analytics': 'Phân tích',
+    'nav.map': 'Bản đồ',
   },
   en: {
     'role.admin': 'Administrator',
@@ -24,6 +29,8 @@ addStrings({
     'user.logout': 'Sign out',
     'user.forgetKey': 'Exit',
     'user.label': 'Account',
+    'nav.analytics': 'Analytics',
+    'nav.map': 'Map',
   },
 });
 
@@ -41,7 +48,11 @@ export class UserMenu {
     this.name = h('span', { id: 'user-name', class: 'user-name' });
     this.role = h('span', { id: 'user-role', class: 'role-badge' });
     this.button = h('button', { type: 'button', id: 'logout', class: 'btn user-logout', onclick: () => this.signOut() });
-    this.root.replaceChildren(h('span', { class: 'user-who' }, this.name, this.role), this.button);
+    // Admins and viewers move between the live map and the analytics.
+    this.onAnalytics = window.location.pathname === PAGES.analytics().pathname;
+    const target = this.onAnalytics ? PAGES.dispatcher() : PAGES.analytics();
+    this.nav = ANALYSTS.includes(session.user?.role) ? h('a', { id: 'nav-link', class: 'btn', href: target.pathname }) : null;
+    this.root.replaceChildren(...[this.nav, h('span', { class: 'user-who' }, this.name, this.role), this.button].filter(Boolean));
     this.root.hidden = false;
     this.relabel();
   }
@@ -55,6 +66,7 @@ export class UserMenu {
     setData(this.role, 'role', role);
     setData(this.root, 'role', role);
     setText(this.button, mode === 'session' ? t('user.logout') : t('user.forgetKey'));
+    if (this.nav) setText(this.nav, t(this.onAnalytics ? 'nav.map' : 'nav.analytics'));
     this.root.setAttribute('aria-label', t('user.label'));
   }
 

@@ -29,6 +29,7 @@ ANY = frozenset(ROLES)
 FLEET = frozenset({"admin", "dispatcher", "viewer"})
 EDITORS = frozenset({"admin", "dispatcher"})
 ADMIN = frozenset({"admin"})
+ANALYSTS = frozenset({"admin", "viewer"})
 MISSING = 999_999  # ids that exist nowhere: an admitted caller gets 404 or 422, never 401/403
 
 
@@ -44,6 +45,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): Rule(PUBLIC),
     ("GET", "/login"): Rule(PUBLIC),
     ("GET", "/board"): Rule(PUBLIC),
+    ("GET", "/analytics"): Rule(PUBLIC),
     ("GET", "/track/{token}"): Rule(PUBLIC, "/track/not-a-token"),
     ("MOUNT", "/static"): Rule(PUBLIC, "/static/app.css"),
     ("MOUNT", "/docs-assets"): Rule(PUBLIC, "/docs-assets/swagger-ui.css"),
@@ -92,6 +94,14 @@ RULES: dict[tuple[str, str], Rule] = {
     # The live stream: every role (a hospital sees its own inbound ambulances).
     ("WS", "/api/v1/stream"): Rule(ANY),
     ("POST", "/api/v1/stream/ticket"): Rule(ANY),
+    # Response-time analytics: managers (admins) and viewers (the health department), not the desk.
+    ("GET", "/api/v1/analytics/summary"): Rule(ANALYSTS),
+    ("GET", "/api/v1/analytics/definitions"): Rule(ANALYSTS),
+    ("GET", "/api/v1/analytics/incidents"): Rule(ANALYSTS),
+    ("GET", "/api/v1/analytics/reach"): Rule(ANALYSTS),
+    ("GET", "/api/v1/analytics/units"): Rule(ANALYSTS),
+    ("GET", "/api/v1/analytics/journeys.csv"): Rule(ANALYSTS),
+    ("GET", "/api/v1/analytics/report.pdf"): Rule(ANALYSTS, "/api/v1/analytics/report.pdf?month=2026-11"),
     # Prometheus metrics of the process.
     ("GET", "/metrics"): Rule(ANY),
 }

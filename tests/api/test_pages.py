@@ -7,14 +7,14 @@ import pytest
 from api.routes.pages import render
 
 
-@pytest.mark.parametrize("page", ["index.html", "board.html", "login.html", "track.html"])
+@pytest.mark.parametrize("page", ["index.html", "board.html", "login.html", "track.html", "analytics.html"])
 def test_every_include_is_resolved(page: str) -> None:
     html = render(page)
     assert html is not None
     assert "<!-- include" not in html
 
 
-@pytest.mark.parametrize("page", ["index.html", "board.html", "login.html"])
+@pytest.mark.parametrize("page", ["index.html", "board.html", "login.html", "analytics.html"])
 def test_the_language_switch_is_on_every_signed_in_page(page: str) -> None:
     html = render(page)
     assert html is not None

@@ -4,12 +4,20 @@ without a fix is back online, and says so."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import psycopg
 
-from tests.tracking.conftest import Put, RecordingWorker, at
+from tests.tracking.conftest import T0, Put, RecordingWorker, at
 
 CENTRE = (16.0400, 108.2400)
-NOW = 3 * 3600  # the fixtures' clock starts 3 h ago
+
+
+def now_s() -> int:
+    """Seconds from the fixtures' clock (T0, 3 h before the conftest's import) to the real now: read
+    in each test, since a long suite reaches this file well after the import, and "a minute ago"
+    must be a minute before the offline check runs."""
+    return int((datetime.now(UTC) - T0).total_seconds())
 
 
 def link_state(db: psycopg.Connection, vehicle_id: int) -> tuple[object, ...]:
@@ -23,6 +31,7 @@ def link_state(db: psycopg.Connection, vehicle_id: int) -> tuple[object, ...]:
 async def test_a_tracker_sending_without_gps_is_connected_not_offline(
     put: Put, worker: RecordingWorker, db: psycopg.Connection, vehicle: tuple[int, str]
 ) -> None:
+    NOW = now_s()
     vehicle_id, _ = vehicle
     await put((NOW - 1800, *CENTRE, 0.0))  # the last fix with GPS, 30 minutes ago (past the 15)
     # Since then, into a garage: a fix without GPS every minute, the last one a minute ago.
@@ -40,6 +49,7 @@ async def test_a_tracker_sending_without_gps_is_connected_not_offline(
 async def test_back_from_silence_without_gps_is_online_without_a_fix(
     put: Put, worker: RecordingWorker, db: psycopg.Connection, vehicle: tuple[int, str]
 ) -> None:
+    NOW = now_s()
     vehicle_id, _ = vehicle
     await put((0, *CENTRE, 0.0))  # three hours ago, then silence
     await worker.drain()
@@ -60,6 +70,7 @@ async def test_rows_the_gateway_flagged_do_not_mean_the_gps_fix_was_lost(
 ) -> None:
     """An alarm stored apart from its position (`alarm_only`) and a suspect jump are not valid
     rows, but the receiver still had its fix: no "connected without a fix" from them."""
+    NOW = now_s()
     vehicle_id, _ = vehicle
     await put((NOW - 60, *CENTRE, 20.0))
     await put((NOW - 59, *CENTRE, 0.0, {"alarm": "sos", "alarm_only": True}, False))
@@ -82,6 +93,7 @@ def heartbeat(db: psycopg.Connection, vehicle: tuple[int, str], seconds: float) 
 async def test_a_tracker_sending_only_heartbeats_is_connected_not_offline(
     put: Put, worker: RecordingWorker, db: psycopg.Connection, vehicle: tuple[int, str]
 ) -> None:
+    NOW = now_s()
     await put((NOW - 1800, *CENTRE, 0.0))  # the last fix, 30 minutes ago (past the 15)
     await worker.drain()
     heartbeat(db, vehicle, NOW - 60)  # a GT06 in a garage: heartbeats, no location packets
@@ -92,6 +104,7 @@ async def test_a_tracker_sending_only_heartbeats_is_connected_not_offline(
 async def test_a_heartbeat_after_silence_is_online_without_a_fix(
     put: Put, worker: RecordingWorker, db: psycopg.Connection, vehicle: tuple[int, str]
 ) -> None:
+    NOW = now_s()
     vehicle_id, _ = vehicle
     await put((0, *CENTRE, 0.0))  # three hours ago, then silence
     await worker.drain()

@@ -294,8 +294,12 @@ def test_cli_import_roads(database_url: str, capsys: pytest.CaptureFixture[str])
     assert cli.main(args) == 0
     with psycopg.connect(database_url) as conn:
         edges, vertices = network_ids(conn)
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert f"{len(edges)} edges, {len(vertices)} vertices" in out
+    # Progress on the terminal (stderr; stdout stays the result): each file, then each step.
+    assert "import-roads: 1/6 steps" in captured.err and "import-roads: 6/6 steps" in captured.err
+    assert "import-roads: done in" in captured.err
     assert "largest strongly connected component" in out
     assert (
         cli.main(["--database-url", database_url, "import-roads", str(DEFAULT_DATA_DIR / "stations.csv")])

@@ -255,3 +255,15 @@ async def test_the_periodic_job_learns_every_period_until_cancelled(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+def test_cli_learn_speeds_shows_progress(
+    db: psycopg.Connection, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from admin import cli
+
+    assert cli.main(["--database-url", database_url, "learn-speeds", "--days", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "learned speeds from" in captured.out
+    assert "learn-speeds: learning from the fixes of the last 1 days…" in captured.err
+    assert "learn-speeds: learning from the fixes of the last 1 days: done in" in captured.err
