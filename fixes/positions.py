@@ -33,6 +33,9 @@ MAINTENANCE_RETRY_S = 60.0  # sooner, when something was postponed
 # and servers (NTP) agree within this.
 LATEST_MAX_AHEAD_S = 5.0
 
+# Notified (in the storing transaction, so delivered at its commit) when fixes were queued in
+# `tracking_inbox`: the tracking worker LISTENs and evaluates them at once instead of polling.
+INBOX_CHANNEL = "amb_tracking_inbox"
 _COPY_INCOMING = (
     "COPY incoming (seq, device_id, vehicle_id, fix_time, received_at, lat, lon, speed_kmh, course,"
     " altitude_m, accuracy_m, hdop, satellites, valid, backlog, protocol, attributes) FROM STDIN"
@@ -248,6 +251,8 @@ async def store_fixes(
             (device_id, fix_time): (late, latest)
             for device_id, fix_time, late, latest in await cur.fetchall()
         }
+        if flags:  # wake the tracking worker, wherever it runs, once this commits
+            await cur.execute("SELECT pg_notify(%s, '')", (INBOX_CHANNEL,))
     stored: list[StoredFix] = []
     for f in fixes:
         flag = flags.pop((f.device_id, f.fix_time), None)

@@ -57,9 +57,14 @@ class _Batch:
 
 
 class PositionBatchWriter:
-    """Collects whole messages into a batch; commits it in one transaction when it holds
-    `max_fixes` fixes or `interval_s` after its first message; then acknowledges its messages in
-    arrival order and hands the stored fixes to `on_committed`.
+    """Collects whole messages into a batch; commits it in one transaction, then acknowledges its
+    messages in arrival order and hands the stored fixes to `on_committed`.
+
+    Group commit (`interval_s` 0, the default): a batch commits as soon as the previous commit
+    has ended, and holds whatever arrived meanwhile (at most `max_fixes`). A light load commits
+    each message about as soon as it arrives; a heavy one makes commits longer and batches larger
+    by itself, so latency is about one commit and throughput is that of large batches. With
+    `interval_s` > 0 a batch also waits that long after its first message (or until full).
 
     Batches commit one after another, so acknowledgements keep the order of receipt. A failed
     commit is retried with backoff until it succeeds (storing is idempotent); meanwhile `add`

@@ -21,10 +21,14 @@ class GatewaySettings(BaseSettings):
         description="Unacknowledged broker messages this gateway holds at once (its share of the queue "
         "while its batch commits); a dead gateway's are redelivered to the others.",
     )
-    batch_max_fixes: int = Field(
-        2000, ge=1, description="A batch is committed when it holds this many fixes..."
+    batch_max_fixes: int = Field(2000, ge=1, description="A batch never holds more fixes than this.")
+    flush_interval_ms: int = Field(
+        0,
+        ge=0,
+        description="0 (group commit): a batch commits as soon as the previous commit has ended, holding "
+        "whatever arrived meanwhile; more: it also waits this long after its first fix (fewer, larger "
+        "commits, at this much latency).",
     )
-    flush_interval_ms: int = Field(40, ge=1, description="...or this long after its first fix arrived.")
     max_payload_bytes: int = Field(1_048_576, ge=256, description="Larger MQTT payloads are refused.")
     max_fixes_per_message: int = Field(
         1000, ge=1, description="Longest backlog array accepted in one message."

@@ -59,7 +59,10 @@ class TrackingSettings(BaseSettings):
     )
     batch_size: int = Field(5000, ge=1, description="Fixes evaluated per worker transaction.")
     batch_interval_ms: float = Field(
-        250.0, ge=0, description="At most one batch this often: a vehicle's state is loaded once per batch."
+        0.0,
+        ge=0,
+        description="0 (group commit): a batch starts as soon as the previous one ended and fixes were "
+        "committed meanwhile; more: at most one batch this often.",
     )
     eta_interval_ms: float = Field(
         1000.0,

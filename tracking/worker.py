@@ -41,13 +41,14 @@ from tracking import tracking_store as store
 from tracking.eta import EtaPolicy
 from tracking.eta_refresh import EtaRefresher, is_transient
 from tracking.inbox import by_vehicle, evaluate_in_savepoint, evaluate_rows, fetch_batch, quarantine_row
+from tracking.inbox_wake import listen_for_fixes
 from tracking.settings import TrackingSettings
 
 log = logging.getLogger(__name__)
 
 LEADER_LOCK = 7_216_115  # advisory lock key of the tracking leader
 OFFLINE_CHECK_S = 10.0
-POLL_S = 0.25  # without a wake (the worker in its own process), look for new fixes this often
+POLL_S = 0.25  # without a wake (the listening connection lost), look for new fixes this often
 OnEvents = Callable[[list[dict[str, Any]]], Awaitable[None]]
 RowKey = tuple[int, str, datetime]  # an inbox row: vehicle id, device id, fix time
 
@@ -130,20 +131,25 @@ class TrackingWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Evaluate what waits, every `batch_interval_ms` at most: a vehicle's state is loaded and
-        saved once per batch, so batches of several fixes per vehicle cost far less per fix than
-        one batch per commit. A wake (or the poll period) starts the next round.
+        """Evaluate what waits, round after round (group commit): a round starts as soon as the
+        previous one has ended and fixes were committed meanwhile (a wake: the gateway's commit
+        notifies `amb_tracking_inbox`, see tracking.inbox_wake; or the poll period), and takes
+        everything waiting. A light load is evaluated about as soon as it is committed; a heavy
+        one makes rounds longer and batches larger by themselves, and a vehicle's state is loaded
+        and saved once per batch. `batch_interval_ms` > 0 also spaces rounds that far apart.
 
         Never ends on an error (only on cancellation): a crash would only restart into the same
         rows. Each failure is logged with its traceback, counted, and followed by a back-off.
         With ETAs on, their task runs alongside and ends with this one."""
-        eta_task = asyncio.create_task(self._etas.run()) if self._etas is not None else None
+        tasks = [asyncio.create_task(listen_for_fixes(self._conninfo, self.wake))]
+        if self._etas is not None:
+            tasks.append(asyncio.create_task(self._etas.run()))
         try:
             await self._evaluate_forever()
         finally:
-            if eta_task is not None:
-                eta_task.cancel()
-                await asyncio.gather(eta_task, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _evaluate_forever(self) -> None:
         interval = self._settings.batch_interval_ms / 1000

@@ -99,6 +99,9 @@ async def test_poison_rows_are_quarantined_and_the_good_rows_of_their_batch_go_o
     put: Put, vehicle: tuple[int, str], db: psycopg.Connection, database_url: str, running: Running
 ) -> None:
     good_id, _ = vehicle
+    # Read before storing: the running worker is woken by each commit (tracking.inbox_wake).
+    batch_failures = metric("amb_tracking_evaluation_failures_total", kind="batch")
+    quarantined = metric("amb_tracking_quarantined_total")
     gone_id = second_vehicle(db, "43A10002", "dev-gone")
     corrupt_id = second_vehicle(db, "43A10003", "dev-corrupt")
     # Poison 1: the vehicle is deleted while its two fixes wait in the inbox.
@@ -112,8 +115,6 @@ async def test_poison_rows_are_quarantined_and_the_good_rows_of_their_batch_go_o
     await store_for(database_url, corrupt_id, "dev-corrupt", 3)
     # The good vehicle's fixes, in the same batch: an SOS among them.
     await put((0, *CENTRE, 20.0), (4, *CENTRE, 0.0, {"alarm": "sos"}), (5, *CENTRE, 0.0))
-    batch_failures = metric("amb_tracking_evaluation_failures_total", kind="batch")
-    quarantined = metric("amb_tracking_quarantined_total")
     assert count(db, "SELECT count(*) FROM tracking_inbox") == 6
 
     took = await running.until(
