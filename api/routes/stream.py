@@ -19,6 +19,7 @@ docs/websocket.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -139,7 +140,7 @@ async def _serve(websocket: WebSocket, principal: Principal, recheck: Recheck, s
     except* (WebSocketDisconnect, _ClientGone):
         pass
     except* _TooSlow:
-        await websocket.close(CLOSE_TOO_SLOW, "client fell behind; reconnect")
+        await _drop_slow_client(websocket)
     except* _CredentialsEnded:
         await websocket.close(CLOSE_UNAUTHENTICATED, "the session or key ended; sign in again")
     finally:
@@ -252,6 +253,48 @@ class _CredentialsEnded(Exception):
 
 
 Send = Callable[[str], Awaitable[None]]
+SLOW_CLOSE_S = 1.0  # a client that fell behind gets this long to take the closing frame
+
+
+async def _drop_slow_client(websocket: WebSocket) -> None:
+    """Close a client that fell behind: with 1013 if its socket still takes the frame, else (it
+    stopped reading: the frame cannot be written) by aborting the connection, so that neither
+    the connection nor what is buffered for it outlives its handler."""
+    try:
+        async with asyncio.timeout(SLOW_CLOSE_S):
+            await websocket.close(CLOSE_TOO_SLOW, "client fell behind; reconnect")
+            return
+    except TimeoutError:
+        pass
+    if not _abort_transport(websocket):
+        log.warning("could not abort a stalled websocket; the server closes it when it can")
+
+
+def _abort_transport(websocket: WebSocket) -> bool:
+    """Abort the socket under `websocket` (ASGI has no abort: the server's protocol object is the
+    owner of the `send` callable, uvicorn's has its asyncio transport). False when not found."""
+    send: Any = websocket._send
+    for _ in range(8):  # through the wrappers middleware put around `send`
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if transport is not None and hasattr(transport, "abort"):
+            transport.abort()
+            return True
+        send = getattr(send, "__wrapped__", None) or _closure_send(send)
+        if send is None:
+            return False
+    return False
+
+
+def _closure_send(func: Any) -> Any:
+    """The `send` a middleware's wrapper function closes over, if any."""
+    for cell in getattr(func, "__closure__", None) or ():
+        with contextlib.suppress(ValueError):
+            if callable(cell.cell_contents) and getattr(cell.cell_contents, "__name__", "") in (
+                "send",
+                "sender",
+            ):
+                return cell.cell_contents
+    return None
 
 
 def _serialised_sender(websocket: WebSocket) -> Send:
@@ -266,18 +309,29 @@ def _serialised_sender(websocket: WebSocket) -> Send:
 
 
 async def _send_loop(send: Send, sub: Subscriber) -> None:
+    """Send what the hub queues, in order. A client that stops reading blocks a send (its socket
+    buffers full): its queue then overflows, and the overflow ends the stream at once, whether the
+    loop was waiting for the queue or stuck in that send; memory stays bounded by the queue."""
     overflow = asyncio.create_task(sub.overflowed.wait())
     try:
         while True:
             get = asyncio.create_task(sub.queue.get())
-            done, _ = await asyncio.wait({get, overflow}, return_when=asyncio.FIRST_COMPLETED)
-            if overflow in done:
-                get.cancel()
-                raise _TooSlow
+            await _unless_overflowed(get, overflow)
             item = get.result()
-            await send(item if isinstance(item, str) else await item)
+            await _unless_overflowed(
+                asyncio.ensure_future(send(item if isinstance(item, str) else await item)), overflow
+            )
     finally:
         overflow.cancel()
+
+
+async def _unless_overflowed(step: asyncio.Future[Any], overflow: asyncio.Task[Any]) -> None:
+    """Wait for `step`; raise _TooSlow (cancelling it) if the client's queue overflows first."""
+    done, _ = await asyncio.wait({step, overflow}, return_when=asyncio.FIRST_COMPLETED)
+    if step not in done:
+        step.cancel()
+        raise _TooSlow
+    step.result()
 
 
 async def _heartbeat_loop(send: Send, period_s: float) -> None:
