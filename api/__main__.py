@@ -12,8 +12,13 @@ from runtime.process import configure_logging
 def main() -> None:
     common = configure_logging()
     settings = ApiSettings()
+    # Several workers: uvicorn binds the port once and each worker process builds its own app
+    # (from the same environment), so they share the port without SO_REUSEPORT or a proxy.
+    app = "api.app:create_app" if settings.workers > 1 else create_app(settings)
     uvicorn.run(
-        create_app(settings),
+        app,
+        factory=settings.workers > 1,
+        workers=settings.workers,
         host=settings.host,
         port=settings.port,
         log_level=common.log_level.lower(),

@@ -13,6 +13,12 @@ class ApiSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP server.")
+    workers: int = Field(
+        1,
+        ge=1,
+        description="API processes sharing the port (uvicorn workers: one listening socket, the kernel "
+        "deals the connections); each has its own websocket clients and its own amb.committed queue.",
+    )
     tile_url: str = Field(
         "",
         description="XYZ tile URL template for the map background, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png;"
