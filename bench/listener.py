@@ -21,6 +21,9 @@ FixKey = tuple[str, str]
 @dataclass(slots=True)
 class ListenerResult:
     received: dict[FixKey, float] = field(default_factory=dict)  # first arrival, wall clock
+    # SOS events by (vehicle id, event time), first arrival; ETA updates received
+    alarms: dict[tuple[int, str], float] = field(default_factory=dict)
+    etas: int = 0
     duplicates: int = 0
     fix_messages: int = 0
     heartbeats: int = 0
@@ -66,6 +69,12 @@ async def _listen(
             message = json.loads(text)
             if message.get("type") == "heartbeat":
                 result.heartbeats += 1
+            if message.get("type") == "events":
+                for event in message["events"]:
+                    if event.get("kind") == "sos":
+                        result.alarms.setdefault((event["vehicle_id"], event["at"]), arrived)
+            if message.get("type") == "etas":
+                result.etas += len(message["etas"])
             if message.get("type") != "fixes":
                 continue
             result.fix_messages += 1

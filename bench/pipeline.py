@@ -57,6 +57,11 @@ PRESETS: dict[str, Scenario] = {
     # what is stored per second is its capacity here; `--rates` to confirm a rate is kept up.
     "cluster": Scenario("cluster", devices=1000, rate=4000, duration_s=30, publishers=2, gateways=2, nodes=3),
 }
+# Issue 11, item 6: SOS publish -> websocket while amb-tracker keeps 300 journeys' ETAs current
+# (each ETA round routes up to 40 of them with pgRouting); one message in 100 is an SOS.
+PRESETS["alarms"] = Scenario(
+    "alarms", devices=1000, rate=1000, duration_s=30, publishers=1, sos_every=100, journeys=300
+)
 DEFAULT_SCENARIOS = ("throughput", "latency")
 RESULTS_PATH = REPO / "bench" / "results" / "latest.json"
 BASELINE_FIXES = 20_000

@@ -41,6 +41,7 @@ class PublisherPlan:
     duration_s: float
     fixes_per_message: int = 1
     seed: int = 0
+    sos_every: int = 0  # > 0: every this many messages, the newest fix carries an SOS alarm
 
 
 # (device id, fix time as the wire writes it, wall-clock time of the send)
@@ -57,6 +58,7 @@ class PublisherResult:
     max_lag_s: float = 0.0  # how far the process fell behind its schedule
     cpu_s: float = 0.0  # while publishing (connecting not included)
     sent: list[SentFix] = field(default_factory=list)
+    alarms: list[SentFix] = field(default_factory=list)  # the fixes that carried an SOS
     error: str | None = None
 
 
@@ -156,14 +158,19 @@ async def _run_schedule(
         due = min(total, int((now - start_at) * message_rate) + 1)
         result.max_lag_s = max(result.max_lag_s, now - (start_at + sent / message_rate))
         for m in range(sent, due):
-            _send(devices[m % len(devices)], rng, per_message, step_ms, result)
+            sos = plan.sos_every > 0 and m % plan.sos_every == plan.sos_every // 2
+            _send(devices[m % len(devices)], rng, per_message, step_ms, result, sos)
         sent = due
         result.last_send = time.time()
         await asyncio.sleep(max(TICK_S, start_at + sent / message_rate - time.time()))
 
 
-def _send(device: _Device, rng: random.Random, count: int, step_ms: int, result: PublisherResult) -> None:
+def _send(
+    device: _Device, rng: random.Random, count: int, step_ms: int, result: PublisherResult, sos: bool = False
+) -> None:
     fixes = device.next_fixes(rng, count, step_ms)
+    if sos:
+        fixes[-1]["alarm"] = "sos"
     body = json.dumps(fixes[0] if count == 1 else fixes, separators=(",", ":")).encode()
     sent_at = time.time()
 
@@ -171,6 +178,8 @@ def _send(device: _Device, rng: random.Random, count: int, step_ms: int, result:
         result.messages_acked += 1
         result.fixes_acked += count
         result.sent.extend((device.device_id, str(f["time"]), sent_at) for f in fixes)
+        if sos:
+            result.alarms.append((device.device_id, str(fixes[-1]["time"]), sent_at))
 
     try:
         device.client.publish(device.topic, body, acked)

@@ -32,6 +32,7 @@ from bench.database import (
     tracking_inbox_count,
 )
 from bench.figures import Observations, figures
+from bench.journeys_load import alarm_figures, dispatch_journeys, ensure_road_graph
 from bench.listener import ListenerResult, run_listener
 from bench.publisher import PublisherPlan, PublisherResult, run_publisher
 
@@ -63,6 +64,8 @@ class Scenario:
     nodes: int = 1  # RabbitMQ nodes (more than 1: a cluster, amb.ingest replicated on each)
     gateway: dict[str, str] = field(default_factory=dict)  # AMB_GATEWAY_* overrides
     tracker: bool = True  # run amb-tracker beside the gateways, as production does
+    sos_every: int = 0  # > 0: every this many messages of a publisher carries an SOS (alarm latency)
+    journeys: int = 0  # vehicles on a journey, whose ETAs amb-tracker keeps current meanwhile
 
     @property
     def tracking(self) -> bool:
@@ -82,6 +85,7 @@ class Scenario:
                 duration_s=self.duration_s,
                 fixes_per_message=self.fixes_per_message,
                 seed=p,
+                sos_every=self.sos_every,
             )
             for p in range(processes)
         ]
@@ -96,6 +100,9 @@ def run_scenario(scenario: Scenario, database_url: str, workdir: Path) -> dict[s
     devices = device_ids(scenario.devices)
     key = register_fleet(database_url, devices)
     accounts = issue_broker_accounts(database_url, devices)
+    if scenario.journeys:
+        ensure_road_graph(database_url)
+        print(f"   {dispatch_journeys(database_url, scenario.journeys)} vehicles on journeys", flush=True)
     load_before = load_average()
     with (
         _services(workdir, run_id, scenario, accounts) as stack,
@@ -134,8 +141,12 @@ def run_scenario(scenario: Scenario, database_url: str, workdir: Path) -> dict[s
         cpu=usage,
         gateway_metrics=metrics,
     )
+    alarms = (
+        alarm_figures(database_url, published, listened.alarms, listened.etas) if scenario.sos_every else {}
+    )
     return {
         **figures(observed),
+        **alarms,
         "broker_nodes": scenario.nodes,
         "ingest_queue_members": members,
         "ingest_queue_leader": leader,
