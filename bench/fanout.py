@@ -41,6 +41,8 @@ import httpx
 import psycopg
 
 import tests.services as services
+from accounts.access import create_api_key
+from accounts.caller_links import issue_caller_link
 from bench.cpu import MachineCpu, load_average, process_cpu_s, wait_until_quiet
 from bench.database import (
     BENCH_DATABASE_URL,
@@ -54,8 +56,6 @@ from bench.database import (
 from bench.fanout_clients import ClientPlan, ClientResult, FeedPlan, run_clients, run_feeder
 from bench.figures import latency_summary_ms
 from bench.machine import describe_machine
-from tracking.access import create_api_key
-from tracking.caller_links import issue_caller_link
 
 MP = multiprocessing.get_context("spawn")
 RESULTS = REPO / "bench" / "results" / "fanout.json"

@@ -29,7 +29,7 @@ from websockets.asyncio.client import connect
 
 from messaging.connection import connect as amqp_connect
 from messaging.publisher import CommittedPublisher
-from tracking.config import AmqpEndpoint
+from runtime.config import AmqpEndpoint
 
 MARK = b'"committed_at":'
 CALLER_POLL_S = 5.0  # api/static/track.js POLL_MS

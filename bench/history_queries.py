@@ -37,9 +37,9 @@ from bench import baseline
 from bench.cpu import MachineCpu, load_average
 from bench.figures import percentile
 from bench.history import URL
+from fixes.positions import maintain_partitions, prepare_connection, store_fixes
 from tracking.eta import hospital_inbound
 from tracking.events import list_events
-from tracking.positions import maintain_partitions, prepare_connection, store_fixes
 from tracking.reports import journey_replay, journey_report
 from tracking.vehicles import vehicle_track, vehicles_with_latest
 

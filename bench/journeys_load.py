@@ -15,8 +15,8 @@ import psycopg
 
 from bench.figures import latency_summary_ms
 from bench.publisher import PublisherResult
-from tracking.config import DEFAULT_DATA_DIR
-from tracking.roads_import import import_roads
+from roads.importer import import_roads
+from runtime.config import DEFAULT_DATA_DIR
 
 NETWORK = [DEFAULT_DATA_DIR / "roads-central.geojson", DEFAULT_DATA_DIR / "haichau-central.osm.pbf"]
 

@@ -158,7 +158,10 @@ async def _run_schedule(
         due = min(total, int((now - start_at) * message_rate) + 1)
         result.max_lag_s = max(result.max_lag_s, now - (start_at + sent / message_rate))
         for m in range(sent, due):
-            sos = plan.sos_every > 0 and m % plan.sos_every == plan.sos_every // 2
+            # Each round over the devices, a different one device in `sos_every` sends an SOS,
+            # so that no device repeats its SOS within the tracker's 60 s alarm-repeat window.
+            round_, device = divmod(m, len(devices))
+            sos = plan.sos_every > 0 and device % plan.sos_every == round_ % plan.sos_every
             _send(devices[m % len(devices)], rng, per_message, step_ms, result, sos)
         sent = due
         result.last_send = time.time()
@@ -170,7 +173,7 @@ def _send(
 ) -> None:
     fixes = device.next_fixes(rng, count, step_ms)
     if sos:
-        fixes[-1]["alarm"] = "sos"
+        fixes[-1]["attrs"] = {"alarm": "sos"}  # the MQTT JSON format's attributes
     body = json.dumps(fixes[0] if count == 1 else fixes, separators=(",", ":")).encode()
     sent_at = time.time()
 

@@ -35,8 +35,8 @@ from bench.database import (
     reset_database,
 )
 from bench.figures import latency_summary_ms
+from fixes.model import StoredFix
 from gateway.batch_writer import PositionBatchWriter
-from tracking.model import StoredFix
 
 
 async def one_run(url: str, interval_s: float, rate: float, seconds: float) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg import sql
 
-from tracking.positions import INBOX_CHANNEL
+from fixes.positions import INBOX_CHANNEL
 
 log = logging.getLogger(__name__)
 RETRY_FIRST_S = 0.5
