@@ -79,3 +79,43 @@ async def test_an_sos_is_published_while_an_eta_round_waits(
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
         await worker.close()
+
+
+async def test_an_sos_is_not_held_by_an_eta_round_that_wrote_its_journeys_eta(
+    put: Put, db: psycopg.Connection, database_url: str, vehicle: tuple[int, str]
+) -> None:
+    """Measured by bench/pipeline.py --scenario alarms: SOS p99 7.7 s. An ETA round is one
+    transaction; each journey_eta row it writes holds a FOR KEY SHARE lock on its journey (the
+    foreign key) until the round commits. The batch locked its vehicles' open journeys FOR UPDATE,
+    which waits for KEY SHARE: every SOS of a vehicle on a journey waited for the whole round."""
+    vehicle_id, _ = vehicle
+    hospital_id = db.execute("SELECT min(id) FROM hospitals").fetchone()[0]  # type: ignore[index]
+    events: list[dict[str, Any]] = []
+
+    async def on_events(batch: list[dict[str, Any]]) -> None:
+        events.extend(batch)
+
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        journey, _ = await journeys.create_journey(
+            conn, vehicle_id, 16.0612, 108.2240, "scene", 1, hospital_id, 150, "t"
+        )
+    worker = TrackingWorker(database_url, TrackingSettings(), on_events)  # no ETAs of its own
+    eta_round = psycopg.connect(database_url)  # an ETA round under way: its row written, not committed
+    runner = asyncio.create_task(worker.run())
+    try:
+        eta_round.execute(
+            "INSERT INTO journey_eta (journey_id, target_kind, route_distance_m, route_duration_s,"
+            " computed_at, fix_time, remaining_m, remaining_s, arrival_at)"
+            " VALUES (%s, 'scene', 1000, 100, now(), now(), 1000, 100, now())",
+            (journey["id"],),
+        )
+        await put((10800 - 4, *SON_TRA, 0.0, {"alarm": "sos"}))
+        worker.wake()
+        sos_published = await until(lambda: any(e["kind"] == "sos" for e in events), 20)
+        assert sos_published, "the SOS waited for the ETA round's commit"
+    finally:
+        eta_round.rollback()
+        eta_round.close()
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await worker.close()

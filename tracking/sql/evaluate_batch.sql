@@ -1,8 +1,11 @@
 -- One query per batch: the oldest fixes waiting in tracking_inbox, each with the geofences within
 -- its hysteresis distance (deep inside or near the border), the road class under it, and its
 -- distance to the scene of its vehicle's open journey. The open journey is read and locked in this
--- same statement (FOR UPDATE): a dispatcher's cancel or re-dispatch waits for the batch's commit, so
--- the scene measured here is the scene of the journey the rules move (issue 11, item 7); its
+-- same statement (FOR NO KEY UPDATE): a dispatcher's cancel or re-dispatch waits for the batch's
+-- commit, so the scene measured here is the scene of the journey the rules move (issue 11, item 7);
+-- not FOR UPDATE, which would also wait for the FOR KEY SHARE locks that the ETA round's rows in
+-- journey_eta (a foreign key to journeys) hold until that round commits: an SOS would wait for
+-- routing (issue 11, item 6). Its
 -- `manual_at` is the time of its last status change by hand (none of the automatic transitions
 -- this batch makes may be stamped at or before it). Geofences are two point-in-polygon tests in
 -- Web Mercator (GiST-indexed): inside the geofence grown by its hysteresis, it is seen; inside the
@@ -21,7 +24,7 @@ WITH batch AS (
             WHERE l.journey_id = j.id AND l.source <> 'rule') AS manual_at
     FROM journeys j
     WHERE j.vehicle_id IN (SELECT vehicle_id FROM batch) AND j.status NOT IN ('completed', 'cancelled')
-    FOR UPDATE OF j
+    FOR NO KEY UPDATE OF j
 )
 SELECT b.vehicle_id, b.device_id, b.fix_time, ST_Y(b.geom) AS lat, ST_X(b.geom) AS lon, b.speed_kmh, b.valid,
        b.attributes, coalesce(g.seen_ids, '{}') AS seen_ids, coalesce(g.deep, '{}') AS deep, r.highway,
