@@ -81,17 +81,23 @@ async def _feed(plan: FeedPlan, go: Event) -> dict[str, int]:
 
 
 def _fix(vehicle_id: int, now: float) -> dict[str, Any]:
+    """A committed fix in the relay's form (fixes.model.StoredFix.to_json), with `committed_at`."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now))
     return {
         "vehicle_id": vehicle_id,
         "device_id": f"bench-{vehicle_id:04d}",
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now)),
+        "time": stamp,
+        "received_at": stamp,
         "lat": round(16.03 + random.random() * 0.06, 6),
         "lon": round(108.19 + random.random() * 0.06, 6),
         "speed_kmh": 40.0,
-        "course": 90.0,
+        "heading": 90.0,
+        "altitude_m": None,
+        "accuracy_m": 5.0,
+        "satellites": 9,
         "valid": True,
+        "late": False,
         "latest": True,
-        "archived": False,
         "committed_at": now,
     }
 

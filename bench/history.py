@@ -40,7 +40,9 @@ from bench.motion import Motion
 URL = os.environ.get(
     "AMB_BENCH_HISTORY_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5432/ambulance_scale_year"
 )
-COLUMNS = "device_id, vehicle_id, fix_time, received_at, stored_at, geom, speed_kmh, course, valid, archived, protocol"
+COLUMNS = (
+    "device_id, vehicle_id, fix_time, received_at, stored_at, geom, speed_kmh, course, valid, late, protocol"
+)
 # Share of the journey's seconds at which each status begins (dispatched at 0).
 PHASES = (("en_route_at", 0.02), ("on_scene_at", 0.35), ("transporting_at", 0.55), ("at_hospital_at", 0.9))
 
