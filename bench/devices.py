@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import sys
@@ -47,6 +48,10 @@ from bench.database import (
 from bench.mqtt_wire import MqttPublisher
 
 CONCURRENCY = 200
+
+
+def alive(pid: int | None) -> bool:
+    return pid is not None and os.path.exists(f"/proc/{pid}")
 
 
 def rss_mib(pid: int | None) -> float:
@@ -120,14 +125,27 @@ async def measure(
     out["memory"] = memory
     idle = out["broker_rss_mib_idle"]
     out["broker_kib_per_connection"] = round((memory[-1]["broker_rss_mib"] - idle) * 1024 / len(devices), 1)
+    print(json.dumps(out), flush=True)
     restarts = []
     for jitter in args.jitter:
         fleet.close()
+        pid = node.pid()
         node.script("stop", check=False)
         fleet.clients.clear()
         fleet.attempts = fleet.failures = 0
         down_at = time.monotonic()
-        node.script("start")
+        while time.monotonic() < down_at + 60:  # the node is gone before it starts again
+            if not alive(pid):
+                break
+            await asyncio.sleep(0.5)
+        for _attempt in range(3):
+            booted = node.script("start", check=False)
+            if booted.returncode == 0:
+                break
+            print(
+                f"broker start failed ({booted.returncode}): {booted.stdout[-500:]} {booted.stderr[-500:]}"
+            )
+            await asyncio.sleep(5)
         up_at = time.monotonic()
         cpu_before = process_cpu_s(node.pid() or 0)
         rng = random.Random(int(jitter * 1000))
