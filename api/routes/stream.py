@@ -19,7 +19,6 @@ docs/websocket.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -48,6 +47,7 @@ from api.deps import (
 from api.hub import ConnectionCaps, StreamHub, Subscriber
 from api.openapi import AUTH_ERRORS, ok
 from api.stream_filter import FilterRequest, ScopeError, StreamFilter, build_filter
+from api.stream_send import TooSlow, drop_slow_client, heartbeat_loop, send_loop, serialised_sender
 from fixes.model import iso_utc
 from tracking.eta import hospital_inbound
 from tracking.vehicles import vehicles_with_latest
@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
-CLOSE_TOO_SLOW = 1013
 CLOSE_TOO_MANY = 4429
 MAX_ID_LENGTH = 64
 TICKET_EXAMPLE = {"ticket": "0bq8RZ2l9x3W5mT1cK4sYp7vN6eHj2Ua", "expires_in_s": 30}
@@ -130,17 +129,17 @@ async def _serve(websocket: WebSocket, principal: Principal, recheck: Recheck, s
         async with pool_of(websocket).connection() as conn:
             assert sub.view is not None
             snapshot = await _snapshot(conn, sub.view, None)
-        send = _serialised_sender(websocket)
+        send = serialised_sender(websocket)
         await send(json.dumps(snapshot))
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(_send_loop(send, sub), name="ws-send")
-            tg.create_task(_heartbeat_loop(send, settings.stream_heartbeat_s), name="ws-heartbeat")
+            tg.create_task(send_loop(send, sub), name="ws-send")
+            tg.create_task(heartbeat_loop(send, settings.stream_heartbeat_s), name="ws-heartbeat")
             tg.create_task(_receive_loop(client), name="ws-receive")
             tg.create_task(_reauth_loop(client, settings.stream_reauth_s), name="ws-reauth")
     except* (WebSocketDisconnect, _ClientGone):
         pass
-    except* _TooSlow:
-        await _drop_slow_client(websocket)
+    except* TooSlow:
+        await drop_slow_client(websocket)
     except* _CredentialsEnded:
         await websocket.close(CLOSE_UNAUTHENTICATED, "the session or key ended; sign in again")
     finally:
@@ -244,100 +243,8 @@ class _ClientGone(Exception):
     pass
 
 
-class _TooSlow(Exception):
-    pass
-
-
 class _CredentialsEnded(Exception):
     pass
-
-
-Send = Callable[[str], Awaitable[None]]
-SLOW_CLOSE_S = 1.0  # a client that fell behind gets this long to take the closing frame
-
-
-async def _drop_slow_client(websocket: WebSocket) -> None:
-    """Close a client that fell behind: with 1013 if its socket still takes the frame, else (it
-    stopped reading: the frame cannot be written) by aborting the connection, so that neither
-    the connection nor what is buffered for it outlives its handler."""
-    try:
-        async with asyncio.timeout(SLOW_CLOSE_S):
-            await websocket.close(CLOSE_TOO_SLOW, "client fell behind; reconnect")
-            return
-    except TimeoutError:
-        pass
-    if not _abort_transport(websocket):
-        log.warning("could not abort a stalled websocket; the server closes it when it can")
-
-
-def _abort_transport(websocket: WebSocket) -> bool:
-    """Abort the socket under `websocket` (ASGI has no abort: the server's protocol object is the
-    owner of the `send` callable, uvicorn's has its asyncio transport). False when not found."""
-    send: Any = websocket._send
-    for _ in range(8):  # through the wrappers middleware put around `send`
-        transport = getattr(getattr(send, "__self__", None), "transport", None)
-        if transport is not None and hasattr(transport, "abort"):
-            transport.abort()
-            return True
-        send = getattr(send, "__wrapped__", None) or _closure_send(send)
-        if send is None:
-            return False
-    return False
-
-
-def _closure_send(func: Any) -> Any:
-    """The `send` a middleware's wrapper function closes over, if any."""
-    for cell in getattr(func, "__closure__", None) or ():
-        with contextlib.suppress(ValueError):
-            if callable(cell.cell_contents) and getattr(cell.cell_contents, "__name__", "") in (
-                "send",
-                "sender",
-            ):
-                return cell.cell_contents
-    return None
-
-
-def _serialised_sender(websocket: WebSocket) -> Send:
-    """One frame at a time, whichever task sends it."""
-    lock = asyncio.Lock()
-
-    async def send(text: str) -> None:
-        async with lock:
-            await websocket.send_text(text)
-
-    return send
-
-
-async def _send_loop(send: Send, sub: Subscriber) -> None:
-    """Send what the hub queues, in order. A client that stops reading blocks a send (its socket
-    buffers full): its queue then overflows, and the overflow ends the stream at once, whether the
-    loop was waiting for the queue or stuck in that send; memory stays bounded by the queue."""
-    overflow = asyncio.create_task(sub.overflowed.wait())
-    try:
-        while True:
-            get = asyncio.create_task(sub.queue.get())
-            await _unless_overflowed(get, overflow)
-            item = get.result()
-            await _unless_overflowed(
-                asyncio.ensure_future(send(item if isinstance(item, str) else await item)), overflow
-            )
-    finally:
-        overflow.cancel()
-
-
-async def _unless_overflowed(step: asyncio.Future[Any], overflow: asyncio.Task[Any]) -> None:
-    """Wait for `step`; raise _TooSlow (cancelling it) if the client's queue overflows first."""
-    done, _ = await asyncio.wait({step, overflow}, return_when=asyncio.FIRST_COMPLETED)
-    if step not in done:
-        step.cancel()
-        raise _TooSlow
-    step.result()
-
-
-async def _heartbeat_loop(send: Send, period_s: float) -> None:
-    while True:
-        await asyncio.sleep(period_s)
-        await send(json.dumps({"type": "heartbeat", "time": iso_utc(datetime.now(UTC))}))
 
 
 async def _reauth_loop(client: _Client, period_s: float) -> None:
