@@ -142,9 +142,7 @@ async def measure(
             booted = node.script("start", check=False)
             if booted.returncode == 0:
                 break
-            print(
-                f"broker start failed ({booted.returncode}): {booted.stdout[-500:]} {booted.stderr[-500:]}"
-            )
+            print(f"broker start failed ({booted.returncode}): {booted.stdout[-500:]} {booted.stderr[-500:]}")
             await asyncio.sleep(5)
         up_at = time.monotonic()
         cpu_before = process_cpu_s(node.pid() or 0)
