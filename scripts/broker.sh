@@ -113,10 +113,10 @@ admin_password() {
 ensure_admin() {
   local pw
   pw=$(admin_password)
-  if ctl -q list_users 2>/dev/null | awk '{print $1}' | grep -qx "$ADMIN_USER"; then
+  # Add, or (it exists: a node restarted on its state) set the password. Not decided from
+  # list_users, which a node still booting may answer empty.
+  if ! ctl -q add_user "$ADMIN_USER" "$pw" >/dev/null 2>&1; then
     ctl -q change_password "$ADMIN_USER" "$pw" >/dev/null
-  else
-    ctl -q add_user "$ADMIN_USER" "$pw" >/dev/null
   fi
   ctl -q set_user_tags "$ADMIN_USER" administrator >/dev/null
   ctl -q set_permissions -p / "$ADMIN_USER" '.*' '.*' '.*' >/dev/null
