@@ -41,7 +41,6 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,6 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from admin.places import load_hospitals, load_stations
 from bench.database import ensure_database
+from bench.eta_figures import Prediction, print_table
+from bench.streets import Streets
 from device_emulator.fleet import Phase, VehicleSample
 from device_emulator.roads import RoadGraph, load_road_graph
 from device_emulator.tracker import EmulatedTracker, FleetConfig, build_fleet
@@ -60,7 +61,7 @@ from fixes.positions import PartitionCache, prepare_connection, store_fixes
 from roads.importer import import_roads
 from roads.routing import LOCAL_TIME, NoRouteError, RoutePoint, route
 from roads.settings import RoutingSettings
-from roads.speed_learning import LEARN_SETTINGS, LearnReport, learn_params, learn_speeds
+from roads.speed_learning import LEARN_SETTINGS, LearnReport, learn_speeds, traversal_params
 from runtime.config import DEFAULT_DATA_DIR
 from runtime.db import apply_schema, query
 from tracking.fleet import register_device, register_vehicle
@@ -70,10 +71,7 @@ CENTRAL = DEFAULT_DATA_DIR / "roads-central.geojson"
 NETWORKS = {"central": [CENTRAL], "make-run": [CENTRAL, DEFAULT_DATA_DIR / "haichau-central.osm.pbf"]}
 STOPPED_FIX_S = 60  # a stopped tracker reports once a minute
 MOVING_KMH = 5.0  # below this a fix's heading is not passed to the router (a parked unit's is stale)
-TARGET_MEDIAN, TARGET_P90 = 0.10, 0.25
 STORE_BATCH = 5000
-# Local hours grouped for the breakdown (the emulator's rush hours: 7:00-8:30 and 16:30-18:30).
-PERIODS = {"rush hours (7-9, 16-19)": {7, 8, 16, 17, 18}, "night (22-6)": {22, 23, 0, 1, 2, 3, 4, 5}}
 
 
 @dataclass(slots=True)
@@ -85,26 +83,6 @@ class Journey:
     target: tuple[float, float]  # lat, lon of the emulator's target junction
     fixes: list[tuple[datetime, float, float, float, float]] = field(default_factory=list)
     arrival: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    hour: int  # local hour of the fix
-    actual_s: float  # time actually left until the arrival
-    predicted_s: float
-
-    @property
-    def error_s(self) -> float:
-        return abs(self.predicted_s - self.actual_s)
-
-    @property
-    def share(self) -> float:
-        return self.error_s / self.actual_s
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
 def prepare(network: str) -> None:
@@ -157,7 +135,11 @@ def stored_fix(
 
 
 async def train(
-    trackers: list[EmulatedTracker], fleet: list[tuple[int, str]], start: datetime, args: argparse.Namespace
+    trackers: list[EmulatedTracker],
+    fleet: list[tuple[int, str]],
+    streets: Streets,
+    start: datetime,
+    args: argparse.Namespace,
 ) -> int:
     """Drive the fleet over the training days and store its fixes; returns how many."""
     conn = await psycopg.AsyncConnection.connect(URL, autocommit=True)
@@ -177,7 +159,7 @@ async def train(
     for step in range(1, steps + 1):
         when = start + timedelta(seconds=step * args.interval)
         for tracker, (vehicle_id, device_id) in zip(trackers, fleet, strict=True):
-            sample = tracker.vehicle.step(args.interval, when)
+            sample = streets.step(tracker.vehicle, args.interval, when)
             if sample.speed_mps > 0 or step % (STOPPED_FIX_S // args.interval) == 0:
                 pending.append(stored_fix(vehicle_id, device_id, tracker, sample, when))
         if len(pending) >= STORE_BATCH:
@@ -196,7 +178,11 @@ async def train(
 
 
 def drive_evaluation_day(
-    trackers: list[EmulatedTracker], graph: RoadGraph, start: datetime, args: argparse.Namespace
+    trackers: list[EmulatedTracker],
+    graph: RoadGraph,
+    streets: Streets,
+    start: datetime,
+    args: argparse.Namespace,
 ) -> list[Journey]:
     """One more simulated day (1 s steps: arrivals to the second); the journeys to a scene or a
     hospital that started and ended within it."""
@@ -206,7 +192,7 @@ def drive_evaluation_day(
         when = start + timedelta(seconds=step)
         for tracker in trackers:
             vehicle = tracker.vehicle
-            sample = vehicle.step(1.0, when)
+            sample = streets.step(vehicle, 1.0, when)
             journey = open_.get(tracker.device_id)
             if journey is not None and sample.phase is not journey.phase:
                 journey.arrival = when
@@ -265,61 +251,14 @@ async def predict(journeys: list[Journey], every: int, label: str) -> tuple[list
     return predictions, failures, elapsed * 1000 / max(1, done)
 
 
-def summary(predictions: Sequence[Prediction]) -> dict[str, float]:
-    errors = [p.error_s for p in predictions]
-    shares = [p.share for p in predictions]
-    signed = [(p.predicted_s - p.actual_s) / p.actual_s for p in predictions]
-    return {
-        "n": len(predictions),
-        "median_s": statistics.median(errors),
-        "p90_s": percentile(errors, 90),
-        "median_share": statistics.median(shares),
-        "p90_share": percentile(shares, 90),
-        "bias": statistics.median(signed),
-    }
-
-
-def print_table(network: str, results: dict[str, list[Prediction]]) -> bool:
-    """The accuracy table of one network; True when the learned profile meets the targets."""
-    print(f"\nETA accuracy on the {network} network (absolute error of the predicted arrival):")
-    head = f"   {'profile':<10} {'subset':<26} {'fixes':>6} {'median s':>9} {'p90 s':>7} {'median %':>9} {'p90 %':>7} {'bias %':>7}"
-    print(head)
-    print("   (bias: the median of (predicted - actual) / actual; negative = arrival predicted too early)")
-    rows: dict[str, dict[str, float]] = {}
-    for profile, predictions in results.items():
-        subsets: list[tuple[str, list[Prediction]]] = [("all fixes", list(predictions))]
-        subsets += [(name, [p for p in predictions if p.hour in hours]) for name, hours in PERIODS.items()]
-        subsets.append(("over 2 min left", [p for p in predictions if p.actual_s >= 120]))
-        for name, subset in subsets:
-            if not subset:
-                continue
-            s = summary(subset)
-            if name == "all fixes":
-                rows[profile] = s
-            print(
-                f"   {profile:<10} {name:<26} {s['n']:>6} {s['median_s']:>9.1f} {s['p90_s']:>7.1f}"
-                f" {100 * s['median_share']:>8.1f}% {100 * s['p90_share']:>6.1f}% {100 * s['bias']:>+6.1f}%"
-            )
-    default, learned = rows["default"], rows["learned"]
-    checks = {
-        f"learned median <= {TARGET_MEDIAN:.0%}": learned["median_share"] <= TARGET_MEDIAN,
-        f"learned p90 <= {TARGET_P90:.0%}": learned["p90_share"] <= TARGET_P90,
-        "learned better than default (median and p90)": learned["median_share"] < default["median_share"]
-        and learned["p90_share"] < default["p90_share"],
-    }
-    for what, ok in checks.items():
-        print(f"   target {what}: {'met' if ok else 'NOT MET'}")
-    return all(checks.values())
-
-
 async def explain_learning(since: datetime, until: datetime, settings: RoutingSettings) -> None:
-    """EXPLAIN ANALYZE of the learning statement, rolled back."""
+    """EXPLAIN ANALYZE of the learning statement on the period's busiest hour, rolled back."""
     async with await psycopg.AsyncConnection.connect(URL) as conn:
         for setting in LEARN_SETTINGS:
             await conn.execute(setting)
         cur = await conn.execute(
-            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + query("roads/learn_speeds"),
-            learn_params(since, until, settings),
+            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + query("roads/learn_traversals"),
+            traversal_params(until - timedelta(hours=14), until - timedelta(hours=13), settings),
         )
         print("\n".join(r[0] for r in await cur.fetchall()))
         await conn.rollback()
@@ -358,6 +297,9 @@ async def run(args: argparse.Namespace) -> None:
     fleet = register(args.vehicles)
     graph = load_road_graph()
     trackers = build_fleet(FleetConfig(vehicles=args.vehicles, seed=args.seed, traffic=True), graph)
+    streets = Streets.build(graph, args.seed)
+    for tracker in trackers:
+        streets.adopt(tracker.vehicle)
     today = datetime.now(LOCAL_TIME).replace(hour=0, minute=0, second=0, microsecond=0)
     start = (today - timedelta(days=args.training_days + 2)).astimezone(UTC)
     until = start + timedelta(days=args.training_days)
@@ -367,11 +309,11 @@ async def run(args: argparse.Namespace) -> None:
         flush=True,
     )
     t = time.perf_counter()
-    stored = await train(trackers, fleet, start, args)
+    stored = await train(trackers, fleet, streets, start, args)
     print(f"   {stored} fixes stored in {time.perf_counter() - t:.0f} s", flush=True)
 
     t = time.perf_counter()
-    journeys = drive_evaluation_day(trackers, graph, until, args)
+    journeys = drive_evaluation_day(trackers, graph, streets, until, args)
     picked = pick_journeys(journeys, args.journeys, random.Random(args.seed))
     fixes = sum(len(j.fixes[:: args.every]) for j in picked)
     minutes = statistics.median((j.arrival - j.fixes[0][0]).total_seconds() / 60 for j in picked if j.arrival)
