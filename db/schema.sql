@@ -447,6 +447,10 @@ ALTER TABLE road_edges ADD COLUMN IF NOT EXISTS main_component boolean NOT NULL 
 -- Planar copy for nearest-edge (KNN) snapping; a Mercator unit is 1 / cos(latitude) metres.
 ALTER TABLE road_edges ADD COLUMN IF NOT EXISTS geom_merc geometry(LineString, 3857)
     GENERATED ALWAYS AS (ST_Transform(geom, 3857)) STORED;
+-- The edge's area for learned class factors: a 0.02-degree cell (about 2 km) of its start.
+ALTER TABLE road_edges ADD COLUMN IF NOT EXISTS area integer
+    GENERATED ALWAYS AS (floor(ST_X(ST_StartPoint(geom)) * 50)::int * 100000
+                         + floor(ST_Y(ST_StartPoint(geom)) * 50)::int) STORED;
 CREATE INDEX IF NOT EXISTS road_edges_geom_idx ON road_edges USING gist (geom);
 CREATE INDEX IF NOT EXISTS road_edges_merc_idx ON road_edges USING gist (geom_merc);
 CREATE INDEX IF NOT EXISTS road_edges_source_idx ON road_edges (source);
@@ -464,6 +468,37 @@ CREATE TABLE IF NOT EXISTS road_speeds (
     p50_kmh     real,
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (edge_id, forward, hour)
+);
+
+-- Traversal time learned incrementally (roads/speed_learning.py): per edge, direction and UTC
+-- hour, the seconds and metres the fleet spent on it, stops included, attributed between
+-- consecutive fixes. Each hour of fixes is read once (plus `learn_reprocess_hours` again for late
+-- uploads); road_speeds and road_area_factors are rebuilt from this small table.
+CREATE TABLE IF NOT EXISTS road_traversal_hours (
+    edge_id     bigint NOT NULL,
+    forward     boolean NOT NULL,
+    hour_start  timestamptz NOT NULL,  -- the UTC hour of the later fix of each pair
+    seconds     double precision NOT NULL CHECK (seconds >= 0),
+    metres      double precision NOT NULL CHECK (metres >= 0),
+    pairs       integer NOT NULL CHECK (pairs > 0),
+    PRIMARY KEY (edge_id, forward, hour_start)
+);
+CREATE INDEX IF NOT EXISTS road_traversal_hours_hour_idx ON road_traversal_hours (hour_start);
+-- How far the incremental learning has read `positions` (one row).
+CREATE TABLE IF NOT EXISTS road_learning_state (
+    singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    learned_until  timestamptz NOT NULL
+);
+-- Where an edge has too few traversals of its own, its class in its area (about 2 km square,
+-- `road_edges.area`; area -1: the whole network) says how much slower than the profile it runs
+-- at each local hour.
+CREATE TABLE IF NOT EXISTS road_area_factors (
+    highway  text NOT NULL,
+    area     integer NOT NULL,
+    hour     smallint NOT NULL CHECK (hour BETWEEN 0 AND 23),
+    factor   real NOT NULL CHECK (factor > 0),
+    samples  integer NOT NULL,
+    PRIMARY KEY (highway, area, hour)
 );
 
 -- ---------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from roads.settings import RoutingSettings
+from roads.timing import local_clock_hours, timed_seconds
 from runtime.db import query
 
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -110,6 +111,7 @@ class _RoadPath:
     distance_m: float
     line: list[tuple[float, float]]
     edges: list[tuple[int, bool]]
+    costs: list[float] = field(default_factory=list)  # each edge's seconds at the departure hour
 
 
 @dataclass(slots=True)
@@ -263,9 +265,13 @@ async def route(
             road = await _path(conn, points, start_node, end_node, hour, WHOLE_WORLD, settings)
         if road is None:
             raise NoRouteError("no road path joins the start to the end")
+    # Each edge costed at the time the vehicle reaches it (roads/timing.py).
+    pieces = [(edge, fwd, cost) for (edge, fwd), cost in zip(road.edges, road.costs, strict=True)]
+    clock = local_clock_hours(at, LOCAL_TIME) + _off_network_s(s, settings) / 3600
+    road_s = await timed_seconds(conn, pieces, clock, hour, settings) if pieces else road.duration_s
     return Route(
         distance_m=road.distance_m + s.distance_m + e.distance_m,
-        duration_s=road.duration_s + _off_network_s(s, settings) + _off_network_s(e, settings),
+        duration_s=road_s + _off_network_s(s, settings) + _off_network_s(e, settings),
         geometry=_dedupe([(start.lon, start.lat), *road.line, (end.lon, end.lat)]),
         snapped_start_m=s.distance_m,
         snapped_end_m=e.distance_m,
@@ -295,7 +301,7 @@ async def _path(
         row = await cur.fetchone()
     if row is None:
         return None
-    duration, distance, geojson, edges, forward = row
+    duration, distance, geojson, edges, forward, costs = row
     coords = json.loads(geojson)["coordinates"] if geojson else []
     if coords and isinstance(coords[0], float | int):  # a single point
         coords = [coords]
@@ -304,6 +310,7 @@ async def _path(
         float(distance),
         [(float(x), float(y)) for x, y in coords],
         [(int(edge), bool(fwd)) for edge, fwd in zip(edges, forward, strict=True)],
+        [float(c) for c in costs],
     )
 
 

@@ -347,3 +347,44 @@ def test_search_box_grows_with_the_spread() -> None:
     # 100 km apart: grown by half their distance, not 5 km.
     _, south, _, _ = search_box([(108.0, 16.0), (108.0, 16.9)], 5000)
     assert 16.0 - south == pytest.approx(0.45, rel=0.01)
+
+
+# --- Time-dependent costing ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def factors(database_url: str) -> Iterator[psycopg.Connection]:
+    """A connection to insert learned class factors with; the rows go at the end."""
+    with psycopg.connect(database_url, autocommit=True) as c:
+        c.execute("DELETE FROM road_area_factors")
+        yield c
+        c.execute("DELETE FROM road_area_factors")
+
+
+async def test_each_edge_is_costed_at_the_time_the_vehicle_reaches_it(
+    conn: psycopg.AsyncConnection, factors: psycopg.Connection
+) -> None:
+    # Every road twice as slow as its profile at 8 h and 9 h (network-wide class factors), at its
+    # profile otherwise.
+    factors.execute(
+        "INSERT INTO road_area_factors (highway, area, hour, factor, samples)"
+        " SELECT DISTINCT highway, -1, h, 2.0, 100 FROM road_edges, (VALUES (8), (9)) AS t(h)"
+    )
+    day = datetime(2026, 3, 2, tzinfo=UTC)  # 7:00 in Da Nang is 0:00 UTC
+
+    def at(hour: int, minute: int) -> datetime:
+        return day.replace(hour=hour - 7, minute=minute)
+
+    free = await route(conn, DA_NANG_HOSPITAL, VINMEC, at(7, 0))
+    peak = await route(conn, DA_NANG_HOSPITAL, VINMEC, at(8, 30))
+    assert free.edges == peak.edges
+    joins = (free.snapped_start_m + free.snapped_end_m) * 3.6 / SETTINGS.off_network_kmh
+    assert peak.duration_s == pytest.approx(joins + 2 * (free.duration_s - joins), rel=1e-6)
+    # Leaving at 7:30 the trip (about 7 minutes) reaches the costs of 8 h as it goes: the hours'
+    # figures hold at their middle, linear in between.
+    into = await route(conn, DA_NANG_HOSPITAL, VINMEC, at(7, 30))
+    assert free.duration_s < into.duration_s < peak.duration_s
+    assert into.hour == 7
+    # Leaving at 9:50 the trip comes out of the peak (10 h is free again).
+    out = await route(conn, DA_NANG_HOSPITAL, VINMEC, at(9, 50))
+    assert free.duration_s < out.duration_s < peak.duration_s
