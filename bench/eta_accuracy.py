@@ -64,6 +64,7 @@ from roads.settings import RoutingSettings
 from roads.speed_learning import LEARN_SETTINGS, LearnReport, learn_speeds, traversal_params
 from runtime.config import DEFAULT_DATA_DIR
 from runtime.db import apply_schema, query
+from tracking.eta_calibration import calibrate, eta_windows
 from tracking.fleet import register_device, register_vehicle
 
 URL = os.environ.get("AMB_BENCH_ETA_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5432/ambulance_bench_eta")
@@ -93,6 +94,8 @@ def prepare(network: str) -> None:
     with psycopg.connect(URL, autocommit=True) as conn:
         conn.execute("TRUNCATE positions, vehicle_latest, tracking_inbox, devices, vehicles CASCADE")
         conn.execute("DELETE FROM road_speeds")
+        conn.execute("DELETE FROM eta_outcomes")
+        conn.execute("DELETE FROM eta_calibration")
         load_hospitals(conn, DEFAULT_DATA_DIR / "hospitals.csv")
         load_stations(conn, DEFAULT_DATA_DIR / "stations.csv")
     import_network(network)
@@ -244,7 +247,9 @@ async def predict(journeys: list[Journey], every: int, label: str) -> tuple[list
                 except NoRouteError:
                     failures += 1
                     continue
-                predictions.append(Prediction(when.astimezone(LOCAL_TIME).hour, actual, r.duration_s))
+                predictions.append(
+                    Prediction(when.astimezone(LOCAL_TIME).hour, actual, r.duration_s, at=when)
+                )
                 if done % 2000 == 0:
                     print(f"   {label}: {done} of {total} fixes routed", flush=True)
     elapsed = time.perf_counter() - started
@@ -265,7 +270,12 @@ async def explain_learning(since: datetime, until: datetime, settings: RoutingSe
 
 
 async def evaluate_network(
-    network: str, journeys: list[Journey], since: datetime, until: datetime, args: argparse.Namespace
+    network: str,
+    journeys: list[Journey],
+    calibration: list[Journey],
+    since: datetime,
+    until: datetime,
+    args: argparse.Namespace,
 ) -> tuple[dict[str, list[Prediction]], LearnReport]:
     results: dict[str, list[Prediction]] = {}
     predictions, failures, ms = await predict(journeys, args.every, f"{network}/default")
@@ -279,12 +289,36 @@ async def evaluate_network(
     print(f"   {report.summary()}", flush=True)
     if args.explain:
         await explain_learning(since, until, settings)
+    # Calibration: the learned profile's predictions on the day before, against its arrivals.
+    outcomes, _, _ = await predict(calibration, args.every * 2, f"{network}/calibration")
+    async with await psycopg.AsyncConnection.connect(URL, autocommit=True) as conn:
+        await conn.execute("DELETE FROM eta_outcomes")
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO eta_outcomes (at, predicted_s, actual_s) VALUES (%s, %s, %s)",
+                [(p.at, p.predicted_s, p.actual_s) for p in outcomes if p.predicted_s > 0],
+            )
+        used, bands = await calibrate(conn, until + timedelta(days=1))
+    print(f"   calibration: {used} outcomes of the day before, {bands} bands", flush=True)
     predictions, failures, ms = await predict(journeys, args.every, f"{network}/learned")
-    results["learned"] = predictions
+    results["raw"] = predictions
+    results["learned"] = await calibrated(predictions)
     print(
         f"   learned profile: {len(predictions)} predictions, {failures} without a route, {ms:.1f} ms per route"
     )
     return results, report
+
+
+async def calibrated(predictions: list[Prediction]) -> list[Prediction]:
+    """The predictions as the tracker writes them: calibrated, with their p10-p90 window."""
+    async with await psycopg.AsyncConnection.connect(URL, autocommit=True) as conn:
+        windows = await eta_windows(
+            conn, [p.at for p in predictions if p.at], [p.predicted_s for p in predictions]
+        )
+    return [
+        Prediction(p.hour, p.actual_s, expected, low, high, p.at)
+        for p, (expected, low, high) in zip(predictions, windows, strict=True)
+    ]
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -313,13 +347,18 @@ async def run(args: argparse.Namespace) -> None:
     print(f"   {stored} fixes stored in {time.perf_counter() - t:.0f} s", flush=True)
 
     t = time.perf_counter()
-    journeys = drive_evaluation_day(trackers, graph, streets, until, args)
+    stops = streets.stops
+    calibration = pick_journeys(
+        drive_evaluation_day(trackers, graph, streets, until, args), args.journeys, random.Random(args.seed)
+    )
+    journeys = drive_evaluation_day(trackers, graph, streets, until + timedelta(days=1), args)
     picked = pick_journeys(journeys, args.journeys, random.Random(args.seed))
     fixes = sum(len(j.fixes[:: args.every]) for j in picked)
     minutes = statistics.median((j.arrival - j.fixes[0][0]).total_seconds() / 60 for j in picked if j.arrival)
     print(
-        f"2. evaluation day driven in {time.perf_counter() - t:.0f} s: {len(journeys)} journeys to a scene or"
-        f" hospital; {len(picked)} kept over the 24 hours (median {minutes:.1f} min), {fixes} fixes to predict from",
+        f"2. a calibration day and an evaluation day driven in {time.perf_counter() - t:.0f} s ({streets.stops - stops} red"
+        f" lights stopped at): {len(journeys)} journeys to a scene or hospital on the evaluation day;"
+        f" {len(picked)} kept over the 24 hours (median {minutes:.1f} min), {fixes} fixes to predict from",
         flush=True,
     )
     learned_ok = True
@@ -327,7 +366,7 @@ async def run(args: argparse.Namespace) -> None:
         if i:
             import_network(network)
         print(f"3. predictions on the {network} network", flush=True)
-        results, report = await evaluate_network(network, picked, start, until, args)
+        results, report = await evaluate_network(network, picked, calibration, start, until, args)
         learned_ok = print_table(network, results) and learned_ok
         print(
             f"   learn_speeds: {report.fixes} fixes, {report.seconds:.1f} s ({1e6 * report.seconds / max(1, report.fixes):.0f} µs per fix)"

@@ -6,6 +6,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 TARGET_MEDIAN, TARGET_P90, TARGET_BIAS = 0.08, 0.20, 0.04
 TARGET_COVERAGE = (0.75, 0.85)
@@ -24,6 +25,7 @@ class Prediction:
     predicted_s: float
     low_s: float | None = None  # the arrival window (p10-p90), when the profile gives one
     high_s: float | None = None
+    at: datetime | None = None  # when it was predicted
 
     @property
     def error_s(self) -> float:

@@ -517,6 +517,63 @@ CREATE TABLE IF NOT EXISTS journey_eta (
     remaining_s       double precision NOT NULL,
     arrival_at        timestamptz NOT NULL   -- predicted: fix_time + remaining_s
 );
+-- The arrival window (tracking/eta_calibration.py): p10 and p90 of the fleet's recent arrivals
+-- for ETAs like this one. `remaining_s` and `arrival_at` are calibrated too (the median).
+ALTER TABLE journey_eta ADD COLUMN IF NOT EXISTS arrival_early_at timestamptz;
+ALTER TABLE journey_eta ADD COLUMN IF NOT EXISTS arrival_late_at timestamptz;
+
+-- Each routed ETA as predicted (raw, before calibration), until its journey arrives or ends.
+CREATE TABLE IF NOT EXISTS eta_predictions (
+    journey_id   bigint NOT NULL REFERENCES journeys (id) ON DELETE CASCADE,
+    target_kind  text NOT NULL CHECK (target_kind IN ('scene', 'hospital')),
+    fix_time     timestamptz NOT NULL,
+    predicted_s  double precision NOT NULL,
+    PRIMARY KEY (journey_id, fix_time)
+);
+-- Predictions whose arrival is known: what calibration learns from.
+CREATE TABLE IF NOT EXISTS eta_outcomes (
+    at           timestamptz NOT NULL,  -- the fix the prediction was made from
+    predicted_s  double precision NOT NULL CHECK (predicted_s > 0),
+    actual_s     double precision NOT NULL CHECK (actual_s > 0)
+);
+CREATE INDEX IF NOT EXISTS eta_outcomes_at_idx ON eta_outcomes (at);
+-- Quantiles of actual / predicted per local hour band (hour / 3) and length band
+-- (eta_length_band); -1 = every band.
+CREATE TABLE IF NOT EXISTS eta_calibration (
+    hour_band    smallint NOT NULL,
+    length_band  smallint NOT NULL,
+    q10          real NOT NULL,
+    q50          real NOT NULL,
+    q90          real NOT NULL,
+    samples      integer NOT NULL,
+    PRIMARY KEY (hour_band, length_band)
+);
+CREATE OR REPLACE FUNCTION eta_hour_band(at timestamptz) RETURNS smallint
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT (extract(hour FROM at AT TIME ZONE 'Asia/Ho_Chi_Minh')::int / 3)::smallint
+$$;
+CREATE OR REPLACE FUNCTION eta_length_band(predicted_s double precision) RETURNS smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN predicted_s < 120 THEN 0 WHEN predicted_s < 300 THEN 1
+                WHEN predicted_s < 900 THEN 2 ELSE 3 END::smallint
+$$;
+-- A raw prediction made at `at` calibrated: the expected seconds left (the median) and the
+-- p10-p90 window, from the narrowest band with enough outcomes; without any, the raw figure and
+-- an assumed window (0.85-1.30 of it).
+CREATE OR REPLACE FUNCTION eta_window(at timestamptz, predicted_s double precision,
+                                      OUT expected_s double precision, OUT low_s double precision,
+                                      OUT high_s double precision)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT predicted_s * coalesce(c.q50, 1.0), predicted_s * coalesce(c.q10, 0.85),
+           predicted_s * coalesce(c.q90, 1.30)
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (
+        SELECT q10, q50, q90 FROM eta_calibration
+        WHERE hour_band IN (eta_hour_band(at), -1) AND length_band IN (eta_length_band(predicted_s), -1)
+        ORDER BY hour_band = -1, length_band = -1
+        LIMIT 1
+    ) AS c ON true
+$$;
 
 -- ---------------------------------------------------------------------------------------------
 -- Accounts: people who sign in to the web app, with the roles of the API keys; their browser

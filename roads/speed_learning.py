@@ -41,6 +41,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -213,9 +214,14 @@ class SpeedLearningJob:
     """
 
     def __init__(
-        self, conninfo: str, settings: RoutingSettings | None = None, first_delay_s: float | None = None
+        self,
+        conninfo: str,
+        settings: RoutingSettings | None = None,
+        first_delay_s: float | None = None,
+        after: Callable[[AsyncConnection[Any]], Awaitable[Any]] | None = None,
     ) -> None:
         self._conninfo = conninfo
+        self._after = after  # run after each learning run, on its connection (ETA calibration)
         self._settings = settings or RoutingSettings()
         self._first_delay_s = self._settings.learn_interval_s if first_delay_s is None else first_delay_s
         self._conn: AsyncConnection[Any] | None = None
@@ -250,6 +256,8 @@ class SpeedLearningJob:
             since = until - timedelta(days=self._settings.learn_days)
             report = await learn_speeds(conn, since, until, self._settings)
             await forget_before(conn, floor_hour(since))
+            if self._after is not None:
+                await self._after(conn)
         except psycopg.Error as exc:
             log.warning("learning speeds failed: %s; retrying at the next period", exc)
             await self.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -102,7 +102,6 @@ async def _routed(conn: AsyncConnection, row: dict[str, Any], now: datetime) -> 
                 "line": f"LINESTRING({coords})" if coords else None,
                 "distance": r.distance_m,
                 "duration": r.duration_s,
-                "arrival": row["fix_time"] + timedelta(seconds=r.duration_s),
             },
         )
         out = await cur.fetchone()
@@ -120,7 +119,6 @@ async def _followed(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, Any
                 "fix_time": row["fix_time"],
                 "remaining_m": float(row["route_distance_m"]) * left,
                 "remaining_s": remaining_s,
-                "arrival": row["fix_time"] + timedelta(seconds=remaining_s),
             },
         )
         out = await cur.fetchone()
@@ -136,9 +134,17 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "remaining_m": round(row["remaining_m"]),
         "remaining_s": round(row["remaining_s"]),
         "arrival_at": iso_utc(row["arrival_at"]),
+        "arrival_window": _window(row),
         "fix_time": iso_utc(row["fix_time"]),
         "computed_at": iso_utc(row["computed_at"]),
     }
+
+
+def _window(row: dict[str, Any]) -> dict[str, str] | None:
+    """The p10-p90 arrival window (tracking/eta_calibration.py)."""
+    if row.get("arrival_early_at") is None or row.get("arrival_late_at") is None:
+        return None
+    return {"early_at": iso_utc(row["arrival_early_at"]), "late_at": iso_utc(row["arrival_late_at"])}
 
 
 async def journey_eta(conn: AsyncConnection, journey_id: int) -> dict[str, Any] | None:
@@ -184,6 +190,7 @@ async def hospital_inbound(conn: AsyncConnection, hospital_id: int) -> list[dict
                 if to_hospital
                 else (0 if r["status"] == "at_hospital" else None),
                 "arrival_at": iso_utc(r["arrival_at"]) if to_hospital else None,
+                "arrival_window": _window(r) if to_hospital else None,
                 "scene_eta_s": round(r["remaining_s"]) if to_scene else None,
             }
         )
