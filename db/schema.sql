@@ -469,6 +469,10 @@ CREATE TABLE IF NOT EXISTS road_speeds (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (edge_id, forward, hour)
 );
+-- 'edge': learned from the edge's own traversals (its hour, or the hours next to it); 'class': its
+-- class's factor in its area over its profile (road_area_factors), for want of enough of its own.
+ALTER TABLE road_speeds ADD COLUMN IF NOT EXISTS basis text NOT NULL DEFAULT 'edge'
+    CHECK (basis IN ('edge', 'class'));
 
 -- Traversal time learned incrementally (roads/speed_learning.py): per edge, direction and UTC
 -- hour, the seconds and metres the fleet spent on it, stops included, attributed between
@@ -489,9 +493,9 @@ CREATE TABLE IF NOT EXISTS road_learning_state (
     singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     learned_until  timestamptz NOT NULL
 );
--- Where an edge has too few traversals of its own, its class in its area (about 2 km square,
--- `road_edges.area`; area -1: the whole network) says how much slower than the profile it runs
--- at each local hour.
+-- How much slower than its profile each class runs per area (about 2 km square, `road_edges.area`;
+-- area -1: the whole network) and local hour: what fills road_speeds (basis 'class') for the edges
+-- without enough traversals of their own.
 CREATE TABLE IF NOT EXISTS road_area_factors (
     highway  text NOT NULL,
     area     integer NOT NULL,
@@ -500,6 +504,23 @@ CREATE TABLE IF NOT EXISTS road_area_factors (
     samples  integer NOT NULL,
     PRIMARY KEY (highway, area, hour)
 );
+-- The costs (seconds; -1 = not allowed) of edges at local hours, both directions: what
+-- roads/sql/route_edges.sql gives pgRouting at that hour (keep the two in step). For costing a
+-- route at the time the vehicle reaches each edge (roads/timing.py).
+CREATE OR REPLACE FUNCTION road_edge_costs(edges bigint[], hours int[], min_samples int)
+RETURNS TABLE (id bigint, hour int, cost double precision, reverse_cost double precision)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT e.id, h.hour,
+           CASE WHEN f.speed_kmh > 0 THEN e.length_m * 3.6 / f.speed_kmh ELSE e.cost_s END,
+           CASE WHEN e.reverse_cost_s < 0 THEN -1
+                WHEN r.speed_kmh > 0 THEN e.length_m * 3.6 / r.speed_kmh
+                ELSE e.reverse_cost_s END
+    FROM road_edges e
+    CROSS JOIN unnest(hours) AS h(hour)
+    LEFT JOIN road_speeds f ON f.edge_id = e.id AND f.forward AND f.hour = h.hour AND f.samples >= min_samples
+    LEFT JOIN road_speeds r ON r.edge_id = e.id AND NOT r.forward AND r.hour = h.hour AND r.samples >= min_samples
+    WHERE e.id = ANY(edges)
+$$;
 
 -- ---------------------------------------------------------------------------------------------
 -- ETAs of journeys heading somewhere (tracking/eta.py): the route last computed and what is left.

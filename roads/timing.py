@@ -6,12 +6,17 @@ learned speeds and class factors are per local hour, taken as the value at the m
 and interpolated linearly in between (so a trip at 6:55 into a 7-8 peak slows as it goes, and a
 trip at 6:30 is costed at 6 h's figures exactly). A 20-minute trip into or out of a peak is then
 costed as it will be driven; the path itself may still be the one best at the departure hour.
-One query fetches the costs of the path's edges at the hours the trip spans.
+
+The edges' costs at all 24 hours (SQL road_edge_costs, what route_edges.sql gives pgRouting) are
+cached per process for `COST_CACHE_S`: the tracker routes over the same streets all day, so
+routing costs no extra query once they are known, and a learning run (hourly) reaches the
+re-costing within that time. `forget_costs()` drops the cache (tests that change costs).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -23,12 +28,43 @@ from runtime.db import query
 
 # Each piece: (road_edges.id, True when driven source -> target, seconds at the departure hour).
 Piece = tuple[int, bool, float]
+COST_CACHE_S = 300.0
+COST_CACHE_MAX_EDGES = 200_000
+HOURS = list(range(24))
+# (edge, min_samples) -> (when fetched, monotonic; per hour: (cost, reverse cost))
+_costs: dict[tuple[int, int], tuple[float, tuple[tuple[float, float], ...]]] = {}
+
+
+def forget_costs() -> None:
+    _costs.clear()
 
 
 def local_clock_hours(at: datetime, tz: Any) -> float:
     """The local time of day in hours (6:30 -> 6.5)."""
     local = at.astimezone(tz)
     return local.hour + local.minute / 60 + (local.second + local.microsecond / 1e6) / 3600
+
+
+async def edge_costs(
+    conn: AsyncConnection[Any], edges: Sequence[int], settings: RoutingSettings
+) -> dict[int, tuple[tuple[float, float], ...]]:
+    """Each edge's (cost, reverse cost) at every local hour, from the cache or one query."""
+    now = time.monotonic()
+    n = settings.learned_min_samples
+    missing = sorted({e for e in edges if (hit := _costs.get((e, n))) is None or now - hit[0] > COST_CACHE_S})
+    if missing:
+        if len(_costs) > COST_CACHE_MAX_EDGES:
+            _costs.clear()
+        fetched: dict[int, list[tuple[float, float]]] = {e: [(-1.0, -1.0)] * 24 for e in missing}
+        async with conn.cursor() as cur:
+            await cur.execute(
+                query("roads/route_edge_costs"), {"edges": missing, "hours": HOURS, "min_samples": n}
+            )
+            for edge, hour, cost, reverse_cost in await cur.fetchall():
+                fetched[int(edge)][int(hour)] = (float(cost), float(reverse_cost))
+        for edge, by_hour in fetched.items():
+            _costs[(edge, n)] = (now, tuple(by_hour))
+    return {e: _costs[(e, n)][1] for e in edges}
 
 
 async def timed_seconds(
@@ -43,40 +79,17 @@ async def timed_seconds(
     flat = sum(p[2] for p in pieces)
     if flat <= 0:
         return flat
-    # The hours the trip may span, with room for it to run slower than at the departure hour.
-    first = math.floor(clock_h - 0.5)
-    hours = sorted({hour % 24, *((first + k) % 24 for k in range(math.ceil(3 * flat / 3600) + 3))})
-    costs: dict[tuple[int, int], tuple[float, float]] = {}
-    async with conn.cursor() as cur:
-        await cur.execute(
-            query("roads/route_edge_costs"),
-            {
-                "edges": sorted({p[0] for p in pieces}),
-                "hours": hours,
-                "min_samples": settings.learned_min_samples,
-            },
-        )
-        for edge, h, cost, reverse_cost in await cur.fetchall():
-            costs[(int(edge), int(h))] = (float(cost), float(reverse_cost))
+    costs = await edge_costs(conn, [p[0] for p in pieces], settings)
     elapsed = 0.0
     for edge, forward, seconds in pieces:
-        base = _cost(costs, edge, hour, forward)
+        by_hour = costs[edge]
+        side = 0 if forward else 1
         tau = clock_h + elapsed / 3600 - 0.5
         k = math.floor(tau)
-        c0, c1 = _cost(costs, edge, k % 24, forward), _cost(costs, edge, (k + 1) % 24, forward)
-        if base is None or c0 is None or c1 is None or base <= 0:
+        base, c0, c1 = by_hour[hour % 24][side], by_hour[k % 24][side], by_hour[(k + 1) % 24][side]
+        if base <= 0 or c0 <= 0 or c1 <= 0:
             elapsed += seconds
             continue
         w = tau - k
         elapsed += seconds * ((1 - w) * c0 + w * c1) / base
     return elapsed
-
-
-def _cost(
-    costs: dict[tuple[int, int], tuple[float, float]], edge: int, hour: int, forward: bool
-) -> float | None:
-    pair = costs.get((edge, hour))
-    if pair is None:
-        return None
-    value = pair[0] if forward else pair[1]
-    return value if value > 0 else None

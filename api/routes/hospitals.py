@@ -13,7 +13,8 @@ from api.deps import AnyUser, Conn, FleetReader, hospital_scope
 from api.openapi import AUTH_ERRORS, NOT_FOUND, ok
 from api.schemas import coordinate
 from fixes.model import iso_utc
-from roads.routing import NoRouteError, RoutePoint, rank_targets, route
+from roads.ranking import rank_targets
+from roads.routing import NoRouteError, RoutePoint, route
 from tracking.eta import hospital_inbound
 from tracking.eta_calibration import eta_windows
 from tracking.vehicles import hospitals, vehicle_position

@@ -1,4 +1,5 @@
--- road_speeds and road_area_factors rebuilt from road_traversal_hours of [%(since)s, %(until)s)
+-- road_speeds (own traversals, or the class factor: `basis`) and road_area_factors rebuilt from
+-- road_traversal_hours of [%(since)s, %(until)s)
 -- (a small table: no read on `positions`); road_area_factors was emptied just before, in the same
 -- transaction. See roads/speed_learning.py for the why.
 WITH cells AS MATERIALIZED (
@@ -31,20 +32,6 @@ WITH cells AS MATERIALIZED (
     WHERE seconds > 0 AND metres > 0
     ORDER BY edge_id, forward, hour, pairs < %(min_samples)s,
              CASE WHEN pairs < %(min_samples)s THEN -away ELSE away END
-), upserted AS (
-    INSERT INTO road_speeds AS r (edge_id, forward, hour, speed_kmh, samples, p50_kmh, updated_at)
-    SELECT edge_id, forward, hour, speed_kmh, samples, NULL, now() FROM learned
-    ON CONFLICT (edge_id, forward, hour) DO UPDATE
-        SET speed_kmh = EXCLUDED.speed_kmh, samples = EXCLUDED.samples, p50_kmh = NULL,
-            updated_at = EXCLUDED.updated_at
-        WHERE (r.speed_kmh, r.samples, r.p50_kmh) IS DISTINCT FROM (EXCLUDED.speed_kmh, EXCLUDED.samples, NULL)
-    RETURNING 1
-), removed AS (
-    DELETE FROM road_speeds r
-    WHERE NOT EXISTS (
-        SELECT 1 FROM learned l WHERE l.edge_id = r.edge_id AND l.forward = r.forward AND l.hour = r.hour
-    )
-    RETURNING 1
 ), by_class AS (
     -- How much slower than its profile each class runs in each area (and network-wide, area -1)
     -- at each hour, from the hours within %(smooth_hours)s: the learned seconds over the profile's
@@ -65,9 +52,45 @@ WITH cells AS MATERIALIZED (
     INSERT INTO road_area_factors (highway, area, hour, factor, samples)
     SELECT highway, area, hour, factor, samples FROM factors
     RETURNING 1
+), filled AS (
+    -- Every edge, direction and hour without enough traversals of its own gets its class's
+    -- factor in its area (else network-wide) over its profile cost: routing reads one table.
+    SELECT e.id AS edge_id, d.forward, h.hour::smallint AS hour, coalesce(a.samples, c.samples) AS samples,
+           round((3.6 * e.length_m / (d.cost * coalesce(a.factor, c.factor)))::numeric, 2)::real AS speed_kmh
+    FROM road_edges e
+    CROSS JOIN LATERAL (VALUES (true, e.cost_s), (false, e.reverse_cost_s)) AS d(forward, cost)
+    CROSS JOIN generate_series(0, 23) AS h(hour)
+    LEFT JOIN factors a ON a.highway = e.highway AND a.area = e.area AND a.hour = h.hour
+    LEFT JOIN factors c ON c.highway = e.highway AND c.area = -1 AND c.hour = h.hour
+    WHERE d.cost > 0 AND e.length_m > 0 AND coalesce(a.factor, c.factor) IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM learned l
+          WHERE l.edge_id = e.id AND l.forward = d.forward AND l.hour = h.hour AND l.samples >= %(min_samples)s
+      )
+), chosen AS (
+    SELECT edge_id, forward, hour, speed_kmh, samples, 'class' AS basis FROM filled
+    UNION ALL
+    SELECT l.edge_id, l.forward, l.hour, l.speed_kmh, l.samples, 'edge' FROM learned l
+    WHERE NOT EXISTS (SELECT 1 FROM filled f WHERE (f.edge_id, f.forward, f.hour) = (l.edge_id, l.forward, l.hour))
+), upserted AS (
+    INSERT INTO road_speeds AS r (edge_id, forward, hour, speed_kmh, samples, p50_kmh, basis, updated_at)
+    SELECT edge_id, forward, hour, speed_kmh, samples, NULL, basis, now() FROM chosen
+    ON CONFLICT (edge_id, forward, hour) DO UPDATE
+        SET speed_kmh = EXCLUDED.speed_kmh, samples = EXCLUDED.samples, p50_kmh = NULL,
+            basis = EXCLUDED.basis, updated_at = EXCLUDED.updated_at
+        WHERE (r.speed_kmh, r.samples, r.p50_kmh, r.basis)
+              IS DISTINCT FROM (EXCLUDED.speed_kmh, EXCLUDED.samples, NULL, EXCLUDED.basis)
+    RETURNING 1
+), removed AS (
+    DELETE FROM road_speeds r
+    WHERE NOT EXISTS (
+        SELECT 1 FROM chosen l WHERE l.edge_id = r.edge_id AND l.forward = r.forward AND l.hour = r.hour
+    )
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM learned) AS cells,
        (SELECT count(*) FROM learned WHERE samples >= %(min_samples)s) AS usable,
+       (SELECT count(*) FROM filled) AS filled,
        (SELECT count(*) FROM upserted) AS written,
        (SELECT count(*) FROM removed) AS removed,
        (SELECT count(*) FROM factors_written) AS factors

@@ -12,18 +12,18 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from roads.ranking import rank_sources, rank_targets
 from roads.routing import (
     NoRouteError,
     Route,
     RoutePoint,
     local_hour,
-    rank_sources,
-    rank_targets,
     route,
     search_box,
     snap_points,
 )
 from roads.settings import RoutingSettings
+from roads.timing import forget_costs
 from runtime.config import DEFAULT_DATA_DIR
 
 AT = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)  # 08:30 in Da Nang
@@ -54,8 +54,10 @@ def learned(database_url: str) -> Iterator[psycopg.Connection]:
     """A connection to insert learned speeds with; the rows go at the end."""
     with psycopg.connect(database_url, autocommit=True) as c:
         c.execute("DELETE FROM road_speeds")
+        forget_costs()  # the re-costing's cache (roads/timing.py) must see the rows
         yield c
         c.execute("DELETE FROM road_speeds")
+        forget_costs()
 
 
 def hospitals() -> list[tuple[str, RoutePoint]]:
@@ -260,6 +262,7 @@ async def test_learned_speeds_replace_the_profile_with_enough_samples(
             " samples = EXCLUDED.samples",
             (HOANG_DIEU_EDGE, forward, hour, kmh, samples, kmh),
         )
+        forget_costs()
 
     learn(True, 8, 15.0, SETTINGS.learned_min_samples - 1)  # too few samples: ignored
     learn(False, 8, 15.0, 500)  # the other direction
@@ -354,22 +357,26 @@ def test_search_box_grows_with_the_spread() -> None:
 
 @pytest.fixture
 def factors(database_url: str) -> Iterator[psycopg.Connection]:
-    """A connection to insert learned class factors with; the rows go at the end."""
+    """A connection to insert learned speeds for every edge with; the rows go at the end."""
     with psycopg.connect(database_url, autocommit=True) as c:
-        c.execute("DELETE FROM road_area_factors")
+        c.execute("DELETE FROM road_speeds")
+        forget_costs()
         yield c
-        c.execute("DELETE FROM road_area_factors")
+        c.execute("DELETE FROM road_speeds")
+        forget_costs()
 
 
 async def test_each_edge_is_costed_at_the_time_the_vehicle_reaches_it(
     conn: psycopg.AsyncConnection, factors: psycopg.Connection
 ) -> None:
-    # Every road twice as slow as its profile at 8 h and 9 h (network-wide class factors), at its
-    # profile otherwise.
+    # Every road twice as slow as its profile at 8 h and 9 h, at its profile otherwise.
     factors.execute(
-        "INSERT INTO road_area_factors (highway, area, hour, factor, samples)"
-        " SELECT DISTINCT highway, -1, h, 2.0, 100 FROM road_edges, (VALUES (8), (9)) AS t(h)"
+        "INSERT INTO road_speeds (edge_id, forward, hour, speed_kmh, samples, basis)"
+        " SELECT id, fwd, h, 3.6 * length_m / (2 * CASE WHEN fwd THEN cost_s ELSE reverse_cost_s END), 100, 'class'"
+        " FROM road_edges, (VALUES (true), (false)) AS d(fwd), (VALUES (8), (9)) AS t(h)"
+        " WHERE length_m > 0 AND CASE WHEN fwd THEN cost_s ELSE reverse_cost_s END > 0"
     )
+    forget_costs()
     day = datetime(2026, 3, 2, tzinfo=UTC)  # 7:00 in Da Nang is 0:00 UTC
 
     def at(hour: int, minute: int) -> datetime:

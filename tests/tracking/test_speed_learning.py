@@ -20,6 +20,7 @@ from fixes.positions import PartitionCache, prepare_connection, store_fixes
 from roads.routing import LOCAL_TIME, RoutePoint, route
 from roads.settings import RoutingSettings
 from roads.speed_learning import LearnReport, SpeedLearningJob, learn_speeds
+from roads.timing import forget_costs
 
 # Hoàng Diệu, two-way, north-south; Nguyễn Tri Phương's southbound carriageway, one-way (see
 # test_routing.py); two consecutive stretches of Điện Biên Phủ, eastbound (360 m, then 871 m).
@@ -137,12 +138,18 @@ def local(hour: int, minute: int = 0) -> datetime:
     return DAY + timedelta(hours=hour, minutes=minute)
 
 
-async def speeds(conn: psycopg.AsyncConnection) -> dict[tuple[int, bool, int], tuple[float, int]]:
-    cur = await conn.execute("SELECT edge_id, forward, hour, speed_kmh, samples FROM road_speeds")
+async def speeds(
+    conn: psycopg.AsyncConnection, basis: str = "edge"
+) -> dict[tuple[int, bool, int], tuple[float, int]]:
+    """The learned rows: from the edges' own traversals, or (basis 'class') their class factor."""
+    cur = await conn.execute(
+        "SELECT edge_id, forward, hour, speed_kmh, samples FROM road_speeds WHERE basis = %s", (basis,)
+    )
     return {(e, f, h): (s, n) for e, f, h, s, n in await cur.fetchall()}
 
 
 async def learn(conn: psycopg.AsyncConnection, settings: RoutingSettings = EXACT) -> LearnReport:
+    forget_costs()  # routing's cache of costs (roads/timing.py) sees what is learned now
     return await learn_speeds(conn, SINCE, UNTIL, settings)
 
 
@@ -264,6 +271,9 @@ async def test_edges_without_traversals_run_at_their_class_factor_not_free_flow(
     )
     factors = dict(await cur.fetchall())
     assert factors[-1] == pytest.approx(2.0, rel=0.08)
+    filled = await speeds(conn, "class")
+    assert filled[(DBP_EAST, True, 11)][0] == pytest.approx(profile_kmh / 2, rel=0.08)
+    assert (DBP_WEST, True, 11) not in filled  # it has its own
     after = await route(conn, a, b, at)
     assert after.duration_s > 1.7 * before.duration_s
 
@@ -311,8 +321,8 @@ async def test_learning_again_over_the_same_period_gives_the_same_rows(
     second = await learn(conn, RoutingSettings())
     cur = await conn.execute("SELECT * FROM road_speeds ORDER BY edge_id, forward, hour")
 
-    assert (first.removed, first.written) == (1, first.cells)
-    assert (second.removed, second.written, second.cells) == (0, 0, first.cells)
+    assert (first.removed, first.written) == (1, first.cells + first.filled)
+    assert (second.removed, second.written, second.cells, second.filled) == (0, 0, first.cells, first.filled)
     assert await cur.fetchall() == rows  # updated_at included: nothing changed
     assert not any(r[0] == 1 for r in rows)
 
@@ -321,7 +331,8 @@ async def test_one_tracker_process_runs_the_periodic_job(
     conn: psycopg.AsyncConnection, drive: Drive, database_url: str
 ) -> None:
     await drive([(HOANG_DIEU_EDGE, True)], local(10), 40.0, times=8)  # two days ago: within 28 days
-    first, second = SpeedLearningJob(database_url), SpeedLearningJob(database_url)
+    three_days = RoutingSettings(learn_days=3)  # the fixes are two days old; fewer hours to read
+    first, second = SpeedLearningJob(database_url, three_days), SpeedLearningJob(database_url, three_days)
     try:
         report = await first.run_once()
         assert report is not None and report.usable >= 1
@@ -345,10 +356,10 @@ async def test_the_periodic_job_learns_every_period_until_cancelled(
     await drive([(HOANG_DIEU_EDGE, True)], local(10), 40.0, times=8)
     off = SpeedLearningJob(database_url, RoutingSettings(learn_interval_s=0))
     await asyncio.wait_for(off.run(), 1)  # returns at once: the job is off
-    job = SpeedLearningJob(database_url, RoutingSettings(learn_interval_s=0.3), first_delay_s=0)
+    job = SpeedLearningJob(database_url, RoutingSettings(learn_interval_s=0.3, learn_days=3), first_delay_s=0)
     task = asyncio.create_task(job.run())
     try:
-        for _ in range(200):
+        for _ in range(600):
             if job.last is not None:
                 break
             await asyncio.sleep(0.05)
