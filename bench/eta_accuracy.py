@@ -289,36 +289,56 @@ async def evaluate_network(
     print(f"   {report.summary()}", flush=True)
     if args.explain:
         await explain_learning(since, until, settings)
-    # Calibration: the learned profile's predictions on the day before, against its arrivals.
-    outcomes, _, _ = await predict(calibration, args.every * 2, f"{network}/calibration")
-    async with await psycopg.AsyncConnection.connect(URL, autocommit=True) as conn:
-        await conn.execute("DELETE FROM eta_outcomes")
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO eta_outcomes (at, predicted_s, actual_s) VALUES (%s, %s, %s)",
-                [(p.at, p.predicted_s, p.actual_s) for p in outcomes if p.predicted_s > 0],
-            )
-        used, bands = await calibrate(conn, until + timedelta(days=1))
-    print(f"   calibration: {used} outcomes of the day before, {bands} bands", flush=True)
+    # Calibration: the learned profile's predictions on the day before, against its arrivals,
+    # then the evaluation day's own as they arrive (amb-tracker calibrates every hour).
+    history, _, _ = await predict(calibration, args.every * 2, f"{network}/calibration")
     predictions, failures, ms = await predict(journeys, args.every, f"{network}/learned")
     results["raw"] = predictions
-    results["learned"] = await calibrated(predictions)
+    results["learned"] = await calibrated(predictions, history)
     print(
         f"   learned profile: {len(predictions)} predictions, {failures} without a route, {ms:.1f} ms per route"
     )
     return results, report
 
 
-async def calibrated(predictions: list[Prediction]) -> list[Prediction]:
-    """The predictions as the tracker writes them: calibrated, with their p10-p90 window."""
+async def calibrated(predictions: list[Prediction], history: list[Prediction]) -> list[Prediction]:
+    """The predictions as the tracker writes them: calibrated, with their p10-p90 window, by the
+    outcomes known at the time - those of `history` and of the predictions themselves whose
+    arrival had passed - calibrated again every hour as amb-tracker does."""
+
+    def arrival(p: Prediction) -> datetime:
+        assert p.at is not None
+        return p.at + timedelta(seconds=p.actual_s)
+
+    pending = sorted((p for p in [*history, *predictions] if p.predicted_s > 0), key=arrival)
+    by_hour: dict[datetime, list[Prediction]] = defaultdict(list)
+    for p in predictions:
+        assert p.at is not None
+        by_hour[p.at.replace(minute=0, second=0, microsecond=0)].append(p)
+    out: list[Prediction] = []
+    bands: list[int] = []
     async with await psycopg.AsyncConnection.connect(URL, autocommit=True) as conn:
-        windows = await eta_windows(
-            conn, [p.at for p in predictions if p.at], [p.predicted_s for p in predictions]
-        )
-    return [
-        Prediction(p.hour, p.actual_s, expected, low, high, p.at)
-        for p, (expected, low, high) in zip(predictions, windows, strict=True)
-    ]
+        await conn.execute("DELETE FROM eta_outcomes")
+        i = 0
+        for hour in sorted(by_hour):
+            known = []
+            while i < len(pending) and arrival(pending[i]) <= hour:
+                known.append(pending[i])
+                i += 1
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    "INSERT INTO eta_outcomes (at, predicted_s, actual_s) VALUES (%s, %s, %s)",
+                    [(p.at, p.predicted_s, p.actual_s) for p in known],
+                )
+            bands.append((await calibrate(conn, hour))[1])
+            batch = by_hour[hour]
+            windows = await eta_windows(conn, [p.at for p in batch if p.at], [p.predicted_s for p in batch])
+            out += [
+                Prediction(p.hour, p.actual_s, expected, low, high, p.at)
+                for p, (expected, low, high) in zip(batch, windows, strict=True)
+            ]
+    print(f"   calibrated every hour: {min(bands)}-{max(bands)} bands", flush=True)
+    return out
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -3,7 +3,8 @@
 Every routed ETA is kept as predicted (`eta_predictions`, raw: the router's seconds). When its
 journey reaches the target (on_scene_at for a scene, at_hospital_at for a hospital) it becomes an
 outcome (`eta_outcomes`: predicted vs. actual seconds left); journeys that end otherwise drop
-theirs. Calibration takes the outcomes of the last `days` days and keeps, per local hour band
+theirs. Calibration takes the outcomes of the last `days` days (one: what the day is like - a
+slow day, rain - reaches the ETAs within the hour) and keeps, per local hour band
 (3 hours) and length band (< 2, 2-5, 5-15, 15+ minutes predicted), the 10th, 50th and 90th
 percentiles of actual / predicted (`eta_calibration`; a band with fewer than `min_samples` falls
 back to its length band over all hours, then to everything).
@@ -29,7 +30,7 @@ from psycopg.rows import dict_row
 
 from runtime.db import query
 
-CALIBRATION_DAYS = 14
+CALIBRATION_DAYS = 1  # the last 24 hours: a slow day is corrected within hours
 MIN_SAMPLES = 50
 
 
