@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from fixes.model import iso_utc
 from roads.routing import NoRouteError, RoutePoint, route
 from runtime.db import query
+from tracking.eta_calibration import cached_calibration
 from tracking.journey_machine import CLOSED_STATUSES
 from tracking.journeys import JourneyConflictError, JourneyNotFoundError
 
@@ -117,14 +118,12 @@ async def caller_view(conn: AsyncConnection, token: str) -> dict[str, Any]:
 async def _calibrated(
     conn: AsyncConnection, fix_time: datetime, seconds: float
 ) -> tuple[datetime, datetime, datetime]:
-    """The arrival, early and late, of a raw route from `fix_time` (SQL eta_window)."""
-    cur = await conn.execute("SELECT expected_s, low_s, high_s FROM eta_window(%s, %s)", (fix_time, seconds))
-    row = await cur.fetchone()
-    expected, low, high = (float(v) for v in row) if row else (seconds, seconds, seconds)
+    """The arrival, early and late, of a raw route from `fix_time` (tracking/eta_calibration.py)."""
+    expected, early, late = (await cached_calibration(conn)).window(fix_time, seconds)
     return (
         fix_time + timedelta(seconds=expected),
-        fix_time + timedelta(seconds=low),
-        fix_time + timedelta(seconds=high),
+        fix_time + timedelta(seconds=early),
+        fix_time + timedelta(seconds=late),
     )
 
 

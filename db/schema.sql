@@ -578,23 +578,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN predicted_s < 120 THEN 0 WHEN predicted_s < 300 THEN 1
                 WHEN predicted_s < 900 THEN 2 ELSE 3 END::smallint
 $$;
--- A raw prediction made at `at` calibrated: the expected seconds left (the median) and the
--- p10-p90 window, from the narrowest band with enough outcomes; without any, the raw figure and
--- an assumed window (0.85-1.30 of it).
-CREATE OR REPLACE FUNCTION eta_window(at timestamptz, predicted_s double precision,
-                                      OUT expected_s double precision, OUT low_s double precision,
-                                      OUT high_s double precision)
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT predicted_s * coalesce(c.q50, 1.0), predicted_s * coalesce(c.q10, 0.85),
-           predicted_s * coalesce(c.q90, 1.30)
-    FROM (SELECT 1) AS one
-    LEFT JOIN LATERAL (
-        SELECT q10, q50, q90 FROM eta_calibration
-        WHERE hour_band IN (eta_hour_band(at), -1) AND length_band IN (eta_length_band(predicted_s), -1)
-        ORDER BY hour_band = -1, length_band = -1
-        LIMIT 1
-    ) AS c ON true
-$$;
+DROP FUNCTION IF EXISTS eta_window(timestamptz, double precision);
 
 -- ---------------------------------------------------------------------------------------------
 -- Accounts: people who sign in to the web app, with the roles of the API keys; their browser

@@ -11,9 +11,12 @@ back to its length band over all hours, then to everything).
 
 The ETA the API shows is then the raw prediction times the band's median (what the router
 misses on the whole - stops it cannot see, a slow day - is corrected), and the window is the raw
-prediction times its p10 and p90: about 80 % of arrivals fall inside it. SQL's
-`eta_window(at, predicted_s)` applies it where ETAs are written (tracking/sql/eta_*.sql); without
-any outcomes yet it leaves the prediction as it is with an assumed window of 0.85-1.30 of it.
+prediction times its p10 and p90: about 80 % of arrivals fall inside it. `Calibration.window`
+applies it where ETAs are written (tracking/eta.py) and shown (the API's /eta, the caller page's
+fallback route), from a per-process copy of the table refreshed every `CACHE_S` (no SQL per ETA);
+without any outcomes yet it leaves the prediction as it is with an assumed window of 0.85-1.30
+of it. The bands are SQL's `eta_hour_band` / `eta_length_band` (grouping the outcomes) and
+`hour_band` / `length_band` here (test_eta_calibration.py checks they agree).
 
 amb-tracker runs `calibrate_etas` after each speed-learning run (hourly).
 """
@@ -21,15 +24,20 @@ amb-tracker runs `calibrate_etas` after each speed-learning run (hourly).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from runtime.db import query
 
+LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
+CACHE_S = 60.0
+ASSUMED = (0.85, 1.0, 1.30)  # (p10, p50, p90) before any outcome
+LENGTH_BANDS_S = (120.0, 300.0, 900.0)
 CALIBRATION_DAYS = 1  # the last 24 hours: a slow day is corrected within hours
 MIN_SAMPLES = 50
 
@@ -72,6 +80,7 @@ async def calibrate(
         await cur.execute(query("tracking/eta_calibrate"), {"since": since, "min_samples": min_samples})
         row = await cur.fetchone()
     assert row is not None
+    forget_calibration()  # this process's ETAs take it at once
     return int(row["outcomes"]), int(row["bands"])
 
 
@@ -84,14 +93,59 @@ async def calibrate_etas(conn: AsyncConnection[Any], now: datetime | None = None
     return CalibrationReport(closed, collected, outcomes, bands, time.perf_counter() - started)
 
 
+def hour_band(at: datetime) -> int:
+    """The local 3-hour band of a prediction (SQL eta_hour_band)."""
+    return at.astimezone(LOCAL_TIME).hour // 3
+
+
+def length_band(predicted_s: float) -> int:
+    """The length band of a prediction (SQL eta_length_band)."""
+    return sum(predicted_s >= limit for limit in LENGTH_BANDS_S)
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """eta_calibration as loaded: (hour band, length band) -> (p10, p50, p90) of actual / predicted."""
+
+    bands: dict[tuple[int, int], tuple[float, float, float]] = field(default_factory=dict)
+
+    def window(self, at: datetime, predicted_s: float) -> tuple[float, float, float]:
+        """(expected, early, late) seconds left for a raw prediction made at `at`: its narrowest
+        band with enough outcomes, then its length band over all hours, then everything."""
+        hb, lb = hour_band(at), length_band(predicted_s)
+        q10, q50, q90 = next(
+            (self.bands[k] for k in ((hb, lb), (-1, lb), (-1, -1)) if k in self.bands), ASSUMED
+        )
+        return predicted_s * q50, predicted_s * q10, predicted_s * q90
+
+
+async def load_calibration(conn: AsyncConnection[Any]) -> Calibration:
+    cur = await conn.execute("SELECT hour_band, length_band, q10, q50, q90 FROM eta_calibration")
+    return Calibration(
+        {(int(h), int(b)): (float(a), float(m), float(z)) for h, b, a, m, z in await cur.fetchall()}
+    )
+
+
+_cached: tuple[float, Calibration] | None = None
+
+
+async def cached_calibration(conn: AsyncConnection[Any]) -> Calibration:
+    """The calibration, read again at most every CACHE_S."""
+    global _cached
+    now = time.monotonic()
+    if _cached is None or now - _cached[0] > CACHE_S:
+        _cached = (now, await load_calibration(conn))
+    return _cached[1]
+
+
+def forget_calibration() -> None:
+    global _cached
+    _cached = None
+
+
 async def eta_windows(
     conn: AsyncConnection[Any], at: list[datetime], predicted_s: list[float]
 ) -> list[tuple[float, float, float]]:
-    """(expected, low, high) seconds of raw predictions, as the ETAs written get them."""
-    cur = await conn.execute(
-        "SELECT w.expected_s, w.low_s, w.high_s"
-        " FROM unnest(%s::timestamptz[], %s::float8[]) WITH ORDINALITY AS u(at, predicted_s, i),"
-        " LATERAL eta_window(u.at, u.predicted_s) AS w ORDER BY u.i",
-        (at, predicted_s),
-    )
-    return [(float(a), float(b), float(c)) for a, b, c in await cur.fetchall()]
+    """(expected, early, late) seconds of raw predictions, by the calibration as it is now."""
+    calibration = await load_calibration(conn)
+    return [calibration.window(a, p) for a, p in zip(at, predicted_s, strict=True)]

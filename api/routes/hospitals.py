@@ -16,7 +16,7 @@ from fixes.model import iso_utc
 from roads.ranking import rank_targets
 from roads.routing import NoRouteError, RoutePoint, route
 from tracking.eta import hospital_inbound
-from tracking.eta_calibration import eta_windows
+from tracking.eta_calibration import cached_calibration
 from tracking.vehicles import hospitals, vehicle_position
 
 router = APIRouter(prefix="/api/v1", tags=["hospitals"], responses=AUTH_ERRORS)
@@ -106,7 +106,7 @@ async def eta(
         raise HTTPException(422, f"no route: {exc}") from exc
     fix_time = datetime.fromisoformat(position["time"])
     # Calibrated by the fleet's recent arrivals: the expected arrival and its p10-p90 window.
-    ((expected_s, low_s, high_s),) = await eta_windows(conn, [fix_time], [r.duration_s])
+    expected_s, low_s, high_s = (await cached_calibration(conn)).window(fix_time, r.duration_s)
     return {
         "vehicle_id": vehicle_id,
         "from": position,

@@ -12,7 +12,7 @@ import pytest
 from tests.tracking.test_eta import SON_TRA, place_vehicle
 from tracking import journeys
 from tracking.eta import hospital_inbound, update_etas
-from tracking.eta_calibration import calibrate, calibrate_etas, eta_windows
+from tracking.eta_calibration import calibrate, calibrate_etas, eta_windows, hour_band, length_band
 
 
 @pytest.fixture
@@ -37,6 +37,19 @@ async def test_without_outcomes_an_eta_is_the_route_with_an_assumed_window(
 ) -> None:
     now = datetime.now(UTC)
     assert await eta_windows(conn, [now], [600.0]) == [pytest.approx((600.0, 510.0, 780.0))]
+
+
+async def test_the_bands_applied_are_the_bands_learned(conn: psycopg.AsyncConnection) -> None:
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    ats = [day + timedelta(minutes=20 * i) for i in range(72)]
+    seconds = [float(s) for s in (0.5, 60, 119.9, 120, 299, 300, 899.5, 900, 5000)]
+    pairs = [(a, s) for a in ats for s in seconds]
+    cur = await conn.execute(
+        "SELECT eta_hour_band(a), eta_length_band(s)"
+        " FROM unnest(%s::timestamptz[], %s::float8[]) WITH ORDINALITY AS u(a, s, i) ORDER BY i",
+        ([a for a, _ in pairs], [s for _, s in pairs]),
+    )
+    assert await cur.fetchall() == [(hour_band(a), length_band(s)) for a, s in pairs]
 
 
 async def test_outcomes_set_the_median_and_the_window_of_their_band(conn: psycopg.AsyncConnection) -> None:

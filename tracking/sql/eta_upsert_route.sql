@@ -1,16 +1,11 @@
--- A freshly computed route becomes the journey's ETA, calibrated (eta_window: the expected
--- seconds and the p10-p90 arrival window); the raw prediction is kept for calibration.
-WITH w AS (
-    SELECT * FROM eta_window(%(fix_time)s, %(duration)s)
-), up AS (
+-- A freshly computed route becomes the journey's ETA, calibrated (tracking/eta_calibration.py:
+-- the expected seconds and the p10-p90 arrival window); the raw prediction is kept for calibration.
+WITH up AS (
     INSERT INTO journey_eta AS e (journey_id, target_kind, route_geom, route_distance_m, route_duration_s,
                                   computed_at, fix_time, remaining_m, remaining_s, arrival_at,
                                   arrival_early_at, arrival_late_at)
-    SELECT %(journey)s, %(kind)s, ST_SetSRID(ST_GeomFromText(%(line)s), 4326), %(distance)s, %(duration)s,
-           now(), %(fix_time)s, %(distance)s, w.expected_s,
-           %(fix_time)s + make_interval(secs => w.expected_s),
-           %(fix_time)s + make_interval(secs => w.low_s), %(fix_time)s + make_interval(secs => w.high_s)
-    FROM w
+    VALUES (%(journey)s, %(kind)s, ST_SetSRID(ST_GeomFromText(%(line)s), 4326), %(distance)s, %(duration)s,
+            now(), %(fix_time)s, %(distance)s, %(expected)s, %(arrival)s, %(early)s, %(late)s)
     ON CONFLICT (journey_id) DO UPDATE
         SET target_kind = EXCLUDED.target_kind, route_geom = EXCLUDED.route_geom,
             route_distance_m = EXCLUDED.route_distance_m, route_duration_s = EXCLUDED.route_duration_s,
