@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from admin.places import load_hospitals, load_stations
 from bench.database import ensure_database
+from bench.eta_calibrated import calibrated
 from bench.eta_figures import Prediction, print_table
 from bench.streets import Streets
 from device_emulator.fleet import Phase, VehicleSample
@@ -64,7 +65,6 @@ from roads.settings import RoutingSettings
 from roads.speed_learning import LEARN_SETTINGS, LearnReport, learn_speeds, traversal_params
 from runtime.config import DEFAULT_DATA_DIR
 from runtime.db import apply_schema, query
-from tracking.eta_calibration import calibrate, eta_windows
 from tracking.fleet import register_device, register_vehicle
 
 URL = os.environ.get("AMB_BENCH_ETA_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5432/ambulance_bench_eta")
@@ -294,51 +294,11 @@ async def evaluate_network(
     history, _, _ = await predict(calibration, args.every * 2, f"{network}/calibration")
     predictions, failures, ms = await predict(journeys, args.every, f"{network}/learned")
     results["raw"] = predictions
-    results["learned"] = await calibrated(predictions, history)
+    results["learned"] = await calibrated(URL, predictions, history)
     print(
         f"   learned profile: {len(predictions)} predictions, {failures} without a route, {ms:.1f} ms per route"
     )
     return results, report
-
-
-async def calibrated(predictions: list[Prediction], history: list[Prediction]) -> list[Prediction]:
-    """The predictions as the tracker writes them: calibrated, with their p10-p90 window, by the
-    outcomes known at the time - those of `history` and of the predictions themselves whose
-    arrival had passed - calibrated again every hour as amb-tracker does."""
-
-    def arrival(p: Prediction) -> datetime:
-        assert p.at is not None
-        return p.at + timedelta(seconds=p.actual_s)
-
-    pending = sorted((p for p in [*history, *predictions] if p.predicted_s > 0), key=arrival)
-    by_hour: dict[datetime, list[Prediction]] = defaultdict(list)
-    for p in predictions:
-        assert p.at is not None
-        by_hour[p.at.replace(minute=0, second=0, microsecond=0)].append(p)
-    out: list[Prediction] = []
-    bands: list[int] = []
-    async with await psycopg.AsyncConnection.connect(URL, autocommit=True) as conn:
-        await conn.execute("DELETE FROM eta_outcomes")
-        i = 0
-        for hour in sorted(by_hour):
-            known = []
-            while i < len(pending) and arrival(pending[i]) <= hour:
-                known.append(pending[i])
-                i += 1
-            async with conn.cursor() as cur:
-                await cur.executemany(
-                    "INSERT INTO eta_outcomes (at, predicted_s, actual_s) VALUES (%s, %s, %s)",
-                    [(p.at, p.predicted_s, p.actual_s) for p in known],
-                )
-            bands.append((await calibrate(conn, hour))[1])
-            batch = by_hour[hour]
-            windows = await eta_windows(conn, [p.at for p in batch if p.at], [p.predicted_s for p in batch])
-            out += [
-                Prediction(p.hour, p.actual_s, expected, low, high, p.at)
-                for p, (expected, low, high) in zip(batch, windows, strict=True)
-            ]
-    print(f"   calibrated every hour: {min(bands)}-{max(bands)} bands", flush=True)
-    return out
 
 
 async def run(args: argparse.Namespace) -> None:
