@@ -93,7 +93,7 @@ def prepare(network: str) -> None:
     apply_schema(URL)
     with psycopg.connect(URL, autocommit=True) as conn:
         conn.execute("TRUNCATE positions, vehicle_latest, tracking_inbox, devices, vehicles CASCADE")
-        conn.execute("DELETE FROM road_speeds")
+        conn.execute("TRUNCATE road_speeds, road_traversal_hours, road_learning_state, road_area_factors")
         conn.execute("DELETE FROM eta_outcomes")
         conn.execute("DELETE FROM eta_calibration")
         load_hospitals(conn, DEFAULT_DATA_DIR / "hospitals.csv")
@@ -104,7 +104,7 @@ def prepare(network: str) -> None:
 def import_network(network: str) -> None:
     with psycopg.connect(URL, autocommit=True) as conn:
         report = import_roads(conn, NETWORKS[network], replace=True)
-        conn.execute("DELETE FROM road_speeds")
+        conn.execute("TRUNCATE road_speeds, road_traversal_hours, road_learning_state, road_area_factors")
     print(f"   network {network}: {report.summary()}", flush=True)
 
 

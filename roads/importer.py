@@ -233,10 +233,6 @@ def import_roads(
             # DELETE, not TRUNCATE: readers keep seeing the old network until the commit.
             conn.execute("DELETE FROM road_edges")
             conn.execute("DELETE FROM road_vertices")
-            # The traversals learned so far were matched to the old edges: learn afresh.
-            conn.execute("DELETE FROM road_traversal_hours")
-            conn.execute("DELETE FROM road_learning_state")
-            conn.execute("DELETE FROM road_area_factors")
         conn.execute(query("roads/road_import_stage"))
         with conn.cursor() as cur:
             with cur.copy("COPY road_import_edges FROM STDIN") as copy:
