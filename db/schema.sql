@@ -558,13 +558,13 @@ CREATE TABLE IF NOT EXISTS eta_outcomes (
     actual_s     double precision NOT NULL CHECK (actual_s > 0)
 );
 CREATE INDEX IF NOT EXISTS eta_outcomes_at_idx ON eta_outcomes (at);
--- Quantiles of actual / predicted per local hour band (hour / 3) and length band
--- (eta_length_band); -1 = every band.
+-- Per local hour band (hour / 3) and length band (eta_length_band; -1 = every band): p10 and p90
+-- of actual / predicted, and the correction factor of the ETA.
 CREATE TABLE IF NOT EXISTS eta_calibration (
     hour_band    smallint NOT NULL,
     length_band  smallint NOT NULL,
     q10          real NOT NULL,
-    q50          real NOT NULL,
+    factor       real NOT NULL,  -- the correction of the ETA (tracking/sql/eta_calibrate.sql)
     q90          real NOT NULL,
     samples      integer NOT NULL,
     PRIMARY KEY (hour_band, length_band)

@@ -5,13 +5,16 @@ journey reaches the target (on_scene_at for a scene, at_hospital_at for a hospit
 outcome (`eta_outcomes`: predicted vs. actual seconds left); journeys that end otherwise drop
 theirs. Calibration takes the outcomes of the last `days` days (one: what the day is like - a
 slow day, rain - reaches the ETAs within the hour) and keeps, per local hour band
-(3 hours) and length band (< 2, 2-5, 5-15, 15+ minutes predicted), the 10th, 50th and 90th
-percentiles of actual / predicted (`eta_calibration`; a band with fewer than `min_samples` falls
-back to its length band over all hours, then to everything).
+(3 hours) and length band (< 2, 2-5, 5-15, 15+ minutes predicted), the 10th and 90th
+percentiles of actual / predicted and the correction factor that makes the median relative error
+smallest (`eta_calibration`; a band with fewer than `min_samples` falls back to its length band
+over all hours, then to everything). Not the median ratio: arrivals scatter late far more than
+early (a red light, a queue), and centring on them moves the many close ETAs off (measured:
+docs/benchmarks.md).
 
-The ETA the API shows is then the raw prediction times the band's median (what the router
-misses on the whole - stops it cannot see, a slow day - is corrected), and the window is the raw
-prediction times its p10 and p90: about 80 % of arrivals fall inside it. `Calibration.window`
+The ETA the API shows is then the raw prediction times the band's factor (what the router
+misses on the whole - a slow day - is corrected), and the window is the raw prediction times its
+p10 and p90: about 80 % of arrivals fall inside it. `Calibration.window`
 applies it where ETAs are written (tracking/eta.py) and shown (the API's /eta, the caller page's
 fallback route), from a per-process copy of the table refreshed every `CACHE_S` (no SQL per ETA);
 without any outcomes yet it leaves the prediction as it is with an assumed window of 0.85-1.30
@@ -36,7 +39,7 @@ from runtime.db import query
 
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 CACHE_S = 60.0
-ASSUMED = (0.85, 1.0, 1.30)  # (p10, p50, p90) before any outcome
+ASSUMED = (0.85, 1.0, 1.30)  # (p10, factor, p90) before any outcome
 LENGTH_BANDS_S = (120.0, 300.0, 900.0)
 CALIBRATION_DAYS = 1  # the last 24 hours: a slow day is corrected within hours
 MIN_SAMPLES = 50
@@ -105,7 +108,8 @@ def length_band(predicted_s: float) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
-    """eta_calibration as loaded: (hour band, length band) -> (p10, p50, p90) of actual / predicted."""
+    """eta_calibration as loaded: (hour band, length band) -> (p10 of actual / predicted, the
+    correction factor, p90)."""
 
     bands: dict[tuple[int, int], tuple[float, float, float]] = field(default_factory=dict)
 
@@ -113,14 +117,14 @@ class Calibration:
         """(expected, early, late) seconds left for a raw prediction made at `at`: its narrowest
         band with enough outcomes, then its length band over all hours, then everything."""
         hb, lb = hour_band(at), length_band(predicted_s)
-        q10, q50, q90 = next(
+        q10, factor, q90 = next(
             (self.bands[k] for k in ((hb, lb), (-1, lb), (-1, -1)) if k in self.bands), ASSUMED
         )
-        return predicted_s * q50, predicted_s * q10, predicted_s * q90
+        return predicted_s * factor, predicted_s * q10, predicted_s * q90
 
 
 async def load_calibration(conn: AsyncConnection[Any]) -> Calibration:
-    cur = await conn.execute("SELECT hour_band, length_band, q10, q50, q90 FROM eta_calibration")
+    cur = await conn.execute("SELECT hour_band, length_band, q10, factor, q90 FROM eta_calibration")
     return Calibration(
         {(int(h), int(b)): (float(a), float(m), float(z)) for h, b, a, m, z in await cur.fetchall()}
     )
