@@ -63,6 +63,7 @@ from roads.importer import import_roads
 from roads.routing import LOCAL_TIME, NoRouteError, RoutePoint, route
 from roads.settings import RoutingSettings
 from roads.speed_learning import LEARN_SETTINGS, LearnReport, learn_speeds, traversal_params
+from roads.timing import forget_costs
 from runtime.config import DEFAULT_DATA_DIR
 from runtime.db import apply_schema, query
 from tracking.fleet import register_device, register_vehicle
@@ -286,6 +287,7 @@ async def evaluate_network(
     settings = RoutingSettings()
     async with await psycopg.AsyncConnection.connect(URL, autocommit=True) as conn:
         report = await learn_speeds(conn, since, until, settings)
+    forget_costs()  # as amb-tracker does after learning: its routes see the new costs at once
     print(f"   {report.summary()}", flush=True)
     if args.explain:
         await explain_learning(since, until, settings)

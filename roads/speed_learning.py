@@ -53,6 +53,7 @@ from psycopg.rows import dict_row
 
 from roads.routing import LOCAL_TIME
 from roads.settings import RoutingSettings
+from roads.timing import forget_costs
 from runtime.db import query
 
 log = logging.getLogger(__name__)
@@ -258,6 +259,7 @@ class SpeedLearningJob:
             until = datetime.now(UTC)
             since = until - timedelta(days=self._settings.learn_days)
             report = await learn_speeds(conn, since, until, self._settings)
+            forget_costs()  # this process's routes take the new costs at once (others within minutes)
             await forget_before(conn, floor_hour(since))
             if self._after is not None:
                 await self._after(conn)
