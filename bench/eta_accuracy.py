@@ -1,20 +1,23 @@
 """ETA accuracy benchmark (not a test): prints figures.
 
 Emulated ambulances drive central Da Nang with traffic the router does not know (rush hours on the
-simulated clock and a fixed speed factor per road segment: device_emulator/traffic.py), all in
-simulated time, as fast as the machine goes:
+simulated clock and a fixed speed factor per road segment: device_emulator/traffic.py) and
+through streets (bench/streets.py: signalised junctions where they sometimes stop, peaks at other
+hours, a factor per day, incidents), all in simulated time, as fast as the machine goes:
 
 1. Training: `--vehicles` ambulances run missions for `--training-days` simulated days; their
    fixes (every `--interval` s while moving, every minute while stopped) are stored into
    `positions` with their simulated times, as the gateway stores them (fixes.positions).
-2. Evaluation: the same fleet drives one more simulated day; `--journeys` of its journeys to a
-   scene or to a hospital, spread over the 24 hours, are kept with the vehicle's actual arrival.
-3. At every `--every`th fix of each of those journeys the arrival is predicted with
+2. A calibration day, then an evaluation day: `--journeys` of each day's journeys to a scene or
+   to a hospital, spread over the 24 hours, are kept with the vehicle's actual arrival.
+3. At every `--every`th fix of the evaluation journeys the arrival is predicted with
    roads.routing.route(position and heading -> target, at the fix's simulated time): first
    with `road_speeds` empty (the default class profile), then after `learn_speeds` over the
-   training days (the learned profile). The absolute error is reported in seconds and as a share
-   of the time actually remaining, median and p90, against the target (learned: median <= 10 %,
-   p90 <= 25 %, better than the default).
+   training days ("raw"), and as the API shows it ("learned": calibrated every simulated hour by
+   the arrivals known then - the calibration day's and the evaluation day's so far - with its
+   p10-p90 window: bench/eta_calibrated.py). The error is reported in seconds and as a share of
+   the time actually remaining, median and p90, with the bias and the window's coverage, against
+   issue 16's targets (bench/eta_figures.py).
 
 The routed network, `--network`: `central` is the emulator's own road graph (roads-central.geojson),
 so the router and the vehicles choose among the same roads; `make-run` is what `make run` imports,
@@ -24,7 +27,8 @@ re-importing the network and learning again in between (edge ids differ: the ext
 split the main roads where they join them).
 
 Runs on its own database (AMB_BENCH_ETA_DATABASE_URL, `ambulance_bench_eta`, created when
-missing), loopback only, and stops by itself (about 7 minutes on 2 cores with the defaults).
+missing), loopback only, and stops by itself (10-25 minutes for `--network central` on 2 shared
+cores with the defaults).
 
     .venv/bin/python bench/eta_accuracy.py [--vehicles 30] [--training-days 4] [--journeys 240]
                                            [--every 2] [--network central|make-run|both] [--explain]
