@@ -383,6 +383,6 @@ def test_cli_learn_speeds_shows_progress(
 
     assert cli.main(["--database-url", database_url, "learn-speeds", "--days", "1"]) == 0
     captured = capsys.readouterr()
-    assert "learned speeds from" in captured.out
+    assert "learned traversal times over" in captured.out
     assert "learn-speeds: learning from the fixes of the last 1 days…" in captured.err
     assert "learn-speeds: learning from the fixes of the last 1 days: done in" in captured.err
