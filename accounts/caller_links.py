@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from fixes.model import iso_utc
 from roads.routing import NoRouteError, RoutePoint, route
 from runtime.db import query
+from tracking.eta_calibration import cached_calibration
 from tracking.journey_machine import CLOSED_STATUSES
 from tracking.journeys import JourneyConflictError, JourneyNotFoundError
 
@@ -77,6 +78,7 @@ async def caller_view(conn: AsyncConnection, token: str) -> dict[str, Any]:
     now = datetime.now(UTC)
     vehicle = None
     eta_s = arrival_at = distance_m = None
+    window = None
     if row["fix_time"] is not None:
         vehicle = {
             "lat": row["lat"],
@@ -92,13 +94,15 @@ async def caller_view(conn: AsyncConnection, token: str) -> dict[str, Any]:
         )
         if remaining is not None:
             distance_m = round(remaining[0])
-            arrival = (
-                row["arrival_at"]
-                if row["arrival_at"] is not None
-                else row["fix_time"] + timedelta(seconds=remaining[1])
-            )
+            if row["arrival_at"] is not None:
+                arrival, early, late = row["arrival_at"], row["arrival_early_at"], row["arrival_late_at"]
+            else:  # the route computed here, calibrated as the tracker's are
+                arrival, early, late = await _calibrated(conn, row["fix_time"], remaining[1])
             arrival_at = iso_utc(arrival)
             eta_s = max(0, round((arrival - now).total_seconds()))
+            if early is not None and late is not None:
+                # the p10-p90 arrival window (tracking/eta_calibration.py)
+                window = {"early_at": iso_utc(early), "late_at": iso_utc(late)}
     return {
         "status": row["status"],
         "call_sign": row["call_sign"],
@@ -106,8 +110,21 @@ async def caller_view(conn: AsyncConnection, token: str) -> dict[str, Any]:
         "scene": {"lat": row["scene_lat"], "lon": row["scene_lon"]},
         "eta_s": eta_s,
         "arrival_at": arrival_at,
+        "arrival_window": window,
         "distance_m": distance_m,
     }
+
+
+async def _calibrated(
+    conn: AsyncConnection, fix_time: datetime, seconds: float
+) -> tuple[datetime, datetime, datetime]:
+    """The arrival, early and late, of a raw route from `fix_time` (tracking/eta_calibration.py)."""
+    expected, early, late = (await cached_calibration(conn)).window(fix_time, seconds)
+    return (
+        fix_time + timedelta(seconds=expected),
+        fix_time + timedelta(seconds=early),
+        fix_time + timedelta(seconds=late),
+    )
 
 
 async def _fallback_eta(conn: AsyncConnection, row: dict[str, Any]) -> tuple[float, float] | None:

@@ -171,6 +171,7 @@ INBOUND = {
             "distance_left_m": 1320,
             "eta_s": 170,
             "arrival_at": "2026-11-20T03:02:50.000Z",
+            "arrival_window": {"early_at": "2026-11-20T03:02:31.000Z", "late_at": "2026-11-20T03:03:34.000Z"},
             "scene_eta_s": None,
         }
     ],
@@ -182,6 +183,7 @@ ETA = {
     "distance_m": 2410,
     "duration_s": 312,
     "arrival_at": "2026-11-20T03:05:12.000Z",
+    "arrival_window": {"early_at": "2026-11-20T03:04:40.000Z", "late_at": "2026-11-20T03:06:30.000Z"},
     "route": {"type": "LineString", "coordinates": [[108.2189, 16.0598], [108.2155, 16.0727]]},
 }
 FASTEST = {

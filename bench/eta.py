@@ -30,7 +30,8 @@ from admin.places import load_hospitals, load_road_lines
 from bench.database import ensure_database
 from bench.tracking import URL, percentile
 from roads.importer import import_roads
-from roads.routing import RoutePoint, rank_sources, rank_targets
+from roads.ranking import rank_sources, rank_targets
+from roads.routing import RoutePoint
 from runtime.config import DEFAULT_DATA_DIR
 from runtime.db import apply_schema
 from tracking.eta import EtaPolicy, hospital_inbound, update_etas

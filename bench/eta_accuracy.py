@@ -1,20 +1,23 @@
 """ETA accuracy benchmark (not a test): prints figures.
 
 Emulated ambulances drive central Da Nang with traffic the router does not know (rush hours on the
-simulated clock and a fixed speed factor per road segment: device_emulator/traffic.py), all in
-simulated time, as fast as the machine goes:
+simulated clock and a fixed speed factor per road segment: device_emulator/traffic.py) and
+through streets (bench/streets.py: signalised junctions where they sometimes stop, peaks at other
+hours, a factor per day, incidents), all in simulated time, as fast as the machine goes:
 
 1. Training: `--vehicles` ambulances run missions for `--training-days` simulated days; their
    fixes (every `--interval` s while moving, every minute while stopped) are stored into
    `positions` with their simulated times, as the gateway stores them (fixes.positions).
-2. Evaluation: the same fleet drives one more simulated day; `--journeys` of its journeys to a
-   scene or to a hospital, spread over the 24 hours, are kept with the vehicle's actual arrival.
-3. At every `--every`th fix of each of those journeys the arrival is predicted with
+2. A calibration day, then an evaluation day: `--journeys` of each day's journeys to a scene or
+   to a hospital, spread over the 24 hours, are kept with the vehicle's actual arrival.
+3. At every `--every`th fix of the evaluation journeys the arrival is predicted with
    roads.routing.route(position and heading -> target, at the fix's simulated time): first
    with `road_speeds` empty (the default class profile), then after `learn_speeds` over the
-   training days (the learned profile). The absolute error is reported in seconds and as a share
-   of the time actually remaining, median and p90, against the target (learned: median <= 10 %,
-   p90 <= 25 %, better than the default).
+   training days ("raw"), and as the API shows it ("learned": calibrated every simulated hour by
+   the arrivals known then - the calibration day's and the evaluation day's so far - with its
+   p10-p90 window: bench/eta_calibrated.py). The error is reported in seconds and as a share of
+   the time actually remaining, median and p90, with the bias and the window's coverage, against
+   issue 16's targets (bench/eta_figures.py).
 
 The routed network, `--network`: `central` is the emulator's own road graph (roads-central.geojson),
 so the router and the vehicles choose among the same roads; `make-run` is what `make run` imports,
@@ -24,7 +27,8 @@ re-importing the network and learning again in between (edge ids differ: the ext
 split the main roads where they join them).
 
 Runs on its own database (AMB_BENCH_ETA_DATABASE_URL, `ambulance_bench_eta`, created when
-missing), loopback only, and stops by itself (about 7 minutes on 2 cores with the defaults).
+missing), loopback only, and stops by itself (10-25 minutes for `--network central` on 2 shared
+cores with the defaults).
 
     .venv/bin/python bench/eta_accuracy.py [--vehicles 30] [--training-days 4] [--journeys 240]
                                            [--every 2] [--network central|make-run|both] [--explain]
@@ -41,7 +45,6 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,6 +55,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from admin.places import load_hospitals, load_stations
 from bench.database import ensure_database
+from bench.eta_calibrated import calibrated
+from bench.eta_figures import Prediction, print_table
+from bench.streets import Streets
 from device_emulator.fleet import Phase, VehicleSample
 from device_emulator.roads import RoadGraph, load_road_graph
 from device_emulator.tracker import EmulatedTracker, FleetConfig, build_fleet
@@ -60,7 +66,8 @@ from fixes.positions import PartitionCache, prepare_connection, store_fixes
 from roads.importer import import_roads
 from roads.routing import LOCAL_TIME, NoRouteError, RoutePoint, route
 from roads.settings import RoutingSettings
-from roads.speed_learning import LEARN_SETTINGS, LearnReport, learn_params, learn_speeds
+from roads.speed_learning import LEARN_SETTINGS, LearnReport, learn_speeds, traversal_params
+from roads.timing import forget_costs
 from runtime.config import DEFAULT_DATA_DIR
 from runtime.db import apply_schema, query
 from tracking.fleet import register_device, register_vehicle
@@ -70,10 +77,7 @@ CENTRAL = DEFAULT_DATA_DIR / "roads-central.geojson"
 NETWORKS = {"central": [CENTRAL], "make-run": [CENTRAL, DEFAULT_DATA_DIR / "haichau-central.osm.pbf"]}
 STOPPED_FIX_S = 60  # a stopped tracker reports once a minute
 MOVING_KMH = 5.0  # below this a fix's heading is not passed to the router (a parked unit's is stale)
-TARGET_MEDIAN, TARGET_P90 = 0.10, 0.25
 STORE_BATCH = 5000
-# Local hours grouped for the breakdown (the emulator's rush hours: 7:00-8:30 and 16:30-18:30).
-PERIODS = {"rush hours (7-9, 16-19)": {7, 8, 16, 17, 18}, "night (22-6)": {22, 23, 0, 1, 2, 3, 4, 5}}
 
 
 @dataclass(slots=True)
@@ -87,26 +91,6 @@ class Journey:
     arrival: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    hour: int  # local hour of the fix
-    actual_s: float  # time actually left until the arrival
-    predicted_s: float
-
-    @property
-    def error_s(self) -> float:
-        return abs(self.predicted_s - self.actual_s)
-
-    @property
-    def share(self) -> float:
-        return self.error_s / self.actual_s
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
-
-
 def prepare(network: str) -> None:
     """The database with the schema, Da Nang's places and the routable `network`; no fixes, no
     learned speeds."""
@@ -114,7 +98,9 @@ def prepare(network: str) -> None:
     apply_schema(URL)
     with psycopg.connect(URL, autocommit=True) as conn:
         conn.execute("TRUNCATE positions, vehicle_latest, tracking_inbox, devices, vehicles CASCADE")
-        conn.execute("DELETE FROM road_speeds")
+        conn.execute("TRUNCATE road_speeds, road_traversal_hours, road_learning_state, road_area_factors")
+        conn.execute("DELETE FROM eta_outcomes")
+        conn.execute("DELETE FROM eta_calibration")
         load_hospitals(conn, DEFAULT_DATA_DIR / "hospitals.csv")
         load_stations(conn, DEFAULT_DATA_DIR / "stations.csv")
     import_network(network)
@@ -123,7 +109,7 @@ def prepare(network: str) -> None:
 def import_network(network: str) -> None:
     with psycopg.connect(URL, autocommit=True) as conn:
         report = import_roads(conn, NETWORKS[network], replace=True)
-        conn.execute("DELETE FROM road_speeds")
+        conn.execute("TRUNCATE road_speeds, road_traversal_hours, road_learning_state, road_area_factors")
     print(f"   network {network}: {report.summary()}", flush=True)
 
 
@@ -157,7 +143,11 @@ def stored_fix(
 
 
 async def train(
-    trackers: list[EmulatedTracker], fleet: list[tuple[int, str]], start: datetime, args: argparse.Namespace
+    trackers: list[EmulatedTracker],
+    fleet: list[tuple[int, str]],
+    streets: Streets,
+    start: datetime,
+    args: argparse.Namespace,
 ) -> int:
     """Drive the fleet over the training days and store its fixes; returns how many."""
     conn = await psycopg.AsyncConnection.connect(URL, autocommit=True)
@@ -177,7 +167,7 @@ async def train(
     for step in range(1, steps + 1):
         when = start + timedelta(seconds=step * args.interval)
         for tracker, (vehicle_id, device_id) in zip(trackers, fleet, strict=True):
-            sample = tracker.vehicle.step(args.interval, when)
+            sample = streets.step(tracker.vehicle, args.interval, when)
             if sample.speed_mps > 0 or step % (STOPPED_FIX_S // args.interval) == 0:
                 pending.append(stored_fix(vehicle_id, device_id, tracker, sample, when))
         if len(pending) >= STORE_BATCH:
@@ -196,7 +186,11 @@ async def train(
 
 
 def drive_evaluation_day(
-    trackers: list[EmulatedTracker], graph: RoadGraph, start: datetime, args: argparse.Namespace
+    trackers: list[EmulatedTracker],
+    graph: RoadGraph,
+    streets: Streets,
+    start: datetime,
+    args: argparse.Namespace,
 ) -> list[Journey]:
     """One more simulated day (1 s steps: arrivals to the second); the journeys to a scene or a
     hospital that started and ended within it."""
@@ -206,7 +200,7 @@ def drive_evaluation_day(
         when = start + timedelta(seconds=step)
         for tracker in trackers:
             vehicle = tracker.vehicle
-            sample = vehicle.step(1.0, when)
+            sample = streets.step(vehicle, 1.0, when)
             journey = open_.get(tracker.device_id)
             if journey is not None and sample.phase is not journey.phase:
                 journey.arrival = when
@@ -258,75 +252,35 @@ async def predict(journeys: list[Journey], every: int, label: str) -> tuple[list
                 except NoRouteError:
                     failures += 1
                     continue
-                predictions.append(Prediction(when.astimezone(LOCAL_TIME).hour, actual, r.duration_s))
+                predictions.append(
+                    Prediction(when.astimezone(LOCAL_TIME).hour, actual, r.duration_s, at=when)
+                )
                 if done % 2000 == 0:
                     print(f"   {label}: {done} of {total} fixes routed", flush=True)
     elapsed = time.perf_counter() - started
     return predictions, failures, elapsed * 1000 / max(1, done)
 
 
-def summary(predictions: Sequence[Prediction]) -> dict[str, float]:
-    errors = [p.error_s for p in predictions]
-    shares = [p.share for p in predictions]
-    signed = [(p.predicted_s - p.actual_s) / p.actual_s for p in predictions]
-    return {
-        "n": len(predictions),
-        "median_s": statistics.median(errors),
-        "p90_s": percentile(errors, 90),
-        "median_share": statistics.median(shares),
-        "p90_share": percentile(shares, 90),
-        "bias": statistics.median(signed),
-    }
-
-
-def print_table(network: str, results: dict[str, list[Prediction]]) -> bool:
-    """The accuracy table of one network; True when the learned profile meets the targets."""
-    print(f"\nETA accuracy on the {network} network (absolute error of the predicted arrival):")
-    head = f"   {'profile':<10} {'subset':<26} {'fixes':>6} {'median s':>9} {'p90 s':>7} {'median %':>9} {'p90 %':>7} {'bias %':>7}"
-    print(head)
-    print("   (bias: the median of (predicted - actual) / actual; negative = arrival predicted too early)")
-    rows: dict[str, dict[str, float]] = {}
-    for profile, predictions in results.items():
-        subsets: list[tuple[str, list[Prediction]]] = [("all fixes", list(predictions))]
-        subsets += [(name, [p for p in predictions if p.hour in hours]) for name, hours in PERIODS.items()]
-        subsets.append(("over 2 min left", [p for p in predictions if p.actual_s >= 120]))
-        for name, subset in subsets:
-            if not subset:
-                continue
-            s = summary(subset)
-            if name == "all fixes":
-                rows[profile] = s
-            print(
-                f"   {profile:<10} {name:<26} {s['n']:>6} {s['median_s']:>9.1f} {s['p90_s']:>7.1f}"
-                f" {100 * s['median_share']:>8.1f}% {100 * s['p90_share']:>6.1f}% {100 * s['bias']:>+6.1f}%"
-            )
-    default, learned = rows["default"], rows["learned"]
-    checks = {
-        f"learned median <= {TARGET_MEDIAN:.0%}": learned["median_share"] <= TARGET_MEDIAN,
-        f"learned p90 <= {TARGET_P90:.0%}": learned["p90_share"] <= TARGET_P90,
-        "learned better than default (median and p90)": learned["median_share"] < default["median_share"]
-        and learned["p90_share"] < default["p90_share"],
-    }
-    for what, ok in checks.items():
-        print(f"   target {what}: {'met' if ok else 'NOT MET'}")
-    return all(checks.values())
-
-
 async def explain_learning(since: datetime, until: datetime, settings: RoutingSettings) -> None:
-    """EXPLAIN ANALYZE of the learning statement, rolled back."""
+    """EXPLAIN ANALYZE of the learning statement on the period's busiest hour, rolled back."""
     async with await psycopg.AsyncConnection.connect(URL) as conn:
         for setting in LEARN_SETTINGS:
             await conn.execute(setting)
         cur = await conn.execute(
-            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + query("roads/learn_speeds"),
-            learn_params(since, until, settings),
+            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + query("roads/learn_traversals"),
+            traversal_params(until - timedelta(hours=14), until - timedelta(hours=13), settings),
         )
         print("\n".join(r[0] for r in await cur.fetchall()))
         await conn.rollback()
 
 
 async def evaluate_network(
-    network: str, journeys: list[Journey], since: datetime, until: datetime, args: argparse.Namespace
+    network: str,
+    journeys: list[Journey],
+    calibration: list[Journey],
+    since: datetime,
+    until: datetime,
+    args: argparse.Namespace,
 ) -> tuple[dict[str, list[Prediction]], LearnReport]:
     results: dict[str, list[Prediction]] = {}
     predictions, failures, ms = await predict(journeys, args.every, f"{network}/default")
@@ -337,11 +291,16 @@ async def evaluate_network(
     settings = RoutingSettings()
     async with await psycopg.AsyncConnection.connect(URL, autocommit=True) as conn:
         report = await learn_speeds(conn, since, until, settings)
+    forget_costs()  # as amb-tracker does after learning: its routes see the new costs at once
     print(f"   {report.summary()}", flush=True)
     if args.explain:
         await explain_learning(since, until, settings)
+    # Calibration: the learned profile's predictions on the day before, against its arrivals,
+    # then the evaluation day's own as they arrive (amb-tracker calibrates every hour).
+    history, _, _ = await predict(calibration, args.every * 2, f"{network}/calibration")
     predictions, failures, ms = await predict(journeys, args.every, f"{network}/learned")
-    results["learned"] = predictions
+    results["raw"] = predictions
+    results["learned"] = await calibrated(URL, predictions, history)
     print(
         f"   learned profile: {len(predictions)} predictions, {failures} without a route, {ms:.1f} ms per route"
     )
@@ -358,6 +317,9 @@ async def run(args: argparse.Namespace) -> None:
     fleet = register(args.vehicles)
     graph = load_road_graph()
     trackers = build_fleet(FleetConfig(vehicles=args.vehicles, seed=args.seed, traffic=True), graph)
+    streets = Streets.build(graph, args.seed)
+    for tracker in trackers:
+        streets.adopt(tracker.vehicle)
     today = datetime.now(LOCAL_TIME).replace(hour=0, minute=0, second=0, microsecond=0)
     start = (today - timedelta(days=args.training_days + 2)).astimezone(UTC)
     until = start + timedelta(days=args.training_days)
@@ -367,17 +329,22 @@ async def run(args: argparse.Namespace) -> None:
         flush=True,
     )
     t = time.perf_counter()
-    stored = await train(trackers, fleet, start, args)
+    stored = await train(trackers, fleet, streets, start, args)
     print(f"   {stored} fixes stored in {time.perf_counter() - t:.0f} s", flush=True)
 
     t = time.perf_counter()
-    journeys = drive_evaluation_day(trackers, graph, until, args)
+    stops = streets.stops
+    calibration = pick_journeys(
+        drive_evaluation_day(trackers, graph, streets, until, args), args.journeys, random.Random(args.seed)
+    )
+    journeys = drive_evaluation_day(trackers, graph, streets, until + timedelta(days=1), args)
     picked = pick_journeys(journeys, args.journeys, random.Random(args.seed))
     fixes = sum(len(j.fixes[:: args.every]) for j in picked)
     minutes = statistics.median((j.arrival - j.fixes[0][0]).total_seconds() / 60 for j in picked if j.arrival)
     print(
-        f"2. evaluation day driven in {time.perf_counter() - t:.0f} s: {len(journeys)} journeys to a scene or"
-        f" hospital; {len(picked)} kept over the 24 hours (median {minutes:.1f} min), {fixes} fixes to predict from",
+        f"2. a calibration day and an evaluation day driven in {time.perf_counter() - t:.0f} s ({streets.stops - stops} red"
+        f" lights stopped at): {len(journeys)} journeys to a scene or hospital on the evaluation day;"
+        f" {len(picked)} kept over the 24 hours (median {minutes:.1f} min), {fixes} fixes to predict from",
         flush=True,
     )
     learned_ok = True
@@ -385,7 +352,7 @@ async def run(args: argparse.Namespace) -> None:
         if i:
             import_network(network)
         print(f"3. predictions on the {network} network", flush=True)
-        results, report = await evaluate_network(network, picked, start, until, args)
+        results, report = await evaluate_network(network, picked, calibration, start, until, args)
         learned_ok = print_table(network, results) and learned_ok
         print(
             f"   learn_speeds: {report.fixes} fixes, {report.seconds:.1f} s ({1e6 * report.seconds / max(1, report.fixes):.0f} µs per fix)"

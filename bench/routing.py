@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from admin.places import load_hospitals
 from bench.database import ensure_database
 from roads.importer import import_roads
-from roads.routing import NoRouteError, RoutePoint, rank_sources, rank_targets, route
+from roads.ranking import rank_sources, rank_targets
+from roads.routing import NoRouteError, RoutePoint, route
 from runtime.config import DEFAULT_DATA_DIR
 from runtime.db import apply_schema
 

@@ -447,6 +447,10 @@ ALTER TABLE road_edges ADD COLUMN IF NOT EXISTS main_component boolean NOT NULL 
 -- Planar copy for nearest-edge (KNN) snapping; a Mercator unit is 1 / cos(latitude) metres.
 ALTER TABLE road_edges ADD COLUMN IF NOT EXISTS geom_merc geometry(LineString, 3857)
     GENERATED ALWAYS AS (ST_Transform(geom, 3857)) STORED;
+-- The edge's area for learned class factors: a 0.02-degree cell (about 2 km) of its start.
+ALTER TABLE road_edges ADD COLUMN IF NOT EXISTS area integer
+    GENERATED ALWAYS AS (floor(ST_X(ST_StartPoint(geom)) * 50)::int * 100000
+                         + floor(ST_Y(ST_StartPoint(geom)) * 50)::int) STORED;
 CREATE INDEX IF NOT EXISTS road_edges_geom_idx ON road_edges USING gist (geom);
 CREATE INDEX IF NOT EXISTS road_edges_merc_idx ON road_edges USING gist (geom_merc);
 CREATE INDEX IF NOT EXISTS road_edges_source_idx ON road_edges (source);
@@ -465,6 +469,58 @@ CREATE TABLE IF NOT EXISTS road_speeds (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (edge_id, forward, hour)
 );
+-- 'edge': learned from the edge's own traversals (its hour, or the hours next to it); 'class': its
+-- class's factor in its area over its profile (road_area_factors), for want of enough of its own.
+ALTER TABLE road_speeds ADD COLUMN IF NOT EXISTS basis text NOT NULL DEFAULT 'edge'
+    CHECK (basis IN ('edge', 'class'));
+
+-- Traversal time learned incrementally (roads/speed_learning.py): per edge, direction and UTC
+-- hour, the seconds and metres the fleet spent on it, stops included, attributed between
+-- consecutive fixes. Each hour of fixes is read once (plus `learn_reprocess_hours` again for late
+-- uploads); road_speeds and road_area_factors are rebuilt from this small table.
+CREATE TABLE IF NOT EXISTS road_traversal_hours (
+    edge_id     bigint NOT NULL,
+    forward     boolean NOT NULL,
+    hour_start  timestamptz NOT NULL,  -- the UTC hour of the later fix of each pair
+    seconds     double precision NOT NULL CHECK (seconds >= 0),
+    metres      double precision NOT NULL CHECK (metres >= 0),
+    pairs       integer NOT NULL CHECK (pairs > 0),
+    PRIMARY KEY (edge_id, forward, hour_start)
+);
+CREATE INDEX IF NOT EXISTS road_traversal_hours_hour_idx ON road_traversal_hours (hour_start);
+-- How far the incremental learning has read `positions` (one row).
+CREATE TABLE IF NOT EXISTS road_learning_state (
+    singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    learned_until  timestamptz NOT NULL
+);
+-- How much slower than its profile each class runs per area (about 2 km square, `road_edges.area`;
+-- area -1: the whole network) and local hour: what fills road_speeds (basis 'class') for the edges
+-- without enough traversals of their own.
+CREATE TABLE IF NOT EXISTS road_area_factors (
+    highway  text NOT NULL,
+    area     integer NOT NULL,
+    hour     smallint NOT NULL CHECK (hour BETWEEN 0 AND 23),
+    factor   real NOT NULL CHECK (factor > 0),
+    samples  integer NOT NULL,
+    PRIMARY KEY (highway, area, hour)
+);
+-- The costs (seconds; -1 = not allowed) of edges at local hours, both directions: what
+-- roads/sql/route_edges.sql gives pgRouting at that hour (keep the two in step). For costing a
+-- route at the time the vehicle reaches each edge (roads/timing.py).
+CREATE OR REPLACE FUNCTION road_edge_costs(edges bigint[], hours int[], min_samples int)
+RETURNS TABLE (id bigint, hour int, cost double precision, reverse_cost double precision)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT e.id, h.hour,
+           CASE WHEN f.speed_kmh > 0 THEN e.length_m * 3.6 / f.speed_kmh ELSE e.cost_s END,
+           CASE WHEN e.reverse_cost_s < 0 THEN -1
+                WHEN r.speed_kmh > 0 THEN e.length_m * 3.6 / r.speed_kmh
+                ELSE e.reverse_cost_s END
+    FROM road_edges e
+    CROSS JOIN unnest(hours) AS h(hour)
+    LEFT JOIN road_speeds f ON f.edge_id = e.id AND f.forward AND f.hour = h.hour AND f.samples >= min_samples
+    LEFT JOIN road_speeds r ON r.edge_id = e.id AND NOT r.forward AND r.hour = h.hour AND r.samples >= min_samples
+    WHERE e.id = ANY(edges)
+$$;
 
 -- ---------------------------------------------------------------------------------------------
 -- ETAs of journeys heading somewhere (tracking/eta.py): the route last computed and what is left.
@@ -482,6 +538,47 @@ CREATE TABLE IF NOT EXISTS journey_eta (
     remaining_s       double precision NOT NULL,
     arrival_at        timestamptz NOT NULL   -- predicted: fix_time + remaining_s
 );
+-- The arrival window (tracking/eta_calibration.py): p10 and p90 of the fleet's recent arrivals
+-- for ETAs like this one. `remaining_s` and `arrival_at` are calibrated too (the median).
+ALTER TABLE journey_eta ADD COLUMN IF NOT EXISTS arrival_early_at timestamptz;
+ALTER TABLE journey_eta ADD COLUMN IF NOT EXISTS arrival_late_at timestamptz;
+
+-- Each routed ETA as predicted (raw, before calibration), until its journey arrives or ends.
+CREATE TABLE IF NOT EXISTS eta_predictions (
+    journey_id   bigint NOT NULL REFERENCES journeys (id) ON DELETE CASCADE,
+    target_kind  text NOT NULL CHECK (target_kind IN ('scene', 'hospital')),
+    fix_time     timestamptz NOT NULL,
+    predicted_s  double precision NOT NULL,
+    PRIMARY KEY (journey_id, fix_time)
+);
+-- Predictions whose arrival is known: what calibration learns from.
+CREATE TABLE IF NOT EXISTS eta_outcomes (
+    at           timestamptz NOT NULL,  -- the fix the prediction was made from
+    predicted_s  double precision NOT NULL CHECK (predicted_s > 0),
+    actual_s     double precision NOT NULL CHECK (actual_s > 0)
+);
+CREATE INDEX IF NOT EXISTS eta_outcomes_at_idx ON eta_outcomes (at);
+-- Per local hour band (hour / 3) and length band (eta_length_band; -1 = every band): p10 and p90
+-- of actual / predicted, and the correction factor of the ETA.
+CREATE TABLE IF NOT EXISTS eta_calibration (
+    hour_band    smallint NOT NULL,
+    length_band  smallint NOT NULL,
+    q10          real NOT NULL,
+    factor       real NOT NULL,  -- the correction of the ETA (tracking/sql/eta_calibrate.sql)
+    q90          real NOT NULL,
+    samples      integer NOT NULL,
+    PRIMARY KEY (hour_band, length_band)
+);
+CREATE OR REPLACE FUNCTION eta_hour_band(at timestamptz) RETURNS smallint
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT (extract(hour FROM at AT TIME ZONE 'Asia/Ho_Chi_Minh')::int / 3)::smallint
+$$;
+CREATE OR REPLACE FUNCTION eta_length_band(predicted_s double precision) RETURNS smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN predicted_s < 120 THEN 0 WHEN predicted_s < 300 THEN 1
+                WHEN predicted_s < 900 THEN 2 ELSE 3 END::smallint
+$$;
+DROP FUNCTION IF EXISTS eta_window(timestamptz, double precision);
 
 -- ---------------------------------------------------------------------------------------------
 -- Accounts: people who sign in to the web app, with the roles of the API keys; their browser

@@ -1,5 +1,5 @@
-"""Road routing in PostGIS/pgRouting: one route, and rankings many-to-one (the fastest units to an
-incident) and one-to-many (the nearest hospitals by road), costed by the hour of day.
+"""Road routing in PostGIS/pgRouting: one route, its edges costed at the time the vehicle reaches
+each (roads/timing.py); rankings many-to-one and one-to-many are in roads/ranking.py.
 
 How a point joins the network: it is snapped to the best drivable edge within `snap_max_m` and
 becomes a pgRouting virtual point on it (`pgr_withPoints`, fraction along the edge); the straight
@@ -22,13 +22,14 @@ import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from roads.settings import RoutingSettings
+from roads.timing import local_clock_hours, timed_seconds
 from runtime.db import query
 
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -70,26 +71,6 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
-class RankedSource(Generic[K]):
-    """A source's road time and distance to the target (off-network joins included)."""
-
-    key: K
-    duration_s: float
-    distance_m: float
-    snapped_m: float = 0.0  # the source's own off-network join
-
-
-@dataclass(frozen=True, slots=True)
-class RankedTarget(Generic[K]):
-    """The road time and distance from the source to a target (off-network joins included)."""
-
-    key: K
-    duration_s: float
-    distance_m: float
-    snapped_m: float = 0.0  # the target's own off-network join
-
-
-@dataclass(frozen=True, slots=True)
 class Snap:
     """Where a point joins the network."""
 
@@ -110,6 +91,7 @@ class _RoadPath:
     distance_m: float
     line: list[tuple[float, float]]
     edges: list[tuple[int, bool]]
+    costs: list[float] = field(default_factory=list)  # each edge's seconds at the departure hour
 
 
 @dataclass(slots=True)
@@ -253,19 +235,23 @@ async def route(
         raise NoRouteError(f"the {which} is more than {settings.snap_max_m:.0f} m from any drivable road")
     points = _Points()
     start_node, end_node = points.node(s), points.node(e)
+    clock = local_clock_hours(at, LOCAL_TIME) + _off_network_s(s, settings) / 3600
     road: _RoadPath | None
     if start_node == end_node:
         road = _RoadPath(0.0, 0.0, [(s.lon, s.lat)], [])
     else:
         box = search_box([(s.lon, s.lat), (e.lon, e.lat)], settings.bbox_margin_m)
-        road = await _path(conn, points, start_node, end_node, hour, box, settings)
+        road = await _path(conn, points, (start_node, end_node), hour, box, settings)
         if road is None and not await _holds_network(conn, box):
-            road = await _path(conn, points, start_node, end_node, hour, WHOLE_WORLD, settings)
+            road = await _path(conn, points, (start_node, end_node), hour, WHOLE_WORLD, settings)
         if road is None:
             raise NoRouteError("no road path joins the start to the end")
+    # Each edge costed at the time the vehicle reaches it (roads/timing.py).
+    pieces = [(edge, fwd, cost) for (edge, fwd), cost in zip(road.edges, road.costs, strict=True)]
+    road_s = await timed_seconds(conn, pieces, clock, hour, settings) if pieces else road.duration_s
     return Route(
         distance_m=road.distance_m + s.distance_m + e.distance_m,
-        duration_s=road.duration_s + _off_network_s(s, settings) + _off_network_s(e, settings),
+        duration_s=road_s + _off_network_s(s, settings) + _off_network_s(e, settings),
         geometry=_dedupe([(start.lon, start.lat), *road.line, (end.lon, end.lat)]),
         snapped_start_m=s.distance_m,
         snapped_end_m=e.distance_m,
@@ -277,25 +263,25 @@ async def route(
 async def _path(
     conn: AsyncConnection[Any],
     points: _Points,
-    start: int,
-    end: int,
+    ends: tuple[int, int],
     hour: int,
     box: Box,
     settings: RoutingSettings,
 ) -> _RoadPath | None:
+    """The path between the nodes `ends`, costed at `hour`."""
     params = {
         **points.params(),
         "edges_sql": _edges_sql(conn, hour, box, settings),
         "points_sql": _points_sql(conn, points),
-        "start": start,
-        "end": end,
+        "start": ends[0],
+        "end": ends[1],
     }
     async with conn.cursor() as cur:
         await cur.execute(query("roads/route_path"), params)
         row = await cur.fetchone()
     if row is None:
         return None
-    duration, distance, geojson, edges, forward = row
+    duration, distance, geojson, edges, forward, costs = row
     coords = json.loads(geojson)["coordinates"] if geojson else []
     if coords and isinstance(coords[0], float | int):  # a single point
         coords = [coords]
@@ -304,6 +290,7 @@ async def _path(
         float(distance),
         [(float(x), float(y)) for x, y in coords],
         [(int(edge), bool(fwd)) for edge, fwd in zip(edges, forward, strict=True)],
+        [float(c) for c in costs],
     )
 
 
@@ -313,101 +300,3 @@ def _dedupe(coords: list[tuple[float, float]]) -> list[tuple[float, float]]:
         if not out or (abs(out[-1][0] - c[0]) > 1e-9 or abs(out[-1][1] - c[1]) > 1e-9):
             out.append(c)
     return out
-
-
-async def rank_sources(
-    conn: AsyncConnection[Any],
-    sources: Sequence[tuple[K, RoutePoint]],
-    target: RoutePoint,
-    at: datetime,
-    settings: RoutingSettings | None = None,
-) -> list[RankedSource[K]]:
-    """The sources that can reach `target` by road, fastest first (many-to-one in one Dijkstra run
-    on the reversed graph). Sources off the network or with no path are left out; NoRouteError when
-    the target itself is off the network."""
-    ranked = await _rank(conn, target, sources, at, settings or RoutingSettings(), reverse=True)
-    return [RankedSource(key, duration, distance, snapped) for key, duration, distance, snapped in ranked]
-
-
-async def rank_targets(
-    conn: AsyncConnection[Any],
-    source: RoutePoint,
-    targets: Sequence[tuple[K, RoutePoint]],
-    at: datetime,
-    settings: RoutingSettings | None = None,
-) -> list[RankedTarget[K]]:
-    """The targets reachable by road from `source`, fastest first (one-to-many in one Dijkstra
-    run). Targets off the network or with no path are left out; NoRouteError when the source
-    itself is off the network."""
-    ranked = await _rank(conn, source, targets, at, settings or RoutingSettings(), reverse=False)
-    return [RankedTarget(key, duration, distance, snapped) for key, duration, distance, snapped in ranked]
-
-
-async def _rank(
-    conn: AsyncConnection[Any],
-    one: RoutePoint,
-    many: Sequence[tuple[K, RoutePoint]],
-    at: datetime,
-    settings: RoutingSettings,
-    reverse: bool,
-) -> list[tuple[K, float, float, float]]:
-    """(key, seconds, metres, the key's off-network metres) of the `many` points joined by road with
-    `one`: from it (reverse=False) or to it (reverse=True), fastest first."""
-    hour = local_hour(at)
-    snaps = await snap_points(conn, [one, *(p for _, p in many)], settings)
-    one_snap, many_snaps = snaps[0], snaps[1:]
-    if one_snap is None:
-        raise NoRouteError(f"the point is more than {settings.snap_max_m:.0f} m from any drivable road")
-    points = _Points(reverse=reverse)
-    one_node = points.node(one_snap)
-    nodes = [None if s is None else points.node(s) for s in many_snaps]
-    road: dict[int, tuple[float, float]] = {one_node: (0.0, 0.0)}
-    wanted = {n for n in nodes if n is not None} - {one_node}
-    if wanted:
-        box = search_box(
-            [(one_snap.lon, one_snap.lat), *((s.lon, s.lat) for s in many_snaps if s is not None)],
-            settings.bbox_margin_m,
-        )
-        road |= await _one_to_many(conn, points, one_node, wanted, hour, box, settings, reverse)
-        missing = wanted - road.keys()
-        if missing and not await _holds_network(conn, box):
-            road |= await _one_to_many(conn, points, one_node, missing, hour, WHOLE_WORLD, settings, reverse)
-    join_s = _off_network_s(one_snap, settings)
-    ranked = []
-    for (key, _), snap, node in zip(many, many_snaps, nodes, strict=True):
-        if snap is None or node not in road:
-            continue
-        duration, distance = road[node]
-        ranked.append(
-            (
-                key,
-                duration + join_s + _off_network_s(snap, settings),
-                distance + one_snap.distance_m + snap.distance_m,
-                snap.distance_m,
-            )
-        )
-    ranked.sort(key=lambda r: r[1])
-    return ranked
-
-
-async def _one_to_many(
-    conn: AsyncConnection[Any],
-    points: _Points,
-    start: int,
-    ends: set[int],
-    hour: int,
-    box: Box,
-    settings: RoutingSettings,
-    reverse: bool,
-) -> dict[int, tuple[float, float]]:
-    params = {
-        **points.params(),
-        "edges_sql": _edges_sql(conn, hour, box, settings, reverse),
-        "points_sql": _points_sql(conn, points),
-        "start": start,
-        "ends": sorted(ends),
-    }
-    async with conn.cursor() as cur:
-        await cur.execute(query("roads/route_rank"), params)
-        rows = await cur.fetchall()
-    return {int(node): (float(duration), float(distance)) for node, duration, distance in rows}

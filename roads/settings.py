@@ -90,15 +90,24 @@ class RoutingSettings(BaseSettings):
     learn_max_speed_kmh: float = Field(
         150.0, gt=0, description="Faster fixes are left out as implausible (the GSHT range is 0-150 km/h)."
     )
-    learn_trim: float = Field(
-        0.1, ge=0, lt=0.5, description="Share of the slowest and of the fastest fixes left out of the mean."
+    learn_max_gap_s: float = Field(
+        120.0,
+        gt=0,
+        description="Consecutive fixes of a vehicle at most this far apart make a pair whose time (a red"
+        " light, a queue) is learned; longer gaps (parked, coverage lost) are left out.",
+    )
+    learn_reprocess_hours: int = Field(
+        1,
+        ge=0,
+        le=48,
+        description="Each run reads this many hours before the last one read again (late uploads).",
     )
     learn_smooth_hours: int = Field(
         1,
         ge=0,
         le=3,
-        description="A cell (edge, direction, hour) with fewer than learned_min_samples fixes of its own"
-        " pools the fixes of this many hours either side; 0 never pools.",
+        description="A cell (edge, direction, hour) with fewer than learned_min_samples pairs of its own"
+        " pools the hours next to it, out to this many either side; 0 never pools.",
     )
 
     @field_validator("class_speeds_kmh")

@@ -1,34 +1,37 @@
-"""Speeds learned per road edge, direction and hour of day from the fleet's own stored fixes.
+"""Road speeds learned from the fleet's own stored fixes: the time vehicles actually took to get
+through each edge, per direction and local hour, stops included.
 
-One statement (roads/sql/learn_speeds.sql) does it all in PostGIS, set-based:
+Two steps, each set-based in PostGIS:
 
-- **Matching**: each valid, moving fix of a vehicle goes to the nearest edge within
-  `learn_match_m` that it drives along: its course within `learn_heading_tolerance_deg` of the
-  edge's direction at the nearest spot (forward) or of the opposite direction on a two-way edge
-  (reverse); a one-way edge is never matched against its direction. The candidates come from
-  one spatial join (`ST_DWithin` on the GiST index of `road_edges.geom_merc`, about half the time
-  of a KNN search per fix), and the nearest that agrees wins.
-  Fixes without a course are left out (their direction is unknown), and so are fixes slower than
-  `learn_min_speed_kmh` (parked, and a GPS course is noise at walking pace).
-- **Grouping** by (edge, direction, local hour in Asia/Ho_Chi_Minh).
-- **Statistics**: the median (`p50_kmh`) and the trimmed mean (`speed_kmh`, the mean of the
-  middle after `learn_trim` of the slowest and of the fastest fixes are left out), with the count
-  (`samples`). Why a mean of the speeds and not their harmonic mean: routing turns a speed into a
-  travel time (length / speed), so the right speed is the one whose travel time is the mean
-  traversal time, length / mean time. Fixes come at a fixed *time* interval, so each is a sample
-  of the traversal's time, and the plain mean of time-sampled speeds is exactly distance / time
-  (a traversal spending half its time at 10 km/h and half at 50 km/h covers 30 km/h on average);
-  the harmonic mean is right for samples taken per distance (one speed per traversal, or per
-  metre), and over time samples it weighs the slow seconds twice (16.7 km/h for that traversal).
-  Trimming keeps GPS glitches (absurd speeds) out, at a small cost: speeds on an edge skew low
-  (junctions, bends), so the trimmed mean runs about 1 % above the plain one on the benchmark's
-  traces. The median is kept beside it as the robust central value.
-- **Smoothing**: a cell with fewer than `learned_min_samples` fixes of its own pools the fixes of
-  the `learn_smooth_hours` hours either side (its `samples` then counts the pool).
-- **Upsert** into `road_speeds`; a row changes only when its figures do (`updated_at` says when),
-  and the rows no fix of the period supports any more are removed: the table is a function of the
-  fixes of the period, so learning again over the same period gives the same rows. Rows with too
-  few samples are kept, and routing ignores them (it checks `samples`).
+1. **Reading the fixes, incrementally** (roads/sql/learn_traversals.sql): each whole UTC hour of
+   `positions` is read once, in its own short transaction, and summed into
+   `road_traversal_hours` (edge, direction, hour: seconds, metres, pairs); `road_learning_state`
+   says how far it got. A run reads only the hours since the last one, plus the last
+   `learn_reprocess_hours` again (uploads that came late). So the hourly job stays cheap as the
+   history grows and never holds a long read on `positions`.
+   - **Matching**: each valid fix moving at `learn_min_speed_kmh` or more, with a course, goes to
+     the nearest edge within `learn_match_m` that it drives along (its course within
+     `learn_heading_tolerance_deg` of the edge's direction, or of the opposite one on a two-way
+     edge), with its position along the direction driven.
+   - **Attribution**: consecutive matched fixes of a vehicle at most `learn_max_gap_s` apart make a
+     pair, and the pair's time goes to the edges between them. On one edge: all of it (a queue in
+     the middle of a street). Across a junction into the next edge: that edge gets the time to
+     drive its start at the later fix's speed, the first edge the rest - so a red light's wait
+     (the fixes of a stopped vehicle are left out, its time is in the pair around the stop) lands
+     on the edge that leads into the junction. Pairs on edges that do not join (a skipped edge, a
+     lost match) are left out whole, time and distance, which leaves the ratio unbiased.
+2. **Rebuilding the speeds** (roads/sql/learn_speeds.sql) from `road_traversal_hours` of the
+   period (`learn_days`), a small table: per (edge, direction, local hour), the speed whose travel
+   time is the mean traversal time, 3.6 x metres / seconds. A thin cell (fewer than
+   `learned_min_samples` pairs) pools the hours next to it, out to `learn_smooth_hours` either
+   side; and `road_area_factors` says, per highway class, area (about 2 km square) and hour, how
+   much slower than the class profile the learned edges run: every edge, direction and hour
+   without enough traversals of its own gets a row from it (`basis` 'class') instead of the
+   free-flow profile, so routing reads one table (no extra join per routing call).
+
+The rows of `road_speeds` change only when their figures do, and the rows no traversal supports
+any more are removed: learning again over the same period gives the same rows, and a run that
+reads only the new hours gives what a run reading everything gives.
 
 `amb-admin learn-speeds` runs it once; amb-tracker runs `SpeedLearningJob` beside its worker.
 """
@@ -39,6 +42,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,15 +53,17 @@ from psycopg.rows import dict_row
 
 from roads.routing import LOCAL_TIME
 from roads.settings import RoutingSettings
+from roads.timing import forget_costs
 from runtime.db import query
 
 log = logging.getLogger(__name__)
 
-LEARN_LOCK = 7_216_116  # transaction advisory lock: one learning run at a time
+LEARN_LOCK = 7_216_116  # transaction advisory lock: one learning step at a time
 LEARNER_LOCK = 7_216_117  # session advisory lock of the amb-tracker process that runs the job
-# The learning transaction's settings: the spatial join's cost estimates would trigger JIT, whose
+# The learning transactions' settings: the spatial join's cost estimates would trigger JIT, whose
 # compilation costs seconds; the sorts by cell hold a few tens of MB per million fixes.
 LEARN_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")
+HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,67 +72,138 @@ class LearnReport:
 
     since: datetime
     until: datetime
-    fixes: int  # moving fixes with a course in the period
+    hours: int  # hours of fixes read from `positions` in this run
+    fixes: int  # moving fixes with a course in those hours
     matched: int  # of them, matched to an edge and direction
+    pairs: int  # consecutive matched pairs whose time was attributed
     cells: int  # (edge, direction, hour) rows learned
-    usable: int  # of them, with at least learned_min_samples samples: routing uses these
+    usable: int  # of them, with at least learned_min_samples pairs: routing uses these
     written: int  # rows inserted or changed
-    removed: int  # rows no fix of the period supports any more
+    removed: int  # rows no traversal of the period supports any more
+    factors: int  # (class, area, hour) factors for the edges without their own
+    filled: int  # edge-direction-hours routed at their class's factor (road_speeds basis 'class')
     seconds: float
+    read_from: datetime | None = None  # the first hour read, None when none was
 
     def summary(self) -> str:
         share = self.matched / self.fixes if self.fixes else 0.0
         return (
-            f"learned speeds from {self.fixes} moving fixes ({self.matched} matched to a road,"
-            f" {share:.0%}) of {self.since:%Y-%m-%d %H:%M} - {self.until:%Y-%m-%d %H:%M} UTC:"
-            f" {self.cells} edge-direction-hours, {self.usable} with enough samples;"
-            f" {self.written} rows written, {self.removed} removed, in {self.seconds:.1f} s"
+            f"learned traversal times over {self.since:%Y-%m-%d %H:%M} - {self.until:%Y-%m-%d %H:%M} UTC:"
+            f" read {self.hours} new hours of fixes ({self.fixes} moving, {self.matched} matched to a road,"
+            f" {share:.0%}; {self.pairs} pairs); {self.cells} edge-direction-hours, {self.usable} with"
+            f" enough samples, {self.factors} class factors filling {self.filled}; {self.written} rows written,"
+            f" {self.removed} removed, in {self.seconds:.1f} s"
         )
+
+
+def floor_hour(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 async def learn_speeds(
     conn: AsyncConnection[Any], since: datetime, until: datetime, settings: RoutingSettings | None = None
 ) -> LearnReport:
-    """Learn `road_speeds` from the fixes stored between `since` and `until` (aware datetimes), in
-    one transaction (see the module docstring). Runs wait for each other."""
-    params = learn_params(since, until, settings or RoutingSettings())
+    """Learn `road_speeds` from the fixes of [since, until) (aware datetimes; whole hours): read
+    the hours not read yet, one short transaction each, then rebuild the speeds from the hourly
+    sums of the period (see the module docstring). Runs wait for each other."""
+    settings = settings or RoutingSettings()
+    if since.tzinfo is None or until.tzinfo is None:
+        raise ValueError("learning periods must be timezone-aware")
     started = time.perf_counter()
+    since, until = floor_hour(since), floor_hour(until)
+    totals = {"fixes": 0, "matched": 0, "pairs": 0}
+    hours = 0
+    read_from = None
+    hour = await _first_unread_hour(conn, since, settings)
+    while hour < until:
+        row = await _read_hour(conn, hour, settings)
+        for key in totals:
+            totals[key] += row[key]
+        read_from = read_from or hour
+        hours += 1
+        hour += HOUR
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LEARN_LOCK,))
         for setting in LEARN_SETTINGS:
             await cur.execute(setting)
-        await cur.execute(query("roads/learn_speeds"), params)
-        row = await cur.fetchone()
-    assert row is not None
+        await cur.execute("DELETE FROM road_area_factors")
+        await cur.execute(query("roads/learn_speeds"), rebuild_params(since, until, settings))
+        built = await cur.fetchone()
+    assert built is not None
     return LearnReport(
         since=since,
         until=until,
-        fixes=row["fixes"],
-        matched=row["matched"],
-        cells=row["cells"],
-        usable=row["usable"],
-        written=row["written"],
-        removed=row["removed"],
+        hours=hours,
         seconds=time.perf_counter() - started,
+        read_from=read_from,
+        cells=built["cells"],
+        usable=built["usable"],
+        written=built["written"],
+        removed=built["removed"],
+        factors=built["factors"],
+        filled=built["filled"],
+        **totals,
     )
 
 
-def learn_params(since: datetime, until: datetime, settings: RoutingSettings) -> dict[str, Any]:
-    """The bind parameters of roads/sql/learn_speeds.sql."""
-    if since.tzinfo is None or until.tzinfo is None:
-        raise ValueError("learning periods must be timezone-aware")
+async def _first_unread_hour(
+    conn: AsyncConnection[Any], since: datetime, settings: RoutingSettings
+) -> datetime:
+    cur = await conn.execute("SELECT learned_until FROM road_learning_state")
+    row = await cur.fetchone()
+    if row is None or row[0] < since:
+        return since
+    return max(since, floor_hour(row[0]) - settings.learn_reprocess_hours * HOUR)
+
+
+async def _read_hour(conn: AsyncConnection[Any], hour: datetime, settings: RoutingSettings) -> dict[str, int]:
+    """One hour of fixes into road_traversal_hours, and the state moved past it, in one transaction."""
+    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LEARN_LOCK,))
+        for setting in LEARN_SETTINGS:
+            await cur.execute(setting)
+        await cur.execute(
+            "DELETE FROM road_traversal_hours WHERE hour_start >= %s AND hour_start < %s", (hour, hour + HOUR)
+        )
+        await cur.execute(query("roads/learn_traversals"), traversal_params(hour, hour + HOUR, settings))
+        row = await cur.fetchone()
+        await cur.execute(
+            "INSERT INTO road_learning_state (learned_until) VALUES (%(until)s) ON CONFLICT (singleton)"
+            " DO UPDATE SET learned_until = greatest(road_learning_state.learned_until, EXCLUDED.learned_until)",
+            {"until": hour + HOUR},
+        )
+    assert row is not None
+    return {"fixes": row["fixes"], "matched": row["matched"], "pairs": row["pairs"]}
+
+
+def traversal_params(since: datetime, until: datetime, settings: RoutingSettings) -> dict[str, Any]:
+    """The bind parameters of roads/sql/learn_traversals.sql."""
     return {
         "since": since,
         "until": until,
-        "tz": str(LOCAL_TIME),
         "min_kmh": settings.learn_min_speed_kmh,
         "max_kmh": settings.learn_max_speed_kmh,
         "match_m": settings.learn_match_m,
         "cos_tolerance": math.cos(math.radians(settings.learn_heading_tolerance_deg)),
+        "max_gap_s": settings.learn_max_gap_s,
+    }
+
+
+def rebuild_params(since: datetime, until: datetime, settings: RoutingSettings) -> dict[str, Any]:
+    """The bind parameters of roads/sql/learn_speeds.sql."""
+    return {
+        "since": since,
+        "until": until,
+        "tz": str(LOCAL_TIME),
         "smooth_hours": settings.learn_smooth_hours,
         "min_samples": settings.learned_min_samples,
-        "trim": settings.learn_trim,
     }
+
+
+async def forget_before(conn: AsyncConnection[Any], before: datetime) -> int:
+    """Drop the hourly sums older than the learning period; how many rows went."""
+    cur = await conn.execute("DELETE FROM road_traversal_hours WHERE hour_start < %s", (before,))
+    return cur.rowcount
 
 
 class SpeedLearningJob:
@@ -141,9 +218,14 @@ class SpeedLearningJob:
     """
 
     def __init__(
-        self, conninfo: str, settings: RoutingSettings | None = None, first_delay_s: float | None = None
+        self,
+        conninfo: str,
+        settings: RoutingSettings | None = None,
+        first_delay_s: float | None = None,
+        after: Callable[[AsyncConnection[Any]], Awaitable[Any]] | None = None,
     ) -> None:
         self._conninfo = conninfo
+        self._after = after  # run after each learning run, on its connection (ETA calibration)
         self._settings = settings or RoutingSettings()
         self._first_delay_s = self._settings.learn_interval_s if first_delay_s is None else first_delay_s
         self._conn: AsyncConnection[Any] | None = None
@@ -175,9 +257,12 @@ class SpeedLearningJob:
             if not self._leader:
                 return None  # another amb-tracker learns
             until = datetime.now(UTC)
-            report = await learn_speeds(
-                conn, until - timedelta(days=self._settings.learn_days), until, self._settings
-            )
+            since = until - timedelta(days=self._settings.learn_days)
+            report = await learn_speeds(conn, since, until, self._settings)
+            forget_costs()  # this process's routes take the new costs at once (others within minutes)
+            await forget_before(conn, floor_hour(since))
+            if self._after is not None:
+                await self._after(conn)
         except psycopg.Error as exc:
             log.warning("learning speeds failed: %s; retrying at the next period", exc)
             await self.close()

@@ -1,5 +1,6 @@
 """`amb-tracker`: the tracking worker in its own process — geofences, journeys, events, ETAs —
-and, beside it, the hourly jobs learning road speeds from the stored fixes and maintaining the
+and, beside it, the hourly jobs learning road speeds from the stored fixes (then calibrating ETAs
+by the fleet's recent arrivals) and maintaining the
 daily partitions of `positions` (dropping expired ones with DETACH ... CONCURRENTLY, which the
 gateway's SQL maintenance cannot do without briefly taking ACCESS EXCLUSIVE on `positions`), and
 every minute the analytics summary of the journeys' intervals (analytics/intervals.py).
@@ -11,10 +12,13 @@ ETAs to the API processes through the broker (`amb.committed`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
+from typing import Any
 
 from prometheus_client import start_http_server
+from psycopg import AsyncConnection
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -25,8 +29,11 @@ from roads.settings import RoutingSettings
 from roads.speed_learning import SpeedLearningJob
 from runtime.config import BrokerSettings, DatabaseSettings
 from runtime.process import configure_logging, run_until_signalled
+from tracking.eta_calibration import calibrate_etas
 from tracking.settings import TrackingSettings
 from tracking.worker import TrackingWorker
+
+log = logging.getLogger("amb.tracker")
 
 
 class TrackerProcessSettings(BaseSettings):
@@ -51,7 +58,7 @@ async def _run() -> None:
     )
     # Its own task and connection: a learning run never holds the worker up, and a failed one
     # is logged and tried again at the next period.
-    learning = SpeedLearningJob(database_url, RoutingSettings())
+    learning = SpeedLearningJob(database_url, RoutingSettings(), after=_calibrate)
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(publisher.run(), name="tracking-publisher")
@@ -63,6 +70,10 @@ async def _run() -> None:
     finally:
         await worker.close()
         await learning.close()
+
+
+async def _calibrate(conn: AsyncConnection[Any]) -> None:
+    log.info("%s", (await calibrate_etas(conn)).summary())
 
 
 def main() -> None:

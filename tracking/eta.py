@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from fixes.model import iso_utc
 from roads.routing import NoRouteError, RoutePoint, route
 from runtime.db import query
+from tracking.eta_calibration import Calibration, cached_calibration
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,14 @@ async def update_etas(
         (r for r in rows if urgency[r["journey_id"]] > 0), key=lambda r: -urgency[r["journey_id"]]
     )
     routed = {r["journey_id"] for r in to_route[: policy.max_routes]}
+    calibration = await cached_calibration(conn) if rows else Calibration()
     changed = []
     for row in rows:
         if row["journey_id"] in routed:
-            eta = await _routed(conn, row, now)
+            eta = await _routed(conn, row, now, calibration)
         elif row["computed_at"] is not None and row["previous_target"] == row["target_kind"]:
-            eta = await _followed(conn, row)  # a route to this target exists: move along it meanwhile
+            # a route to this target exists: move along it meanwhile
+            eta = await _followed(conn, row, calibration)
         else:
             eta = None
         if eta is not None:
@@ -83,7 +86,20 @@ def _route_urgency(row: dict[str, Any], now: datetime, policy: EtaPolicy) -> flo
     return age if age > policy.recompute_s else 0.0
 
 
-async def _routed(conn: AsyncConnection, row: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+def _calibrated(calibration: Calibration, fix_time: datetime, seconds: float) -> dict[str, Any]:
+    """The bind parameters of a calibrated ETA: expected seconds, arrival, the window's ends."""
+    expected, early, late = calibration.window(fix_time, seconds)
+    return {
+        "expected": expected,
+        "arrival": fix_time + timedelta(seconds=expected),
+        "early": fix_time + timedelta(seconds=early),
+        "late": fix_time + timedelta(seconds=late),
+    }
+
+
+async def _routed(
+    conn: AsyncConnection, row: dict[str, Any], now: datetime, calibration: Calibration
+) -> dict[str, Any] | None:
     start = RoutePoint(row["lat"], row["lon"], row["course"])
     target = RoutePoint(row["target_lat"], row["target_lon"])
     try:
@@ -102,14 +118,16 @@ async def _routed(conn: AsyncConnection, row: dict[str, Any], now: datetime) -> 
                 "line": f"LINESTRING({coords})" if coords else None,
                 "distance": r.distance_m,
                 "duration": r.duration_s,
-                "arrival": row["fix_time"] + timedelta(seconds=r.duration_s),
+                **_calibrated(calibration, row["fix_time"], r.duration_s),
             },
         )
         out = await cur.fetchone()
     return {**_public(out), "lat": row["lat"], "lon": row["lon"]} if out else None
 
 
-async def _followed(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, Any] | None:
+async def _followed(
+    conn: AsyncConnection, row: dict[str, Any], calibration: Calibration
+) -> dict[str, Any] | None:
     left = max(0.0, 1.0 - float(row["fraction"]))
     remaining_s = float(row["route_duration_s"]) * left
     async with conn.cursor(row_factory=dict_row) as cur:
@@ -119,8 +137,7 @@ async def _followed(conn: AsyncConnection, row: dict[str, Any]) -> dict[str, Any
                 "journey": row["journey_id"],
                 "fix_time": row["fix_time"],
                 "remaining_m": float(row["route_distance_m"]) * left,
-                "remaining_s": remaining_s,
-                "arrival": row["fix_time"] + timedelta(seconds=remaining_s),
+                **_calibrated(calibration, row["fix_time"], remaining_s),
             },
         )
         out = await cur.fetchone()
@@ -136,9 +153,17 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "remaining_m": round(row["remaining_m"]),
         "remaining_s": round(row["remaining_s"]),
         "arrival_at": iso_utc(row["arrival_at"]),
+        "arrival_window": _window(row),
         "fix_time": iso_utc(row["fix_time"]),
         "computed_at": iso_utc(row["computed_at"]),
     }
+
+
+def _window(row: dict[str, Any]) -> dict[str, str] | None:
+    """The p10-p90 arrival window (tracking/eta_calibration.py)."""
+    if row.get("arrival_early_at") is None or row.get("arrival_late_at") is None:
+        return None
+    return {"early_at": iso_utc(row["arrival_early_at"]), "late_at": iso_utc(row["arrival_late_at"])}
 
 
 async def journey_eta(conn: AsyncConnection, journey_id: int) -> dict[str, Any] | None:
@@ -184,6 +209,7 @@ async def hospital_inbound(conn: AsyncConnection, hospital_id: int) -> list[dict
                 if to_hospital
                 else (0 if r["status"] == "at_hospital" else None),
                 "arrival_at": iso_utc(r["arrival_at"]) if to_hospital else None,
+                "arrival_window": _window(r) if to_hospital else None,
                 "scene_eta_s": round(r["remaining_s"]) if to_scene else None,
             }
         )

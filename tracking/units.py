@@ -7,7 +7,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from roads.routing import RoutePoint, rank_sources
+from roads.ranking import rank_sources
+from roads.routing import RoutePoint
 from tracking.vehicles import vehicles_with_latest
 
 

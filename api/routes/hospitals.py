@@ -13,8 +13,10 @@ from api.deps import AnyUser, Conn, FleetReader, hospital_scope
 from api.openapi import AUTH_ERRORS, NOT_FOUND, ok
 from api.schemas import coordinate
 from fixes.model import iso_utc
-from roads.routing import NoRouteError, RoutePoint, rank_targets, route
+from roads.ranking import rank_targets
+from roads.routing import NoRouteError, RoutePoint, route
 from tracking.eta import hospital_inbound
+from tracking.eta_calibration import cached_calibration
 from tracking.vehicles import hospitals, vehicle_position
 
 router = APIRouter(prefix="/api/v1", tags=["hospitals"], responses=AUTH_ERRORS)
@@ -103,12 +105,18 @@ async def eta(
     except NoRouteError as exc:
         raise HTTPException(422, f"no route: {exc}") from exc
     fix_time = datetime.fromisoformat(position["time"])
+    # Calibrated by the fleet's recent arrivals: the expected arrival and its p10-p90 window.
+    expected_s, low_s, high_s = (await cached_calibration(conn)).window(fix_time, r.duration_s)
     return {
         "vehicle_id": vehicle_id,
         "from": position,
         "to": {"lat": target.lat, "lon": target.lon, "hospital_id": hospital_id},
         "distance_m": round(r.distance_m),
         "duration_s": round(r.duration_s),
-        "arrival_at": iso_utc(fix_time + timedelta(seconds=r.duration_s)),
+        "arrival_at": iso_utc(fix_time + timedelta(seconds=expected_s)),
+        "arrival_window": {
+            "early_at": iso_utc(fix_time + timedelta(seconds=low_s)),
+            "late_at": iso_utc(fix_time + timedelta(seconds=high_s)),
+        },
         "route": {"type": "LineString", "coordinates": [list(p) for p in r.geometry]},
     }

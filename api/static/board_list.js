@@ -8,6 +8,20 @@ import { normaliseStatus, setStatusPill, statusPill } from './status.js';
 import { sceneSecondsLeft, secondsLeft } from './board_store.js';
 import { serverNow } from './server_clock.js';
 
+/** "at 10:05 (between 10:03 and 10:08)": the arrival and its p10-p90 window when there is one. */
+function arrivalNote(record) {
+  if (!record.arrival_at) return '';
+  const w = record.arrival_window;
+  if (w?.early_at && w?.late_at) {
+    return t('board.arrivalWindow', {
+      t: formatShortTime(record.arrival_at),
+      a: formatShortTime(w.early_at),
+      b: formatShortTime(w.late_at),
+    });
+  }
+  return t('board.arrivalAt', { t: formatShortTime(record.arrival_at) });
+}
+
 export class InboundList {
   constructor({ offlineAfterS }) {
     this.offlineAfterS = offlineAfterS;
@@ -83,7 +97,7 @@ export class InboundList {
       setText(row.etaNote, '');
     } else if (Number.isFinite(left)) {
       setText(row.countdown, formatCountdown(left));
-      setText(row.etaNote, record.arrival_at ? t('board.arrivalAt', { t: formatShortTime(record.arrival_at) }) : '');
+      setText(row.etaNote, arrivalNote(record));
     } else {
       phase = 'scene';
       setText(row.countdown, '—');

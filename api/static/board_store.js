@@ -58,6 +58,7 @@ export class InboundStore {
     if (!Number.isNaN(fixAt)) record.seenAt = Math.min(nowMs, fixAt);
     if (eta.target === 'hospital') {
       record.arrival_at = eta.arrival_at ?? null;
+      record.arrival_window = eta.arrival_window ?? null;
       record.eta_s = eta.remaining_s;
       record.etaAt = nowMs;
       record.distance_left_m = eta.remaining_m;
@@ -109,6 +110,7 @@ export class InboundStore {
       status: r.status,
       priority: r.priority,
       arrival_at: r.arrival_at ?? null,
+      arrival_window: r.arrival_window ?? null,
       seconds_left: Number.isFinite(secondsLeft(r, nowMs)) ? Math.round(secondsLeft(r, nowMs)) : null,
       scene_seconds_left: Number.isFinite(sceneSecondsLeft(r, nowMs)) ? Math.round(sceneSecondsLeft(r, nowMs)) : null,
       distance_left_m: r.distance_left_m ?? null,

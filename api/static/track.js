@@ -31,6 +31,7 @@ addStrings({
     'track.minutes': '{n} phút',
     'track.soon': 'Sắp đến',
     'track.at': 'khoảng {t}',
+    'track.window': 'khoảng {t} (trong khoảng {a}–{b})',
     'track.unit': 'Xe {c}',
     'track.unknown': 'Đang tính…',
     'track.updated': 'Cập nhật vị trí xe: {a}',
@@ -63,6 +64,7 @@ addStrings({
     'track.minutes': '{n} min',
     'track.soon': 'Any moment',
     'track.at': 'around {t}',
+    'track.window': 'around {t} (between {a} and {b})',
     'track.unit': 'Unit {c}',
     'track.unknown': 'Calculating…',
     'track.updated': 'Ambulance position updated {a}',
@@ -99,6 +101,16 @@ function tokenFromAddress() {
   const match = window.location.pathname.match(/\/track\/([^/]+)\/?$/);
   if (match) return decodeURIComponent(match[1]);
   return new URLSearchParams(window.location.search).get('t') ?? '';
+}
+
+/** "around 10:05 (between 10:03 and 10:08)": the arrival and its p10-p90 window when there is one. */
+function arrivalText(data) {
+  if (!data.arrival_at) return '';
+  const w = data.arrival_window;
+  if (w?.early_at && w?.late_at) {
+    return t('track.window', { t: formatShortTime(data.arrival_at), a: formatShortTime(w.early_at), b: formatShortTime(w.late_at) });
+  }
+  return t('track.at', { t: formatShortTime(data.arrival_at) });
 }
 
 class CallerPage {
@@ -194,7 +206,7 @@ class CallerPage {
     if (left !== null) minutes = left < 60 ? t('track.soon') : t('track.minutes', { n: Math.ceil(left / 60) });
     setText(byId('eta-minutes'), minutes);
     byId('eta-minutes').dataset.seconds = left === null ? '' : String(Math.round(left));
-    setText(byId('eta-clock'), data.arrival_at ? t('track.at', { t: formatShortTime(data.arrival_at) }) : '');
+    setText(byId('eta-clock'), arrivalText(data));
     setText(byId('eta-distance'), formatDistance(data.distance_m));
     setText(byId('eta-callsign'), data.call_sign ? t('track.unit', { c: data.call_sign }) : '');
   }

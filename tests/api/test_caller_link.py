@@ -16,7 +16,16 @@ from tests.tracking.test_eta import place_vehicle
 
 HAI_CHAU_STATION = (16.0755362, 108.2152742)  # a sample station, 2 km from the scene
 SCENE = {"lat": 16.0612, "lon": 108.2240, "address": "12 Bạch Đằng, Hải Châu"}
-PUBLIC_FIELDS = {"status", "call_sign", "vehicle", "scene", "eta_s", "arrival_at", "distance_m"}
+PUBLIC_FIELDS = {
+    "status",
+    "call_sign",
+    "vehicle",
+    "scene",
+    "eta_s",
+    "arrival_at",
+    "arrival_window",
+    "distance_m",
+}
 
 
 def auth(key: str) -> dict[str, str]:
@@ -76,6 +85,8 @@ def test_the_link_lifecycle(
     assert set(shown["vehicle"]) == {"lat", "lon", "heading", "speed_kmh", "age_s"}
     assert shown["scene"] == {"lat": SCENE["lat"], "lon": SCENE["lon"]}
     assert shown["distance_m"] > 500 and 30 < shown["eta_s"] < 1800 and shown["arrival_at"].endswith("Z")
+    window = shown["arrival_window"]
+    assert window["early_at"] < shown["arrival_at"] < window["late_at"]  # ISO UTC: ordered as text
     assert view.headers["cache-control"] == "no-store" and view.headers["referrer-policy"] == "no-referrer"
     # Nothing else: no plate, no hospital, no patient or incident details.
     hospital_name = db.execute("SELECT name_vi FROM hospitals WHERE id = %s", (own_hospital,)).fetchone()[0]  # type: ignore[index]

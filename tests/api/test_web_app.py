@@ -115,6 +115,10 @@ def eta(
         "remaining_m": remaining_m,
         "remaining_s": remaining_s,
         "arrival_at": iso(now + timedelta(seconds=remaining_s)),
+        "arrival_window": {
+            "early_at": iso(now + timedelta(seconds=0.8 * remaining_s)),
+            "late_at": iso(now + timedelta(seconds=1.3 * remaining_s)),
+        },
         "fix_time": iso(now),
         "computed_at": iso(now),
         "lat": PLACES[0][0],
@@ -292,11 +296,13 @@ def test_hospital_board_follows_its_inbound_ambulances(
     assert 280 <= left <= 300
     assert page.inner_text(f"{row} .eta-countdown") in {"5:00", "4:59", "4:58", "4:57", "4:56", "4:55"}
     assert page.inner_text(f"{row} .cell-distance") == "2,4 km"
+    assert "(trong khoảng " in page.inner_text(f"{row} .eta-note")  # the p10-p90 arrival window
     # Counting down each second (waited for, not timed: a loaded machine may skip a tick).
     page.wait_for_function(f"() => window.ambState.inbound[0].seconds_left < {left}", timeout=10_000)
     page.screenshot(path=str(artifacts / "web-board-vi.png"))
     page.click("#lang-en")
     assert page.inner_text(f"{row} .cell-distance") == "2.4 km"
+    assert "(between " in page.inner_text(f"{row} .eta-note")
     page.screenshot(path=str(artifacts / "web-board-en.png"))
 
     # It arrives: the status change reaches the board, which takes the list again.
@@ -325,11 +331,13 @@ def test_caller_tracking_page(
     assert page.inner_text("#track-title") == "Xe cứu thương đang đến"
     page.wait_for_function("() => window.ambState.eta_s !== null")
     assert "phút" in page.inner_text("#eta-minutes") or "Sắp đến" in page.inner_text("#eta-minutes")
+    assert "(trong khoảng " in page.inner_text("#eta-clock")  # the p10-p90 arrival window
     assert page.inner_text("#eta-distance").endswith("km") or page.inner_text("#eta-distance").endswith(" m")
     assert "OpenStreetMap" in page.inner_text("#track-map .leaflet-control-attribution")
     page.screenshot(path=str(artifacts / "web-track-vi.png"))
     page.click("#lang-en")
     assert page.inner_text("#track-title") == "Your ambulance is on its way"
+    assert "(between " in page.inner_text("#eta-clock")
     page.screenshot(path=str(artifacts / "web-track-en.png"))
 
     # On scene: the next poll (every 5 s) says it arrived; a closed journey's link has expired.

@@ -12,18 +12,18 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from roads.ranking import rank_sources, rank_targets
 from roads.routing import (
     NoRouteError,
     Route,
     RoutePoint,
     local_hour,
-    rank_sources,
-    rank_targets,
     route,
     search_box,
     snap_points,
 )
 from roads.settings import RoutingSettings
+from roads.timing import forget_costs
 from runtime.config import DEFAULT_DATA_DIR
 
 AT = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)  # 08:30 in Da Nang
@@ -54,8 +54,10 @@ def learned(database_url: str) -> Iterator[psycopg.Connection]:
     """A connection to insert learned speeds with; the rows go at the end."""
     with psycopg.connect(database_url, autocommit=True) as c:
         c.execute("DELETE FROM road_speeds")
+        forget_costs()  # the re-costing's cache (roads/timing.py) must see the rows
         yield c
         c.execute("DELETE FROM road_speeds")
+        forget_costs()
 
 
 def hospitals() -> list[tuple[str, RoutePoint]]:
@@ -260,6 +262,7 @@ async def test_learned_speeds_replace_the_profile_with_enough_samples(
             " samples = EXCLUDED.samples",
             (HOANG_DIEU_EDGE, forward, hour, kmh, samples, kmh),
         )
+        forget_costs()
 
     learn(True, 8, 15.0, SETTINGS.learned_min_samples - 1)  # too few samples: ignored
     learn(False, 8, 15.0, 500)  # the other direction
@@ -347,3 +350,48 @@ def test_search_box_grows_with_the_spread() -> None:
     # 100 km apart: grown by half their distance, not 5 km.
     _, south, _, _ = search_box([(108.0, 16.0), (108.0, 16.9)], 5000)
     assert 16.0 - south == pytest.approx(0.45, rel=0.01)
+
+
+# --- Time-dependent costing ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def factors(database_url: str) -> Iterator[psycopg.Connection]:
+    """A connection to insert learned speeds for every edge with; the rows go at the end."""
+    with psycopg.connect(database_url, autocommit=True) as c:
+        c.execute("DELETE FROM road_speeds")
+        forget_costs()
+        yield c
+        c.execute("DELETE FROM road_speeds")
+        forget_costs()
+
+
+async def test_each_edge_is_costed_at_the_time_the_vehicle_reaches_it(
+    conn: psycopg.AsyncConnection, factors: psycopg.Connection
+) -> None:
+    # Every road twice as slow as its profile at 8 h and 9 h, at its profile otherwise.
+    factors.execute(
+        "INSERT INTO road_speeds (edge_id, forward, hour, speed_kmh, samples, basis)"
+        " SELECT id, fwd, h, 3.6 * length_m / (2 * CASE WHEN fwd THEN cost_s ELSE reverse_cost_s END), 100, 'class'"
+        " FROM road_edges, (VALUES (true), (false)) AS d(fwd), (VALUES (8), (9)) AS t(h)"
+        " WHERE length_m > 0 AND CASE WHEN fwd THEN cost_s ELSE reverse_cost_s END > 0"
+    )
+    forget_costs()
+    day = datetime(2026, 3, 2, tzinfo=UTC)  # 7:00 in Da Nang is 0:00 UTC
+
+    def at(hour: int, minute: int) -> datetime:
+        return day.replace(hour=hour - 7, minute=minute)
+
+    free = await route(conn, DA_NANG_HOSPITAL, VINMEC, at(7, 0))
+    peak = await route(conn, DA_NANG_HOSPITAL, VINMEC, at(8, 30))
+    assert free.edges == peak.edges
+    joins = (free.snapped_start_m + free.snapped_end_m) * 3.6 / SETTINGS.off_network_kmh
+    assert peak.duration_s == pytest.approx(joins + 2 * (free.duration_s - joins), rel=1e-6)
+    # Leaving at 7:30 the trip (about 7 minutes) reaches the costs of 8 h as it goes: the hours'
+    # figures hold at their middle, linear in between.
+    into = await route(conn, DA_NANG_HOSPITAL, VINMEC, at(7, 30))
+    assert free.duration_s < into.duration_s < peak.duration_s
+    assert into.hour == 7
+    # Leaving at 9:50 the trip comes out of the peak (10 h is free again).
+    out = await route(conn, DA_NANG_HOSPITAL, VINMEC, at(9, 50))
+    assert free.duration_s < out.duration_s < peak.duration_s

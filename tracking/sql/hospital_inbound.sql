@@ -2,7 +2,8 @@
 SELECT j.id AS journey_id, j.vehicle_id, v.call_sign, v.plate, j.status, j.priority,
        ST_Y(l.geom) AS lat, ST_X(l.geom) AS lon, l.speed_kmh, l.course AS heading, l.fix_time,
        extract(epoch FROM clock_timestamp() - l.fix_time)::float8 AS fix_age_s,
-       e.target_kind, e.remaining_m, e.remaining_s, e.arrival_at, e.computed_at
+       e.target_kind, e.remaining_m, e.remaining_s, e.arrival_at, e.computed_at,
+       e.arrival_early_at, e.arrival_late_at
 FROM journeys j
 JOIN vehicles v ON v.id = j.vehicle_id
 LEFT JOIN vehicle_latest l ON l.vehicle_id = j.vehicle_id

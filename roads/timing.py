@@ -1,0 +1,95 @@
+"""A route costed at the time the vehicle reaches each edge, not at the departure hour.
+
+pgRouting picks the path with every edge costed at the departure hour (one Dijkstra run). Then
+the path's edges are costed again, one after the other, at the time the vehicle gets to each:
+learned speeds and class factors are per local hour, taken as the value at the middle of the hour
+and interpolated linearly in between (so a trip at 6:55 into a 7-8 peak slows as it goes, and a
+trip at 6:30 is costed at 6 h's figures exactly). A 20-minute trip into or out of a peak is then
+costed as it will be driven; the path itself may still be the one best at the departure hour.
+
+The edges' costs at all 24 hours (SQL road_edge_costs, what route_edges.sql gives pgRouting) are
+cached per process for `COST_CACHE_S`: the tracker routes over the same streets all day, so
+routing costs no extra query once they are known, and a learning run (hourly) reaches the
+re-costing within that time. `forget_costs()` drops the cache (tests that change costs).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from roads.settings import RoutingSettings
+from runtime.db import query
+
+# Each piece: (road_edges.id, True when driven source -> target, seconds at the departure hour).
+Piece = tuple[int, bool, float]
+COST_CACHE_S = 300.0
+COST_CACHE_MAX_EDGES = 200_000
+HOURS = list(range(24))
+# (edge, min_samples) -> (when fetched, monotonic; per hour: (cost, reverse cost))
+_costs: dict[tuple[int, int], tuple[float, tuple[tuple[float, float], ...]]] = {}
+
+
+def forget_costs() -> None:
+    _costs.clear()
+
+
+def local_clock_hours(at: datetime, tz: Any) -> float:
+    """The local time of day in hours (6:30 -> 6.5)."""
+    local = at.astimezone(tz)
+    return local.hour + local.minute / 60 + (local.second + local.microsecond / 1e6) / 3600
+
+
+async def edge_costs(
+    conn: AsyncConnection[Any], edges: Sequence[int], settings: RoutingSettings
+) -> dict[int, tuple[tuple[float, float], ...]]:
+    """Each edge's (cost, reverse cost) at every local hour, from the cache or one query."""
+    now = time.monotonic()
+    n = settings.learned_min_samples
+    missing = sorted({e for e in edges if (hit := _costs.get((e, n))) is None or now - hit[0] > COST_CACHE_S})
+    if missing:
+        if len(_costs) > COST_CACHE_MAX_EDGES:
+            _costs.clear()
+        fetched: dict[int, list[tuple[float, float]]] = {e: [(-1.0, -1.0)] * 24 for e in missing}
+        async with conn.cursor() as cur:
+            await cur.execute(
+                query("roads/route_edge_costs"), {"edges": missing, "hours": HOURS, "min_samples": n}
+            )
+            for edge, hour, cost, reverse_cost in await cur.fetchall():
+                fetched[int(edge)][int(hour)] = (float(cost), float(reverse_cost))
+        for edge, by_hour in fetched.items():
+            _costs[(edge, n)] = (now, tuple(by_hour))
+    return {e: _costs[(e, n)][1] for e in edges}
+
+
+async def timed_seconds(
+    conn: AsyncConnection[Any],
+    pieces: Sequence[Piece],
+    clock_h: float,
+    hour: int,
+    settings: RoutingSettings,
+) -> float:
+    """The pieces' seconds driven from `clock_h` (local hours) on, each at the time it is reached;
+    `hour` is the hour whose costs the pieces' seconds were computed at."""
+    flat = sum(p[2] for p in pieces)
+    if flat <= 0:
+        return flat
+    costs = await edge_costs(conn, [p[0] for p in pieces], settings)
+    elapsed = 0.0
+    for edge, forward, seconds in pieces:
+        by_hour = costs[edge]
+        side = 0 if forward else 1
+        tau = clock_h + elapsed / 3600 - 0.5
+        k = math.floor(tau)
+        base, c0, c1 = by_hour[hour % 24][side], by_hour[k % 24][side], by_hour[(k + 1) % 24][side]
+        if base <= 0 or c0 <= 0 or c1 <= 0:
+            elapsed += seconds
+            continue
+        w = tau - k
+        elapsed += seconds * ((1 - w) * c0 + w * c1) / base
+    return elapsed

@@ -1,0 +1,138 @@
+"""ETAs calibrated by the fleet's own arrivals: routed predictions become outcomes when their
+journey arrives, the bands' quantiles correct the ETA and give its p10-p90 arrival window."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from tests.tracking.test_eta import SON_TRA, place_vehicle
+from tracking import journeys
+from tracking.eta import hospital_inbound, update_etas
+from tracking.eta_calibration import calibrate, calibrate_etas, eta_windows, hour_band, length_band
+
+
+@pytest.fixture
+def hospital_id(db: psycopg.Connection) -> int:
+    row = db.execute("SELECT id FROM hospitals WHERE name_vi = 'Bệnh viện Đà Nẵng'").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[psycopg.AsyncConnection]:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
+        await c.execute("DELETE FROM eta_outcomes")
+        await c.execute("DELETE FROM eta_calibration")
+        yield c
+        await c.execute("DELETE FROM eta_outcomes")
+        await c.execute("DELETE FROM eta_calibration")
+
+
+async def test_without_outcomes_an_eta_is_the_route_with_an_assumed_window(
+    conn: psycopg.AsyncConnection,
+) -> None:
+    now = datetime.now(UTC)
+    assert await eta_windows(conn, [now], [600.0]) == [pytest.approx((600.0, 510.0, 780.0))]
+
+
+async def test_the_bands_applied_are_the_bands_learned(conn: psycopg.AsyncConnection) -> None:
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    ats = [day + timedelta(minutes=20 * i) for i in range(72)]
+    seconds = [float(s) for s in (0.5, 60, 119.9, 120, 299, 300, 899.5, 900, 5000)]
+    pairs = [(a, s) for a in ats for s in seconds]
+    cur = await conn.execute(
+        "SELECT eta_hour_band(a), eta_length_band(s)"
+        " FROM unnest(%s::timestamptz[], %s::float8[]) WITH ORDINALITY AS u(a, s, i) ORDER BY i",
+        ([a for a, _ in pairs], [s for _, s in pairs]),
+    )
+    assert await cur.fetchall() == [(hour_band(a), length_band(s)) for a, s in pairs]
+
+
+async def test_outcomes_set_the_median_and_the_window_of_their_band(conn: psycopg.AsyncConnection) -> None:
+    at = datetime(2026, 3, 2, 1, 15, tzinfo=UTC)  # 8:15 in Da Nang: hour band 2
+    # 100 ten-minute predictions: arrivals 1.00-1.99 times as long (too early, as routers are).
+    ratios = [1.0 + i / 100 for i in range(100)]
+    await conn.execute(
+        "INSERT INTO eta_outcomes (at, predicted_s, actual_s) SELECT %s, 600, 600 * r FROM unnest(%s::float8[]) r",
+        (at, ratios),
+    )
+    # ... and 60 short ones at night, right on time.
+    night = at.replace(hour=17)
+    await conn.execute(
+        "INSERT INTO eta_outcomes (at, predicted_s, actual_s) SELECT %s, 90, 90 FROM generate_series(1, 60)",
+        (night,),
+    )
+
+    # Bands (hour band, length band): (2, 2) and (0, 0), their length bands over all hours
+    # (-1, 2) and (-1, 0), and everything (-1, -1).
+    assert await calibrate(conn, at + timedelta(days=1)) == (160, 5)
+
+    (peak, other_hour, short, long_) = await eta_windows(
+        conn, [at, at.replace(hour=7), at, at], [600.0, 600.0, 90.0, 2000.0]
+    )
+    assert peak == pytest.approx((600 * best_factor(ratios), 600 * 1.099, 600 * 1.891))
+    assert 1.2 < best_factor(ratios) < 1.495  # not the median ratio: nearer the many close ones
+    assert other_hour == peak  # 14:15 has no band of its own: the length band over all hours
+    assert short == pytest.approx((90.0, 90.0, 90.0))  # (2, 0) is empty: (-1, 0)
+    assert long_[0] == pytest.approx(2000 * best_factor([*ratios, *[1.0] * 60]))
+    # Outcomes older than the period go, and so does the calibration they made.
+    assert await calibrate(conn, at + timedelta(days=30)) == (0, 0)
+
+
+def best_factor(ratios: list[float]) -> float:
+    """The correction 0.80-1.30 that makes the median relative error smallest (the nearest to 1
+    among equals), as tracking/sql/eta_calibrate.sql chooses it."""
+    factors = [f / 100 for f in range(80, 131)]
+    return min(factors, key=lambda c: (statistics.median(abs(c / r - 1) for r in ratios), abs(c - 1)))
+
+
+async def test_routed_etas_become_outcomes_and_are_calibrated_with_a_window(
+    conn: psycopg.AsyncConnection, db: psycopg.Connection, vehicle: tuple[int, str], hospital_id: int
+) -> None:
+    vehicle_id, device = vehicle
+    place_vehicle(db, vehicle_id, device, *SON_TRA)
+    journey, _ = await journeys.create_journey(
+        conn, vehicle_id, 16.0612, 108.2240, "scene", 1, hospital_id, 150, "t"
+    )
+    await journeys.set_status(conn, journey["id"], "transporting", "crew", "t")
+    (raw,) = await update_etas(conn, [vehicle_id])
+    assert raw["arrival_window"] is not None  # the assumed window, before any outcome
+    cur = await conn.execute(
+        "SELECT predicted_s FROM eta_predictions WHERE journey_id = %s", (journey["id"],)
+    )
+    (predicted_s,) = await cur.fetchone()  # type: ignore[misc]
+    assert round(predicted_s) == raw["remaining_s"]
+
+    # The fleet has been arriving 30 % later than predicted (every band).
+    await conn.execute(
+        "INSERT INTO eta_outcomes (at, predicted_s, actual_s)"
+        " SELECT now() - make_interval(hours => i % 24), 300 + i, (300 + i) * (1.2 + (i % 21) / 100.0)"
+        " FROM generate_series(1, 2000) i"
+    )
+    report = await calibrate_etas(conn)
+    assert report.outcomes == 2000 and report.bands > 0
+    place_vehicle(db, vehicle_id, device, *SON_TRA, seconds_ago=0)
+    await conn.execute("UPDATE journey_eta SET computed_at = computed_at - interval '10 minutes'")
+    (calibrated,) = await update_etas(conn, [vehicle_id])
+    assert calibrated["remaining_s"] == pytest.approx(1.3 * predicted_s, rel=0.02)
+    window = calibrated["arrival_window"]
+    early, late = (datetime.fromisoformat(window[k]) for k in ("early_at", "late_at"))
+    arrival = datetime.fromisoformat(calibrated["arrival_at"])
+    assert early < arrival < late
+    assert (late - early).total_seconds() == pytest.approx(0.16 * predicted_s, rel=0.1)
+    (inbound,) = await hospital_inbound(conn, hospital_id)
+    assert inbound["arrival_window"] == window and inbound["eta_s"] == calibrated["remaining_s"]
+
+    # The ambulance arrives: its predictions become outcomes.
+    await journeys.set_status(conn, journey["id"], "at_hospital", "crew", "t")
+    before = (await (await conn.execute("SELECT count(*) FROM eta_outcomes")).fetchone())[0]  # type: ignore[index]
+    report = await calibrate_etas(conn)
+    assert (report.closed, report.collected) == (2, 2)
+    assert report.outcomes == before + 2
+    cur = await conn.execute("SELECT count(*) FROM eta_predictions WHERE journey_id = %s", (journey["id"],))
+    assert (await cur.fetchone()) == (0,)
