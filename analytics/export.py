@@ -9,18 +9,9 @@ from psycopg import AsyncConnection, sql
 from analytics.intervals import INTERVAL_COLUMNS
 from analytics.stats import Filter
 from runtime.db import query
+from tracking.journeys import TIMESTAMPS
 
-STAMPS = (
-    "call_received_at",
-    "dispatched_at",
-    "en_route_at",
-    "on_scene_at",
-    "transporting_at",
-    "at_hospital_at",
-    "returning_at",
-    "completed_at",
-    "cancelled_at",
-)
+STAMPS = ("call_received_at", *TIMESTAMPS)  # the call, then every status the log stamps
 LOCAL_ISO = 'YYYY-MM-DD"T"HH24:MI:SS"+07:00"'  # Vietnam keeps +07:00 all year (no DST)
 
 

@@ -32,11 +32,21 @@ def render(name: str) -> str | None:
     if not path.is_file():
         return None
 
+    return _expand(path.read_text(encoding="utf-8"), depth=0)
+
+
+def _expand(text: str, depth: int) -> str:
+    """`text` with each include replaced by its partial, itself expanded (a partial may include
+    another, three deep at most)."""
+    if depth > 3:
+        raise ValueError("partials include each other too deep")
+
     def include(match: re.Match[str]) -> str:
         part = (STATIC_DIR / "partials" / f"{match['name']}.html").read_text(encoding="utf-8")
+        part = _expand(part, depth + 1)
         return "".join(match["indent"] + line if line.strip() else line for line in part.splitlines(True))
 
-    return INCLUDE.sub(include, path.read_text(encoding="utf-8"))
+    return INCLUDE.sub(include, text)
 
 
 def _page(request: Request, name: str, extra: dict[str, str] | None = None) -> HTMLResponse:
