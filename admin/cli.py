@@ -150,25 +150,40 @@ def _create_user(conn: psycopg.Connection, args: argparse.Namespace) -> str:
         if row is None:
             raise accounts.AccountError(f"no hospital named {args.hospital_name!r}")
         hospital_id = row[0]
+    vehicle_id = None
+    if args.vehicle:
+        row = conn.execute(
+            "SELECT id FROM vehicles WHERE call_sign = %s OR plate = %s ORDER BY id LIMIT 1",
+            (args.vehicle, fleet.normalise_plate(args.vehicle)),
+        ).fetchone()
+        if row is None:
+            raise accounts.AccountError(f"no vehicle with call sign or plate {args.vehicle!r}")
+        vehicle_id = row[0]
     accounts.check_username(args.username)
-    access.check_role(args.role, hospital_id)
+    access.check_role(args.role, hospital_id, vehicle_id)
     password = _read_password(args)
     accounts.check_password(password, args.username)
-    user = asyncio.run(_store_user(args.database_url, args, password, hospital_id))
+    user = asyncio.run(_store_user(args.database_url, args, password, hospital_id, vehicle_id))
     where = f" of hospital {user['hospital_id']}" if user["hospital_id"] else ""
     return f"user {user['id']}: {user['username']} ({user['role']}{where})"
 
 
 async def _store_user(
-    url: str, args: argparse.Namespace, password: str, hospital_id: int | None
+    url: str, args: argparse.Namespace, password: str, hospital_id: int | None, vehicle_id: int | None
 ) -> dict[str, Any]:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as aconn:
         existing = await accounts.find_user_id(aconn, args.username) if args.replace else None
         if existing is None:
             return await accounts.create_user(
-                aconn, args.username, password, args.role, hospital_id, args.display_name
+                aconn, args.username, password, args.role, hospital_id, args.display_name, vehicle_id
             )
-        changes = {"role": args.role, "hospital_id": hospital_id, "disabled": False, "password": password}
+        changes = {
+            "role": args.role,
+            "hospital_id": hospital_id,
+            "vehicle_id": vehicle_id,
+            "disabled": False,
+            "password": password,
+        }
         if args.display_name:
             changes["display_name"] = args.display_name
         return await accounts.update_user(aconn, existing, changes)
@@ -405,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", required=True, choices=access.ROLES)
     p.add_argument("--hospital-id", type=int, help="the hospital of a hospital account")
     p.add_argument("--hospital-name", help="or that hospital by its Vietnamese name")
+    p.add_argument("--vehicle", help="the vehicle (call sign or plate) of a crew account")
     p.add_argument("--display-name", help="default: the username")
     p.add_argument(
         "--password-stdin",
@@ -431,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = command("create-api-key", _create_api_key, "issue an API key for a role")
     p.add_argument("name", help="who or what the key is for")
-    p.add_argument("--role", required=True, choices=access.ROLES)
+    p.add_argument("--role", required=True, choices=access.KEY_ROLES)
     p.add_argument("--hospital-id", type=int)
     p.add_argument("--replace", action="store_true", help="revoke earlier keys with the same name")
     p.add_argument("--quiet", action="store_true", help="print only the key")

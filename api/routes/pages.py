@@ -1,4 +1,5 @@
-"""The web pages: the dispatcher map, sign-in, the board, the analytics, and the caller's tracking page.
+"""The web pages: the dispatcher map, sign-in, the board, the analytics, the crew's tablet (with its
+PWA manifest and service worker), and the caller's tracking page.
 
 The HTML files live in api/static/; a page whose file is missing answers 404. What several pages
 show alike (the language switch, the connection status and clock) is written once, in
@@ -12,7 +13,7 @@ from functools import cache
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from api.routes.caller_links import PRIVATE_HEADERS
 from api.security_headers import page_headers
@@ -66,6 +67,27 @@ async def board_page(request: Request) -> HTMLResponse:
 async def analytics_page(request: Request) -> HTMLResponse:
     # Public like the other pages; its data calls need an admin or viewer.
     return _page(request, "analytics.html")
+
+
+@router.get("/crew")
+async def crew_page(request: Request) -> HTMLResponse:
+    return _page(request, "crew.html")
+
+
+def _asset(request: Request, name: str, media_type: str, extra: dict[str, str] | None = None) -> FileResponse:
+    headers = page_headers(request.app.state.settings.tile_url)
+    return FileResponse(str(STATIC_DIR / name), headers={**headers, **(extra or {})}, media_type=media_type)
+
+
+@router.get("/crew/sw.js")
+async def crew_service_worker(request: Request) -> FileResponse:
+    # Served under /crew so that it may control the crew's page (scope /crew), nothing else.
+    return _asset(request, "crew_sw.js", "text/javascript", {"Service-Worker-Allowed": "/crew"})
+
+
+@router.get("/crew/manifest.webmanifest")
+async def crew_manifest(request: Request) -> FileResponse:
+    return _asset(request, "crew.webmanifest", "application/manifest+json")
 
 
 @router.get("/track/{token}")
