@@ -70,6 +70,7 @@ TAGS = [
     {"name": "stream", "description": "The live websocket: a single-use ticket to open it."},
     {"name": "journeys", "description": "Dispatch, status, reports; the caller's tracking link."},
     {"name": "caller links", "description": "What a caller's public tracking link shows (no sign-in)."},
+    {"name": "crew", "description": "The crew's tablet: its own vehicle and journey, status presses."},
     {"name": "hospitals", "description": "Hospitals ranked by road, inbound ambulances, ETAs."},
     {"name": "units", "description": "The fastest available ambulances by road."},
     {"name": "geofences", "description": "Hospital areas, stations, scenes, zones."},

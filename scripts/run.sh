@@ -77,6 +77,9 @@ ADMIN_PW=$(demo_user demo-admin admin --display-name "Quản trị (demo)")
 DISPATCHER_PW=$(demo_user demo-dispatcher dispatcher --display-name "Điều phối viên (demo)")
 HOSPITAL_PW=$(demo_user demo-hospital hospital --hospital-name "Bệnh viện Đà Nẵng" --display-name "BV Đà Nẵng (demo)")
 VIEWER_PW=$(demo_user demo-viewer viewer --display-name "Theo dõi (demo)")
+# The crew tablet of the first demo ambulance (115-01): the emulator drives it, the crew presses
+# the statuses at /crew (a dispatcher can also issue a QR sign-in code for any vehicle).
+CREW_PW=$(demo_user demo-crew crew --vehicle 115-01 --display-name "Kíp xe 115-01 (demo)")
 
 start() {  # name, command...
   local name=$1
@@ -106,6 +109,7 @@ cat <<MSG
     dispatcher  demo-dispatcher   $DISPATCHER_PW
     hospital    demo-hospital     $HOSPITAL_PW   (Bệnh viện Đà Nẵng)
     viewer      demo-viewer       $VIEWER_PW
+    crew        demo-crew         $CREW_PW   (xe 115-01; tablet: http://$AMB_API_HOST:$AMB_API_PORT/crew)
 
   Dispatcher page with an API key / Trang điều phối (mã truy cập):
     http://$AMB_API_HOST:$AMB_API_PORT/#token=$KEY

@@ -27,7 +27,7 @@ from api.routes.auth import set_session_cookie
 from api.routes.caller_links import PRIVATE_HEADERS
 from tracking import crew, journeys
 
-router = APIRouter(tags=["crew"])
+router = APIRouter()
 log = logging.getLogger(__name__)
 
 CREW_VIEW = {
@@ -75,6 +75,7 @@ async def _share(request: Request, events: list[dict[str, Any]]) -> None:
 
 @router.get(
     "/api/v1/crew/journey",
+    tags=["crew"],
     summary="The crew's vehicle and its open journey, with the route and ETA ahead",
     responses=ok(CREW_VIEW, AUTH_ERRORS),
 )
@@ -86,6 +87,7 @@ async def crew_journey(conn: Conn, principal: Crew, response: Response) -> dict[
 
 @router.post(
     "/api/v1/crew/status",
+    tags=["crew"],
     summary="A status button pressed on the tablet (source crew, the tablet's time)",
     description="`at` is when the button was pressed by the tablet's clock; it is kept between the "
     "journey's latest logged status and now. A press made offline is sent later with `queued: true` "
@@ -107,6 +109,7 @@ async def press_status(
 
 @router.post(
     "/api/v1/crew/destination",
+    tags=["crew"],
     summary="The crew changes the destination hospital, with a reason (both hospitals are told)",
     responses=ok(CREW_VIEW["journey"], AUTH_ERRORS, NOT_FOUND, CONFLICT),
 )

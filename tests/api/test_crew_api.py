@@ -10,7 +10,7 @@ import httpx
 import psycopg
 
 from accounts.access import AccessError, create_api_key
-from tests.api.conftest import Browser
+from tests.api.conftest import Browser, sign_in
 from tests.api.test_journeys_api import call, dispatch, first_hospitals
 from tracking.fleet import register_vehicle
 
@@ -144,3 +144,43 @@ def test_a_crew_sign_in_code_works_once(
     except AccessError:
         pass
     tablet.close()
+
+
+def test_make_runs_crew_login_comes_from_the_command_line(
+    api_server: str, crew_vehicle: int, db: psycopg.Connection
+) -> None:
+    from tests.api.test_accounts import amb_admin
+
+    made = amb_admin(
+        "create-user",
+        "demo-crew",
+        "--role",
+        "crew",
+        "--vehicle",
+        "115-C1",
+        "--password-stdin",
+        "--replace",
+        stdin="a long crew passphrase\n",
+    )
+    assert made.returncode == 0, made.stderr
+    row = db.execute("SELECT role, vehicle_id FROM users WHERE username = 'demo-crew'").fetchone()
+    assert row == ("crew", crew_vehicle)
+    tablet = sign_in(api_server, "demo-crew", "a long crew passphrase")
+    assert tablet.user["role"] == "crew"
+    assert tablet.call("GET", "/api/v1/crew/journey").json()["vehicle"]["call_sign"] == "115-C1"
+    tablet.client.close()
+    unknown = amb_admin(
+        "create-user",
+        "crew-x",
+        "--role",
+        "crew",
+        "--vehicle",
+        "115-XX",
+        "--password-stdin",
+        stdin="a long crew passphrase\n",
+    )
+    assert unknown.returncode == 2 and "no vehicle" in unknown.stderr
+    no_vehicle = amb_admin(
+        "create-user", "crew-y", "--role", "crew", "--password-stdin", stdin="a long crew passphrase\n"
+    )
+    assert no_vehicle.returncode == 2 and "needs a vehicle" in no_vehicle.stderr
