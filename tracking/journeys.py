@@ -124,7 +124,7 @@ async def create_journey(
     now = datetime.now(UTC)
     _check_call_time(call_received_at, now)
     async with conn.transaction():
-        await _check_vehicle_available(conn, vehicle_id)
+        await check_vehicle_available(conn, vehicle_id)
         try:
             cur = await conn.execute(
                 """
@@ -188,7 +188,8 @@ def _check_call_time(call_received_at: datetime | None, now: datetime) -> None:
         raise JourneyInputError("call_received_at is more than 24 hours before the dispatch")
 
 
-async def _check_vehicle_available(conn: AsyncConnection, vehicle_id: int) -> None:
+async def check_vehicle_available(conn: AsyncConnection, vehicle_id: int) -> None:
+    """The vehicle exists (locked for the transaction) and is not out of service."""
     cur = await conn.execute(
         "SELECT v.id, s.unit_status FROM vehicles v LEFT JOIN vehicle_state s ON s.vehicle_id = v.id WHERE v.id = %s FOR UPDATE OF v",
         (vehicle_id,),

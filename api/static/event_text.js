@@ -58,6 +58,7 @@ const SENTENCES = {
   sos: (c) => t('event.sos', { c }),
   alarm: (c, e, d) => t('event.alarm', { c, a: alarmName(d.alarm) }),
   door_opened: (c) => t('event.door', { c }),
+  journey_reassigned: (c, e, d) => t('event.reassigned', { c, r: t(`reason.${d.reason}`) }),
   destination_changed: (c, e, d, ctx) =>
     t('event.destination', {
       c,
