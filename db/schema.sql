@@ -651,7 +651,7 @@ CREATE OR REPLACE FUNCTION analytics_seconds(a timestamptz, b timestamptz) RETUR
     AS $$ SELECT CASE WHEN b >= a THEN extract(epoch FROM b - a)::double precision END $$;
 
 -- ---------------------------------------------------------------------------------------------
--- Crews, re-dispatch, several units per incident (issue 13).
+-- Crews and re-dispatch (issue 13).
 -- ---------------------------------------------------------------------------------------------
 -- A crew account is a tablet's: bound to one vehicle, it sees only that vehicle and its journey.
 -- API keys never carry the crew role (a crew signs in with its account or a sign-in code).
@@ -698,7 +698,3 @@ CREATE TABLE IF NOT EXISTS journey_legs (
 );
 CREATE INDEX IF NOT EXISTS journey_legs_journey_idx ON journey_legs (journey_id, started_at);
 
--- Several units sent to one incident (a mass-casualty call): journeys of one incident share its id
--- (the first journey's id).
-ALTER TABLE journeys ADD COLUMN IF NOT EXISTS incident_id bigint;
-CREATE INDEX IF NOT EXISTS journeys_incident_idx ON journeys (incident_id) WHERE incident_id IS NOT NULL;
