@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -152,9 +153,10 @@ def _create_user(conn: psycopg.Connection, args: argparse.Namespace) -> str:
         hospital_id = row[0]
     vehicle_id = None
     if args.vehicle:
+        plate = re.sub(r"[^0-9A-Za-z]", "", args.vehicle).upper()  # a plate as stored, or nothing
         row = conn.execute(
-            "SELECT id FROM vehicles WHERE call_sign = %s OR plate = %s ORDER BY id LIMIT 1",
-            (args.vehicle, fleet.normalise_plate(args.vehicle)),
+            "SELECT id FROM vehicles WHERE call_sign = %s OR plate = %s ORDER BY call_sign = %s DESC, id LIMIT 1",
+            (args.vehicle, plate, args.vehicle),
         ).fetchone()
         if row is None:
             raise accounts.AccountError(f"no vehicle with call sign or plate {args.vehicle!r}")

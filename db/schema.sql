@@ -698,3 +698,26 @@ CREATE TABLE IF NOT EXISTS journey_legs (
 );
 CREATE INDEX IF NOT EXISTS journey_legs_journey_idx ON journey_legs (journey_id, started_at);
 
+
+-- A caller's location request (issue 13, item 2): a public, single-use link the dispatcher reads
+-- out or sends; the caller's phone posts its position (with its accuracy) a few times; the
+-- dispatcher accepts it as the incident's position. Only the SHA-256 of the token is kept; the
+-- link ends when accepted, refused by the caller, or 30 minutes after it was made. journey_id is
+-- NULL for a request made before dispatch.
+CREATE TABLE IF NOT EXISTS location_requests (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    journey_id    bigint REFERENCES journeys (id) ON DELETE CASCADE,
+    token_hash    text NOT NULL UNIQUE,
+    created_by    text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    lat           double precision,
+    lon           double precision,
+    accuracy_m    real,
+    located_at    timestamptz,  -- when the caller's phone last sent a position
+    reports       integer NOT NULL DEFAULT 0,
+    refused_at    timestamptz,  -- the caller declined to share
+    accepted_at   timestamptz,
+    accepted_by   text
+);
+CREATE INDEX IF NOT EXISTS location_requests_journey_idx ON location_requests (journey_id) WHERE journey_id IS NOT NULL;

@@ -88,7 +88,9 @@ start() {  # name, command...
   pids+=($!)
   log "$name started (pid $!, log $RUN/logs/$name.log)"
 }
-start gateway env AMB_BROKER_USERNAME=amb-gateway AMB_BROKER_PASSWORD="$GATEWAY_PW" .venv/bin/amb-gateway
+# The crew app's page may post a tablet's own positions to the OsmAnd port (the tablet as tracker).
+start gateway env AMB_BROKER_USERNAME=amb-gateway AMB_BROKER_PASSWORD="$GATEWAY_PW" \
+  AMB_GATEWAY_OSMAND_ALLOWED_ORIGINS="${AMB_GATEWAY_OSMAND_ALLOWED_ORIGINS:-http://$AMB_API_HOST:$AMB_API_PORT}" .venv/bin/amb-gateway
 # The tracking worker (geofences, journeys, events, ETAs) publishes with the gateway's account.
 start tracker env AMB_BROKER_USERNAME=amb-gateway AMB_BROKER_PASSWORD="$GATEWAY_PW" .venv/bin/amb-tracker
 start api env AMB_BROKER_USERNAME=amb-api AMB_BROKER_PASSWORD="$API_PW" .venv/bin/amb-api

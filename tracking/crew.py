@@ -4,7 +4,9 @@ any other vehicle or journey."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +37,26 @@ HEADING_TO_SCENE = ("dispatched", "en_route")
 
 class CrewVehicleMissingError(LookupError):
     """The crew's vehicle no longer exists."""
+
+
+def tablet_device_id(vehicle_id: int) -> str:
+    """The device id of a vehicle's crew tablet when it is the vehicle's tracker."""
+    return f"crew-tablet-{vehicle_id}"
+
+
+async def issue_tablet_tracker(conn: AsyncConnection, vehicle_id: int) -> dict[str, str]:
+    """Register the vehicle's crew tablet as an OsmAnd (HTTP) tracker of the vehicle and give it a
+    new token (shown once; only its hash is stored; the previous token stops at the gateway's
+    next registry reload)."""
+    token = "amb_dev_" + secrets.token_urlsafe(24)
+    device_id = tablet_device_id(vehicle_id)
+    await conn.execute(
+        "INSERT INTO devices (id, protocol, vehicle_id, token_hash) VALUES (%s, 'osmand', %s, %s)"
+        " ON CONFLICT (id) DO UPDATE SET protocol = 'osmand', vehicle_id = EXCLUDED.vehicle_id,"
+        " token_hash = EXCLUDED.token_hash, enabled = true",
+        (device_id, vehicle_id, hashlib.sha256(token.encode()).hexdigest()),
+    )
+    return {"device_id": device_id, "token": token}
 
 
 async def crew_view(conn: AsyncConnection, vehicle_id: int) -> dict[str, Any]:

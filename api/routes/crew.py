@@ -108,6 +108,33 @@ async def press_status(
 
 
 @router.post(
+    "/api/v1/crew/tracker",
+    tags=["crew"],
+    summary="Make the tablet the vehicle's tracker: its OsmAnd device id, a new token and where to send",
+    description="For an ambulance without a hardware box: the tablet sends the browser's positions to "
+    "the gateway's OsmAnd/HTTP listener (`url`) with `Authorization: Bearer <token>`, like any phone "
+    "tracker; the gateway answers 200 only once the fixes are committed. A new call replaces the "
+    "token. The gateway must list this site in `AMB_GATEWAY_OSMAND_ALLOWED_ORIGINS`.",
+    responses=ok(
+        {"device_id": "crew-tablet-7", "token": "amb_dev_...", "url": "http://127.0.0.1:5055/"}, AUTH_ERRORS
+    ),
+)
+async def tablet_tracker(conn: Conn, principal: Crew, request: Request, response: Response) -> dict[str, Any]:
+    response.headers.update(PRIVATE_HEADERS)
+    issued = await crew.issue_tablet_tracker(conn, _vehicle_of(principal))
+    return {**issued, "url": tracker_url(request)}
+
+
+def tracker_url(request: Request) -> str:
+    """The gateway's OsmAnd listener as a browser reaches it (AMB_API_TRACKER_URL, else port 5055
+    of the host the page came from)."""
+    configured: str = request.app.state.settings.tracker_url
+    if configured:
+        return configured
+    return f"{request.url.scheme}://{request.url.hostname}:5055/"
+
+
+@router.post(
     "/api/v1/crew/destination",
     tags=["crew"],
     summary="The crew changes the destination hospital, with a reason (both hospitals are told)",

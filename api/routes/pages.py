@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from api.routes.caller_links import PRIVATE_HEADERS
+from api.routes.crew import tracker_url
 from api.security_headers import page_headers
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -71,7 +73,13 @@ async def analytics_page(request: Request) -> HTMLResponse:
 
 @router.get("/crew")
 async def crew_page(request: Request) -> HTMLResponse:
-    return _page(request, "crew.html")
+    html = render("crew.html")
+    if html is None:
+        raise HTTPException(404, "page not found")
+    # The tablet may also send its own positions to the gateway (when it is the vehicle's tracker).
+    parts = urlsplit(tracker_url(request))
+    headers = page_headers(request.app.state.settings.tile_url, (f"{parts.scheme}://{parts.netloc}",))
+    return HTMLResponse(html, headers=headers)
 
 
 def _asset(request: Request, name: str, media_type: str, extra: dict[str, str] | None = None) -> FileResponse:
@@ -88,6 +96,12 @@ async def crew_service_worker(request: Request) -> FileResponse:
 @router.get("/crew/manifest.webmanifest")
 async def crew_manifest(request: Request) -> FileResponse:
     return _asset(request, "crew.webmanifest", "application/manifest+json")
+
+
+@router.get("/locate/{token}")
+async def locate_page(request: Request, token: str) -> HTMLResponse:
+    # The caller's location page: reads its token from its own address (never logged: api/redact).
+    return _page(request, "locate.html", PRIVATE_HEADERS)
 
 
 @router.get("/track/{token}")

@@ -114,6 +114,7 @@ class DispatcherConsole {
     this.loaded.config = true;
     const map = createMap(byId('map'), this.config);
     this.map = map;
+    this.actions.location.attachMap(map);
     this.tools = new MapTools(map, this, (key, state) => {
       ambState[key] = state;
     });
@@ -249,6 +250,7 @@ class DispatcherConsole {
     const added = this.alerts.add(events, { live });
     ambState.events = this.alerts.events;
     if (live) ambState.eventsReceived += added.length;
+    if (live) this.actions.location.applyEvents(added);
     const oldestFirst = [...added].sort((a, b) => parseTime(a.at) - parseTime(b.at) || a.id - b.id);
     const statusChanges = oldestFirst.filter((event) => event.kind === 'status_change');
     if (!live) {

@@ -13,6 +13,7 @@ import { initLang, onLangChange, setLang, t } from './i18n.js';
 import { normaliseConfig } from './config.js';
 import { addRoads, createMap } from './map.js';
 import { Outbox } from './crew_queue.js';
+import { BrowserTracker } from './crew_tracker.js';
 import './crew_strings.js';
 
 const L = window.L;
@@ -26,7 +27,7 @@ function clockOf(iso) {
 }
 
 /** Test hook: what the tablet shows and holds. */
-const ambCrew = { ready: false, journeyId: null, status: null, pending: 0, polls: 0, alerts: 0, refused: [] };
+const ambCrew = { ready: false, journeyId: null, status: null, pending: 0, polls: 0, alerts: 0, refused: [], tracker: null };
 window.ambCrew = ambCrew;
 
 class CrewApp {
@@ -38,6 +39,10 @@ class CrewApp {
     this.map = null;
     this.layers = null;
     this.timer = 0;
+    this.tracker = new BrowserTracker(
+      () => requestJson('POST', 'crew/tracker', { body: {}, headers: { 'X-CSRF-Token': this.csrf } }),
+      { onChange: () => this.renderTracker() },
+    );
     this.outbox = new Outbox((press) => this.sendPress(press), {
       onChange: () => this.render(),
       onRefused: (press, error) => this.refused(press, error),
@@ -49,13 +54,18 @@ class CrewApp {
     for (const button of document.querySelectorAll('[data-lang-choice]')) {
       button.addEventListener('click', () => setLang(button.dataset.langChoice));
     }
-    onLangChange(() => this.render());
+    onLangChange(() => {
+      this.render();
+      this.renderTracker();
+    });
     window.addEventListener('online', () => this.connectionChanged());
     window.addEventListener('offline', () => this.connectionChanged());
     if ('serviceWorker' in navigator) navigator.serviceWorker.register('/crew/sw.js', { scope: '/crew' }).catch(() => {});
     if (!(await this.signIn())) return;
     byId('crew-main').hidden = false;
     this.wireDestinationForm();
+    byId('crew-tracker').addEventListener('click', () => this.toggleTracker());
+    this.renderTracker();
     await this.setUpMap();
     ambCrew.ready = true;
     document.body.dataset.ready = '1';
@@ -158,6 +168,28 @@ class CrewApp {
       // No audio (autoplay refused before a touch): the banner remains.
     }
     if (navigator.vibrate) navigator.vibrate([300, 150, 300]);
+  }
+
+  async toggleTracker() {
+    if (this.tracker.on) this.tracker.stop();
+    else {
+      try {
+        if (!(await this.tracker.start())) setText(byId('crew-tracker-state'), t('crew.tracker.none'));
+      } catch (error) {
+        this.refused({ status: 'en_route' }, error);
+      }
+    }
+    this.renderTracker();
+  }
+
+  renderTracker() {
+    const button = byId('crew-tracker');
+    const on = this.tracker.on;
+    button.setAttribute('aria-pressed', on ? 'true' : 'false');
+    setText(button, t(on ? 'crew.tracker.stop' : 'crew.tracker.start'));
+    const { acknowledged } = this.tracker.stats;
+    ambCrew.tracker = { on, acknowledged, buffered: this.tracker.buffer.length, lastStatus: this.tracker.stats.lastStatus };
+    setText(byId('crew-tracker-state'), on || this.tracker.buffer.length ? t('crew.tracker.state', { a: acknowledged, b: this.tracker.buffer.length }) : '');
   }
 
   sendPress(press) {

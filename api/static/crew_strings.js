@@ -52,6 +52,10 @@ addStrings({
     'crew.scene': 'Hiện trường',
     'crew.you': 'Xe của bạn',
     'crew.signOut': 'Đăng xuất',
+    'crew.tracker.start': 'Dùng máy này làm thiết bị định vị',
+    'crew.tracker.stop': 'Ngừng gửi vị trí của máy này',
+    'crew.tracker.state': 'Đã gửi {a} vị trí · {b} chờ gửi',
+    'crew.tracker.none': 'Trình duyệt không cho phép định vị.',
   },
   en: {
     'crew.pageTitle': 'Ambulance crew — 115 Da Nang',
@@ -102,5 +106,9 @@ addStrings({
     'crew.scene': 'Scene',
     'crew.you': 'Your unit',
     'crew.signOut': 'Sign out',
+    'crew.tracker.start': "Use this device as the vehicle's tracker",
+    'crew.tracker.stop': "Stop sending this device's position",
+    'crew.tracker.state': '{a} positions sent · {b} waiting',
+    'crew.tracker.none': 'This browser gives no location.',
   },
 });

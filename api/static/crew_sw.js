@@ -11,6 +11,7 @@ const SHELL = [
   '/static/crew.css',
   '/static/crew.js',
   '/static/crew_queue.js',
+  '/static/crew_tracker.js',
   '/static/crew_strings.js',
   '/static/api.js',
   '/static/dom.js',

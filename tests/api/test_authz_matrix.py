@@ -57,6 +57,17 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/auth/login"): Rule(PUBLIC),
     ("GET", "/api/v1/public/track/{token}"): Rule(PUBLIC, "/api/v1/public/track/not-a-token"),
     ("GET", "/crew"): Rule(PUBLIC),
+    ("GET", "/locate/{token}"): Rule(PUBLIC, "/locate/not-a-token"),
+    ("GET", "/api/v1/public/locate/{token}"): Rule(PUBLIC, "/api/v1/public/locate/not-a-token"),
+    ("POST", "/api/v1/public/locate/{token}"): Rule(PUBLIC, "/api/v1/public/locate/not-a-token"),
+    ("POST", "/api/v1/public/locate/{token}/refuse"): Rule(
+        PUBLIC, "/api/v1/public/locate/not-a-token/refuse"
+    ),
+    ("POST", "/api/v1/journeys/{journey_id}/location-request"): Rule(EDITORS),
+    ("POST", "/api/v1/location-requests"): Rule(EDITORS),
+    ("GET", "/api/v1/location-requests/{request_id}"): Rule(FLEET),
+    ("POST", "/api/v1/location-requests/{request_id}/accept"): Rule(EDITORS),
+    ("POST", "/api/v1/crew/tracker"): Rule(CREW),
     ("GET", "/crew/sw.js"): Rule(PUBLIC),
     ("GET", "/crew/manifest.webmanifest"): Rule(PUBLIC),
     ("POST", "/api/v1/auth/crew-code"): Rule(PUBLIC),
@@ -204,6 +215,7 @@ def concrete(method: str, path: str, rule: Rule, own_hospital: int) -> str:
         .replace("{geofence_id}", str(MISSING))
         .replace("{user_id}", str(MISSING))
         .replace("{key_id}", str(MISSING))
+        .replace("{request_id}", str(MISSING))
     )
 
 
