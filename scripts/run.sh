@@ -102,6 +102,7 @@ done
 # with demo calls (AMB_DEMO_CALLS_PER_HOUR, 0 to dispatch only by hand).
 start emulator env AMB_EMULATOR_API_URL="http://$AMB_API_HOST:$AMB_API_PORT" AMB_EMULATOR_API_KEY="$EMULATOR_KEY" \
   AMB_EMULATOR_FOLLOW_DISPATCH=true AMB_EMULATOR_DEMO_CALLS_PER_HOUR="${AMB_DEMO_CALLS_PER_HOUR:-40}" \
+  AMB_EMULATOR_BREAKDOWN_RATE="${AMB_EMULATOR_BREAKDOWN_RATE:-0.1}" \
   .venv/bin/amb-emulator --vehicles "$VEHICLES" --password-file "$RUN/emulator-passwords"
 
 cat <<MSG
