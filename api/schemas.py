@@ -132,6 +132,16 @@ class UnitStatusChange(BaseModel):
     status: Literal["available", "out_of_service"]
 
 
+class AddUnit(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"vehicle_id": None, "destination_hospital_id": 2}]},
+    )
+
+    vehicle_id: int | None = Field(description="the vehicle, or null for the fastest available by road")
+    destination_hospital_id: int | None = Field(None, description="where this unit takes its patient")
+
+
 class Reassign(BaseModel):
     model_config = ConfigDict(
         extra="forbid",

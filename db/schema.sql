@@ -720,4 +720,7 @@ CREATE TABLE IF NOT EXISTS location_requests (
     accepted_at   timestamptz,
     accepted_by   text
 );
+-- Several units sent to one incident (issue 13, item 4): its journeys share the first one's id.
+ALTER TABLE journeys ADD COLUMN IF NOT EXISTS incident_id bigint;
+CREATE INDEX IF NOT EXISTS journeys_incident_idx ON journeys (incident_id) WHERE incident_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS location_requests_journey_idx ON location_requests (journey_id) WHERE journey_id IS NOT NULL;

@@ -30,7 +30,7 @@ JOURNEY_COLUMNS = (
     " ST_X(j.incident_geom) AS incident_lon, j.incident_address, j.scene_radius_m, j.destination_hospital_id,"
     " h.name_vi AS destination_name_vi, h.name_en AS destination_name_en, j.note, j.created_by, j.call_received_at, "
     + ", ".join(f"j.{t}" for t in TIMESTAMPS)
-    + ", j.updated_at"
+    + ", j.updated_at, j.incident_id"
 )
 
 

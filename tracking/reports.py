@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 
 from fixes.geodesy import haversine_m
 from fixes.model import iso_utc
+from tracking.incidents import incident_units
 from tracking.journeys import TIMESTAMPS, get_journey, status_log
 from tracking.reassign import journey_legs
 
@@ -115,6 +116,8 @@ async def _report_and_trail(
         # Vehicles replaced on the way (breakdown, accident, diverted), each with its own times;
         # the journey's own times above are the current vehicle's.
         "legs": await journey_legs(conn, journey_id),
+        # Every unit sent to the same incident (several for a mass-casualty call), this one included.
+        "incident_units": await incident_units(conn, journey_id),
     }
     return report, points
 

@@ -77,6 +77,7 @@ class DispatcherConsole {
         this.journeys.panel.refreshDetail(id);
       },
       onAuthError: () => this.deny(),
+      siblings: () => Object.values(ambState.journeys ?? {}),
     });
     this.history = new JourneyHistory({ client, onReplay: (journey) => this.openReplay(journey), onAuthError: () => this.deny() });
     this.journeys = new JourneyBoard({

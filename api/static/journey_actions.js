@@ -30,6 +30,8 @@ addStrings({
     'actions.unavailable': 'Máy chủ chưa hỗ trợ link theo dõi cho người gọi.',
     'actions.replay': 'Xem lại lộ trình',
     'actions.reassign': 'Thay xe (xe nhanh nhất)',
+    'actions.units': 'Các xe của sự cố',
+    'actions.addUnit': 'Gửi thêm xe (xe nhanh nhất)',
     'actions.reassignReason': 'Lý do thay xe',
     'reason.breakdown': 'hỏng xe',
     'reason.accident': 'tai nạn',
@@ -56,6 +58,8 @@ addStrings({
     'actions.unavailable': 'This server does not offer caller tracking links yet.',
     'actions.replay': 'Replay the route',
     'actions.reassign': 'Replace the unit (fastest available)',
+    'actions.units': 'Units at this incident',
+    'actions.addUnit': 'Send another unit (fastest available)',
     'actions.reassignReason': 'Why the unit is replaced',
     'reason.breakdown': 'breakdown',
     'reason.accident': 'accident',
@@ -93,7 +97,8 @@ export class JourneyActions {
    * `editor`: may change journeys; `hospitals()` lists the known hospitals; `onReplay(journey)`
    * opens the replay; `onChanged(journeyId)` after a change; `onAuthError()` when the session is gone.
    */
-  constructor({ client, editor, hospitals, onReplay, onChanged, onAuthError }) {
+  constructor({ client, editor, hospitals, onReplay, onChanged, onAuthError, siblings = () => [] }) {
+    this.siblings = siblings; // the open journeys known to the page (the same incident's among them)
     this.client = client;
     this.editor = editor;
     this.hospitals = hospitals;
@@ -121,7 +126,9 @@ export class JourneyActions {
 
   /** Shows the actions for a journey; rebuilt only when what they depend on changed. */
   show(journey, { closed = false } = {}) {
-    const key = `${journey.id}|${journey.status}|${journey.destination_hospital_id}|${closed}|${lang()}`;
+    const incident = journey.incident_id ?? journey.id;
+    const units = this.siblings().filter((j) => (j.incident_id ?? j.id) === incident).map((j) => `${j.id}:${j.status}`);
+    const key = `${journey.id}|${journey.status}|${journey.destination_hospital_id}|${closed}|${lang()}|${units.join(',')}`;
     if (journey.id !== this.journey?.id) {
       this.message = null;
       this.confirming = null;
@@ -156,6 +163,7 @@ export class JourneyActions {
         this.callerRow(journey),
         this.location.row(journey),
         this.reassignRow(journey),
+        this.unitsRow(journey),
       );
     }
     parts.push(h('div', { class: 'action-row' }, h('button', { type: 'button', id: 'journey-replay', class: 'btn', text: `▶ ${t('actions.replay')}`, onclick: () => this.onReplay(journey) })));
@@ -251,6 +259,26 @@ export class JourneyActions {
       onclick: () => this.run(() => this.client.reassign(journey.id, null, reason.value), journey),
     });
     return h('div', { class: 'action-row' }, h('h4', { class: 'detail-subtitle', text: t('actions.reassignReason') }), reason, button);
+  }
+
+  /** Several units for one incident: who else goes there, and a button sending one more. */
+  unitsRow(journey) {
+    const incident = journey.incident_id ?? journey.id;
+    const units = this.siblings().filter((j) => (j.incident_id ?? j.id) === incident);
+    const row = h('div', { class: 'action-row', id: 'incident-units' }, h('h4', { class: 'detail-subtitle', text: t('actions.units') }));
+    if (units.length > 1) {
+      row.append(h('p', { class: 'form-note', text: units.map((j) => `${j.call_sign} (${statusLabel(j.status)})`).join(' · ') }));
+    }
+    row.append(
+      h('button', {
+        type: 'button',
+        id: 'incident-add-unit',
+        class: 'btn',
+        text: `+ ${t('actions.addUnit')}`,
+        onclick: () => this.run(() => this.client.addUnit(journey.id, null), journey),
+      }),
+    );
+    return row;
   }
 
   async loadNearby(journey) {

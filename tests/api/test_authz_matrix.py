@@ -103,6 +103,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/journeys/{journey_id}/replay"): Rule(ANY),
     ("POST", "/api/v1/journeys/{journey_id}/caller-link"): Rule(EDITORS),
     ("POST", "/api/v1/journeys/{journey_id}/reassign"): Rule(EDITORS),
+    ("POST", "/api/v1/journeys/{journey_id}/units"): Rule(EDITORS),
     # Hospitals, map, geofences, events.
     ("GET", "/api/v1/hospitals"): Rule(MAP),
     ("GET", "/api/v1/hospitals/{hospital_id}/inbound"): Rule(ANY),  # own hospital: see conftest
