@@ -42,6 +42,7 @@ class CrewPress:
     at: datetime | None
     queued: bool = False
     press_id: str | None = None
+    vehicle_id: int | None = None  # the crew's vehicle: the journey must still be its own
 
 
 class JourneyNotFoundError(LookupError):
@@ -307,7 +308,7 @@ async def _lock_open(
             (journey_id,),
         )
         row = await cur.fetchone()
-    if row is None:
+    if row is None or (press is not None and press.vehicle_id not in (None, row["vehicle_id"])):
         raise JourneyNotFoundError(f"no journey with id {journey_id}")
     if press is not None and press.press_id is not None:
         cur2 = await conn.execute(

@@ -99,7 +99,8 @@ async def press_status(
     body: CrewStatusPress, conn: Conn, principal: Crew, request: Request
 ) -> dict[str, Any]:
     await _own_journey(conn, principal, body.journey_id)
-    press = journeys.CrewPress(body.at, body.queued, str(body.press_id))
+    # Checked again under the journey's lock: a re-dispatch meanwhile takes it from this crew.
+    press = journeys.CrewPress(body.at, body.queued, str(body.press_id), _vehicle_of(principal))
     journey, events = await journeys.set_status(
         conn, body.journey_id, body.status, "crew", principal.name, press
     )
