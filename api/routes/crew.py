@@ -51,6 +51,7 @@ CODE = {
     "vehicle_id": 7,
     "expires_at": "2026-12-05T02:19:00.000Z",
     "qr_svg": "<svg ...>",
+    "qr_data_uri": "data:image/svg+xml;charset=utf-8,%3Csvg...",
 }
 
 
@@ -174,7 +175,11 @@ async def issue_code(
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     address = str(request.base_url).rstrip("/") + issued["url"]
     qr = segno.make(address, error="m")
-    return {**issued, "qr_svg": qr.svg_inline(scale=5, dark="#111", light="#fff")}
+    return {
+        **issued,
+        "qr_svg": qr.svg_inline(scale=5, dark="#111", light="#fff"),
+        "qr_data_uri": qr.svg_data_uri(scale=5, dark="#111", light="#fff"),  # for an <img>
+    }
 
 
 @router.post(

@@ -12,6 +12,7 @@ import { parseTime } from './format.js';
 import { renderConnection } from './header.js';
 import { lang, onLangChange } from './i18n.js';
 import { JourneyActions } from './journey_actions.js';
+import { CrewCodeCard } from './crew_code.js';
 import { JourneyBoard } from './journey_board.js';
 import { JourneyHistory } from './journey_history.js';
 import { Loader } from './loader.js';
@@ -49,8 +50,10 @@ class DispatcherConsole {
     this.stream = null;
     this.stopped = false;
     this.timers = [];
+    this.crewCode = new CrewCodeCard({ client, editor: this.editor, onAuthError: () => this.deny() });
     this.fleet = new FleetView({
       client,
+      detailExtra: this.crewCode,
       offlineAfterS: () => this.config.offline_after_s,
       onSelect: (id, { pan }) => this.select(id, { pan }),
       onJourney: (id) => this.selectJourney(id, { pan: true, showTab: true }),

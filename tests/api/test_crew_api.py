@@ -121,6 +121,7 @@ def test_a_crew_sign_in_code_works_once(
     assert issued.status_code == 201, issued.text
     body = issued.json()
     assert body["url"] == f"/crew#code={body['code']}" and body["qr_svg"].startswith("<svg")
+    assert body["qr_data_uri"].startswith("data:image/svg+xml")
     assert issued.headers["cache-control"] == "no-store"
     assert db.execute(
         "SELECT count(*) FROM crew_sign_in_codes WHERE code_hash = %s", (body["code"],)

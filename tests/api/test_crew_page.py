@@ -41,9 +41,6 @@ def test_a_crew_runs_a_journey_from_a_phone(api_server: str, db: psycopg.Connect
     vehicle_id = register_vehicle(db, "43A77010", "115-P1").id
     hospital_id = db.execute("SELECT min(id) FROM hospitals WHERE has_emergency").fetchone()[0]  # type: ignore[index]
     key = create_api_key(db, "crew page test", "dispatcher")
-    code = httpx.post(
-        f"{api_server}/api/v1/vehicles/{vehicle_id}/crew-code", headers={"Authorization": f"Bearer {key}"}
-    ).json()
     latencies: dict[str, float] = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -51,10 +48,17 @@ def test_a_crew_runs_a_journey_from_a_phone(api_server: str, db: psycopg.Connect
         dispatcher = desk.new_page()
         dispatcher.goto(f"{api_server}/#token={key}")
         dispatcher.wait_for_function("() => window.ambState.connected", timeout=20_000)
+        # The dispatcher shows the tablet a QR sign-in code from the vehicle's card.
+        dispatcher.click(f"#fleet-list li[data-vehicle-id='{vehicle_id}'] button")
+        dispatcher.click("#crew-code-issue")
+        dispatcher.wait_for_selector("#crew-code-qr")
+        dispatcher.screenshot(path=str(artifacts / "dispatcher-crew-qr.png"))
+        code_url = dispatcher.evaluate("window.ambCrewCode.url")
+        assert "/crew#code=" in code_url
 
         tablet = browser.new_context(**PHONE)
         crew = tablet.new_page()
-        crew.goto(f"{api_server}{code['url']}")
+        crew.goto(code_url)
         crew.wait_for_function("() => window.ambCrew.ready && window.ambCrew.polls > 0", timeout=20_000)
         assert "#code" not in crew.url  # the code leaves the address bar
         assert crew.inner_text("#crew-idle").startswith("Chưa có nhiệm vụ")
