@@ -18,14 +18,6 @@ Put = Callable[..., Awaitable[None]]
 T0 = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=0)
 
 
-@pytest.fixture(autouse=True)
-def _clock() -> None:
-    """The fixtures' clock starts 3 h before each test, not before the session: in a long suite a
-    clock set at collection would put "a minute ago" (3 h after T0) many minutes in the past."""
-    global T0
-    T0 = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=0)
-
-
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
