@@ -97,6 +97,11 @@ async def reassign_journey(
             " ON CONFLICT (vehicle_id) DO UPDATE SET unit_status = EXCLUDED.unit_status, updated_at = now()",
             (old_vehicle, UNIT_STATUS_AFTER[reason]),
         )
+        if UNIT_STATUS_AFTER[reason] == "out_of_service":  # the unit's own time out, for utilisation
+            await conn.execute(
+                "INSERT INTO unit_status_log (vehicle_id, status, at) VALUES (%s, 'out_of_service', %s)",
+                (old_vehicle, now),
+            )
         await conn.execute(
             "INSERT INTO vehicle_state (vehicle_id, unit_status) VALUES (%s, 'on_journey')"
             " ON CONFLICT (vehicle_id) DO UPDATE SET unit_status = 'on_journey', updated_at = now()",

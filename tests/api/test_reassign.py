@@ -71,6 +71,8 @@ def test_a_broken_down_unit_is_replaced_and_the_caller_follows_the_new_one(
     # The failed vehicle is out of service; the new one is on the journey.
     states = dict(db.execute("SELECT vehicle_id, unit_status FROM vehicle_state").fetchall())
     assert states[first] == "out_of_service" and states[second] == "on_journey"
+    logged = db.execute("SELECT status FROM unit_status_log WHERE vehicle_id = %s", (first,)).fetchall()
+    assert logged == [("out_of_service",)]
     kinds = [
         r[0]
         for r in db.execute("SELECT kind FROM events WHERE journey_id = %s ORDER BY id", (jid,)).fetchall()
