@@ -14,7 +14,8 @@ from psycopg.rows import dict_row
 
 from fixes.model import iso_utc
 
-ROLES = ("admin", "dispatcher", "hospital", "viewer")
+ROLES = ("admin", "dispatcher", "hospital", "viewer", "crew")
+KEY_ROLES = ("admin", "dispatcher", "hospital", "viewer")  # a crew signs in (a tablet's account)
 Via = Literal["api_key", "session"]
 
 
@@ -37,6 +38,7 @@ class Principal:
     user_id: int | None = None  # the account behind a session
     via: Via = "api_key"
     session_id: str | None = None  # sha256 of the session cookie's secret
+    vehicle_id: int | None = None  # the vehicle of a crew account
 
 
 def hash_key(secret: str) -> str:
@@ -44,12 +46,22 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def check_role(role: str, hospital_id: int | None) -> None:
-    """A role, and a hospital exactly when the role is `hospital`; AccessError otherwise."""
+def check_role(role: str, hospital_id: int | None, vehicle_id: int | None = None) -> None:
+    """A role, a hospital exactly when the role is `hospital` and a vehicle exactly when it is
+    `crew`; AccessError otherwise."""
     if role not in ROLES:
         raise AccessError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if (role == "hospital") != (hospital_id is not None):
         raise AccessError("the hospital role needs a hospital id, and only the hospital role takes one")
+    if (role == "crew") != (vehicle_id is not None):
+        raise AccessError("the crew role needs a vehicle, and only the crew role takes one")
+
+
+def check_key_role(role: str, hospital_id: int | None) -> None:
+    """The role of an API key: any but crew (a crew is a person on a tablet, with an account)."""
+    if role not in KEY_ROLES:
+        raise AccessError(f"an API key's role is one of {', '.join(KEY_ROLES)}")
+    check_role(role, hospital_id)
 
 
 def _new_secret() -> str:
@@ -64,7 +76,7 @@ def create_api_key(
     expires_at: datetime | None = None,
 ) -> str:
     """Store a new key and return its secret (shown once, never stored)."""
-    check_role(role, hospital_id)
+    check_key_role(role, hospital_id)
     secret = _new_secret()
     conn.execute(
         "INSERT INTO api_keys (name, key_hash, role, hospital_id, expires_at) VALUES (%s, %s, %s, %s, %s)",
@@ -100,7 +112,7 @@ async def issue_api_key(
     created_by: str | None,
 ) -> dict[str, Any]:
     """Store a new key; returns it in public form with `key`, its secret (shown once)."""
-    check_role(role, hospital_id)
+    check_key_role(role, hospital_id)
     secret = _new_secret()
     try:
         async with conn.cursor(row_factory=dict_row) as cur:
@@ -206,7 +218,8 @@ async def resolve_credential(conn: AsyncConnection, credential: str) -> Principa
     if kind == "session" and ref:
         cur = await conn.execute(
             """
-            SELECT u.username, u.role, u.hospital_id, u.id FROM sessions s JOIN users u ON u.id = s.user_id
+            SELECT u.username, u.role, u.hospital_id, u.id, u.vehicle_id
+            FROM sessions s JOIN users u ON u.id = s.user_id
             WHERE s.id = %s AND s.expires_at > now() AND NOT u.disabled
             """,
             (ref,),
@@ -214,5 +227,7 @@ async def resolve_credential(conn: AsyncConnection, credential: str) -> Principa
         row = await cur.fetchone()
         if row is None:
             return None
-        return Principal(None, row[0], row[1], row[2], user_id=row[3], via="session", session_id=ref)
+        return Principal(
+            None, row[0], row[1], row[2], user_id=row[3], via="session", session_id=ref, vehicle_id=row[4]
+        )
     return None

@@ -70,7 +70,7 @@ async def resolve_session(conn: AsyncConnection, secret: str, policy: SessionPol
         await cur.execute(
             """
             SELECT s.csrf_token, s.last_seen_at < now() - %s AS stale, u.id, u.username, u.display_name,
-                   u.role, u.hospital_id
+                   u.role, u.hospital_id, u.vehicle_id
             FROM sessions s JOIN users u ON u.id = s.user_id
             WHERE s.id = %s AND s.expires_at > now() AND NOT u.disabled
             """,
@@ -85,7 +85,7 @@ async def resolve_session(conn: AsyncConnection, secret: str, policy: SessionPol
             " WHERE id = %s",
             (policy.idle, policy.absolute, sid),
         )
-    user = {k: row[k] for k in ("id", "username", "display_name", "role", "hospital_id")}
+    user = {k: row[k] for k in ("id", "username", "display_name", "role", "hospital_id", "vehicle_id")}
     principal = Principal(
         key_id=None,
         name=row["username"],
@@ -94,6 +94,7 @@ async def resolve_session(conn: AsyncConnection, secret: str, policy: SessionPol
         user_id=row["id"],
         via="session",
         session_id=sid,
+        vehicle_id=row["vehicle_id"],
     )
     return Session(principal, row["csrf_token"], user)
 

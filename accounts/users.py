@@ -23,7 +23,9 @@ from fixes.model import iso_utc
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024  # hashing is deliberately slow: no megabyte passwords
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
-USER_COLUMNS = "id, username, display_name, role, hospital_id, disabled, created_at, last_login_at"
+USER_COLUMNS = (
+    "id, username, display_name, role, hospital_id, vehicle_id, disabled, created_at, last_login_at"
+)
 
 # argon2-cffi's defaults are RFC 9106's low-memory profile of argon2id (t=3, m=64 MiB, p=4).
 _hasher = PasswordHasher()
@@ -95,6 +97,7 @@ def user_json(row: dict[str, Any]) -> dict[str, Any]:
         "display_name": row["display_name"],
         "role": row["role"],
         "hospital_id": row["hospital_id"],
+        "vehicle_id": row["vehicle_id"],
         "disabled": row["disabled"],
         "created_at": iso_utc(row["created_at"]),
         "last_login_at": iso_utc(row["last_login_at"]) if row["last_login_at"] else None,
@@ -108,24 +111,25 @@ async def create_user(
     role: str,
     hospital_id: int | None = None,
     display_name: str | None = None,
+    vehicle_id: int | None = None,
 ) -> dict[str, Any]:
     """A new account; UsernameTakenError when the name exists, AccountError for bad input."""
     check_username(username)
-    check_role(role, hospital_id)
+    check_role(role, hospital_id, vehicle_id)
     check_password(password, username)
     password_hash = await asyncio.to_thread(hash_password, password)
     try:
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                "INSERT INTO users (username, display_name, password_hash, role, hospital_id)"
-                f" VALUES (%s, %s, %s, %s, %s) RETURNING {USER_COLUMNS}",
-                (username, display_name or username, password_hash, role, hospital_id),
+                "INSERT INTO users (username, display_name, password_hash, role, hospital_id, vehicle_id)"
+                f" VALUES (%s, %s, %s, %s, %s, %s) RETURNING {USER_COLUMNS}",
+                (username, display_name or username, password_hash, role, hospital_id, vehicle_id),
             )
             row = await cur.fetchone()
     except psycopg.errors.UniqueViolation as exc:
         raise UsernameTakenError(f"the username {username!r} is taken") from exc
     except psycopg.errors.ForeignKeyViolation as exc:
-        raise AccountError(f"no hospital with id {hospital_id}") from exc
+        raise AccountError(f"no hospital {hospital_id} or vehicle {vehicle_id}") from exc
     assert row is not None
     return user_json(row)
 
@@ -161,7 +165,10 @@ async def update_user(conn: AsyncConnection, user_id: int, changes: dict[str, An
         hospital_id = changes.get("hospital_id", current["hospital_id"])
         if "role" in changes and role != "hospital" and "hospital_id" not in changes:
             hospital_id = None  # leaving the hospital role drops the hospital
-        check_role(role, hospital_id)
+        vehicle_id = changes.get("vehicle_id", current["vehicle_id"])
+        if "role" in changes and role != "crew" and "vehicle_id" not in changes:
+            vehicle_id = None  # leaving the crew role drops the vehicle
+        check_role(role, hospital_id, vehicle_id)
         disabled = changes.get("disabled", current["disabled"])
         if current["role"] == "admin" and not current["disabled"] and (role != "admin" or disabled):
             await _keep_an_admin(conn, user_id)
@@ -174,7 +181,8 @@ async def update_user(conn: AsyncConnection, user_id: int, changes: dict[str, An
                 await cur.execute(
                     f"""
                     UPDATE users SET display_name = coalesce(%(display_name)s, display_name),
-                        role = %(role)s, hospital_id = %(hospital)s, disabled = %(disabled)s,
+                        role = %(role)s, hospital_id = %(hospital)s, vehicle_id = %(vehicle)s,
+                        disabled = %(disabled)s,
                         password_hash = coalesce(%(hash)s, password_hash)
                     WHERE id = %(id)s RETURNING {USER_COLUMNS}
                     """,
@@ -182,6 +190,7 @@ async def update_user(conn: AsyncConnection, user_id: int, changes: dict[str, An
                         "display_name": changes.get("display_name"),
                         "role": role,
                         "hospital": hospital_id,
+                        "vehicle": vehicle_id,
                         "disabled": disabled,
                         "hash": password_hash,
                         "id": user_id,
@@ -189,9 +198,10 @@ async def update_user(conn: AsyncConnection, user_id: int, changes: dict[str, An
                 )
                 row = await cur.fetchone()
         except psycopg.errors.ForeignKeyViolation as exc:
-            raise AccountError(f"no hospital with id {hospital_id}") from exc
+            raise AccountError(f"no hospital {hospital_id} or vehicle {vehicle_id}") from exc
         assert row is not None
-        if password_hash or disabled or role != current["role"] or hospital_id != current["hospital_id"]:
+        moved = hospital_id != current["hospital_id"] or vehicle_id != current["vehicle_id"]
+        if password_hash or disabled or role != current["role"] or moved:
             await conn.execute("DELETE FROM sessions WHERE user_id = %s", (user_id,))
     return user_json(row)
 

@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", required=True, choices=access.ROLES)
     p.add_argument("--hospital-id", type=int, help="the hospital of a hospital account")
     p.add_argument("--hospital-name", help="or that hospital by its Vietnamese name")
+    p.add_argument("--vehicle", help="the vehicle (call sign or plate) of a crew account")
     p.add_argument("--display-name", help="default: the username")
     p.add_argument(
         "--password-stdin",
@@ -169,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = command("create-api-key", commands.create_api_key, "issue an API key for a role")
     p.add_argument("name", help="who or what the key is for")
-    p.add_argument("--role", required=True, choices=access.ROLES)
+    p.add_argument("--role", required=True, choices=access.KEY_ROLES)
     p.add_argument("--hospital-id", type=int)
     p.add_argument("--replace", action="store_true", help="revoke earlier keys with the same name")
     p.add_argument("--quiet", action="store_true", help="print only the key")

@@ -8,6 +8,7 @@ import asyncio
 import getpass
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -148,25 +149,41 @@ def create_user(conn: psycopg.Connection, args: argparse.Namespace) -> str:
         if row is None:
             raise accounts.AccountError(f"no hospital named {args.hospital_name!r}")
         hospital_id = row[0]
+    vehicle_id = None
+    if args.vehicle:
+        plate = re.sub(r"[^0-9A-Za-z]", "", args.vehicle).upper()  # a plate as stored, or nothing
+        row = conn.execute(
+            "SELECT id FROM vehicles WHERE call_sign = %s OR plate = %s ORDER BY call_sign = %s DESC, id LIMIT 1",
+            (args.vehicle, plate, args.vehicle),
+        ).fetchone()
+        if row is None:
+            raise accounts.AccountError(f"no vehicle with call sign or plate {args.vehicle!r}")
+        vehicle_id = row[0]
     accounts.check_username(args.username)
-    access.check_role(args.role, hospital_id)
+    access.check_role(args.role, hospital_id, vehicle_id)
     password = read_password(args)
     accounts.check_password(password, args.username)
-    user = asyncio.run(store_user(args.database_url, args, password, hospital_id))
+    user = asyncio.run(store_user(args.database_url, args, password, hospital_id, vehicle_id))
     where = f" of hospital {user['hospital_id']}" if user["hospital_id"] else ""
     return f"user {user['id']}: {user['username']} ({user['role']}{where})"
 
 
 async def store_user(
-    url: str, args: argparse.Namespace, password: str, hospital_id: int | None
+    url: str, args: argparse.Namespace, password: str, hospital_id: int | None, vehicle_id: int | None
 ) -> dict[str, Any]:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as aconn:
         existing = await accounts.find_user_id(aconn, args.username) if args.replace else None
         if existing is None:
             return await accounts.create_user(
-                aconn, args.username, password, args.role, hospital_id, args.display_name
+                aconn, args.username, password, args.role, hospital_id, args.display_name, vehicle_id
             )
-        changes = {"role": args.role, "hospital_id": hospital_id, "disabled": False, "password": password}
+        changes = {
+            "role": args.role,
+            "hospital_id": hospital_id,
+            "vehicle_id": vehicle_id,
+            "disabled": False,
+            "password": password,
+        }
         if args.display_name:
             changes["display_name"] = args.display_name
         return await accounts.update_user(aconn, existing, changes)

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Role = Literal["admin", "dispatcher", "hospital", "viewer"]
+Role = Literal["admin", "dispatcher", "hospital", "viewer", "crew"]
+KeyRole = Literal["admin", "dispatcher", "hospital", "viewer"]  # a crew signs in, it has no key
 Username = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
 Password = Field(min_length=10, max_length=1024, description="At least 10 characters.")
 
@@ -43,11 +44,14 @@ class UserCreate(BaseModel):
     password: str = Password
     role: Role
     hospital_id: int | None = Field(None, description="required for (and only for) the hospital role")
+    vehicle_id: int | None = Field(None, description="required for (and only for) the crew role")
 
     @model_validator(mode="after")
     def _hospital_iff_hospital_role(self) -> UserCreate:
         if (self.role == "hospital") != (self.hospital_id is not None):
             raise ValueError("hospital_id is required for the hospital role, and only for it")
+        if (self.role == "crew") != (self.vehicle_id is not None):
+            raise ValueError("vehicle_id is required for the crew role, and only for it")
         return self
 
 
@@ -66,6 +70,7 @@ class UserUpdate(BaseModel):
     display_name: str | None = Field(None, min_length=1, max_length=200)
     role: Role | None = None
     hospital_id: int | None = None
+    vehicle_id: int | None = None
     disabled: bool | None = None
     password: str | None = Field(None, min_length=10, max_length=1024, description="a password reset")
 
@@ -82,7 +87,7 @@ class ApiKeyCreate(BaseModel):
     )
 
     name: str = Field(min_length=1, max_length=200, description="who or what the key is for")
-    role: Role
+    role: KeyRole
     hospital_id: int | None = Field(None, description="required for (and only for) the hospital role")
     expires_at: datetime | None = Field(None, description="ISO 8601 with an offset; default: never")
 

@@ -27,6 +27,8 @@ EDITORS = ("admin", "dispatcher")
 ADMINS = ("admin",)
 # Who may read the response-time analytics (managers of the 115 centre and the health department).
 ANALYSTS = ("admin", "viewer")
+# The map's base layers (configuration, roads, hospitals): every role, a vehicle's crew too.
+MAP_READERS = (*ANY_ROLE, "crew")
 
 SESSION_COOKIE = "amb_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -152,6 +154,8 @@ AnyUser = Annotated[Principal, Depends(require_role(*ANY_ROLE))]
 Editor = Annotated[Principal, Depends(require_role(*EDITORS))]
 Admin = Annotated[Principal, Depends(require_role(*ADMINS))]
 Analyst = Annotated[Principal, Depends(require_role(*ANALYSTS))]
+MapReader = Annotated[Principal, Depends(require_role(*MAP_READERS))]
+Crew = Annotated[Principal, Depends(require_role("crew"))]
 CurrentSession = Annotated[Session, Depends(current_session)]
 
 

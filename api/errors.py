@@ -10,6 +10,11 @@ from fastapi.responses import JSONResponse
 
 from accounts.access import AccessError, ApiKeyNotFoundError
 from accounts.caller_links import CallerLinkGoneError, CallerLinkNotFoundError
+from accounts.location_requests import (
+    LocationRequestEmptyError,
+    LocationRequestGoneError,
+    LocationRequestNotFoundError,
+)
 from accounts.users import LastAdminError, UsernameTakenError, UserNotFoundError
 from analytics.stats import AnalyticsInputError
 from roads.routing import NoRouteError
@@ -35,6 +40,9 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     ApiKeyNotFoundError: 404,
     CallerLinkNotFoundError: 404,
     CallerLinkGoneError: 410,
+    LocationRequestNotFoundError: 404,
+    LocationRequestGoneError: 410,
+    LocationRequestEmptyError: 409,
 }
 
 

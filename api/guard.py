@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import metrics
 from api.deps import SESSION_COOKIE
 
-PUBLIC_API = ("/api/v1/auth/login", "/api/v1/public/")
+PUBLIC_API = ("/api/v1/auth/login", "/api/v1/auth/crew-code", "/api/v1/public/")
 AUTHENTICATED_PREFIXES = ("/api/v1/", "/metrics")
 UNAUTHENTICATED_DETAIL = "sign in, or send a valid API key (Authorization: Bearer ...)"
 

@@ -1,8 +1,8 @@
 """Secrets never reach a log line: a filter on uvicorn's loggers rewrites what they print.
 
 Uvicorn logs the full path and query of every request (`uvicorn.access`) and of every websocket
-handshake (`uvicorn.error`). Caller-link tokens are path segments (`/track/<token>`,
-`/api/v1/public/track/<token>`); API keys, stream tickets and other credentials may come as query
+handshake (`uvicorn.error`). Caller-link and location-request tokens are path segments
+(`/track/<token>`, `/api/v1/public/track/<token>`, `/locate/<token>`, `/api/v1/public/locate/<token>`); API keys, stream tickets and other credentials may come as query
 values. Each is replaced by `[redacted]` before the record is formatted, whatever the handler.
 """
 
@@ -16,7 +16,7 @@ REDACTED = "[redacted]"
 SECRET_PARAMS = ("token", "ticket", "key", "api_key", "access_token", "password", "secret", "session")
 _QUERY = re.compile(r"([?&;](?:" + "|".join(SECRET_PARAMS) + r")=)[^&;#\s\"']*", re.IGNORECASE)
 # Path segments that are credentials: the caller's link and the public API behind it.
-_PATH = re.compile(r"(/track/)[^/?#\s\"']+")
+_PATH = re.compile(r"(/(?:track|locate)/)[^/?#\s\"']+")
 # An API key anywhere (amb_ + 43 URL-safe characters), e.g. pasted into a path by mistake.
 _API_KEY = re.compile(r"amb_[A-Za-z0-9_-]{16,}")
 LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn")

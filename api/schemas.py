@@ -130,3 +130,31 @@ class UnitStatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "out_of_service"}]})
 
     status: Literal["available", "out_of_service"]
+
+
+class AddUnit(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"vehicle_id": None, "destination_hospital_id": 2}]},
+    )
+
+    vehicle_id: int | None = Field(description="the vehicle, or null for the fastest available by road")
+    destination_hospital_id: int | None = Field(None, description="where this unit takes its patient")
+
+
+class Reassign(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"vehicle_id": 12, "reason": "breakdown"},
+                {"vehicle_id": None, "reason": "accident"},
+            ]
+        },
+    )
+
+    vehicle_id: int | None = Field(description="the new vehicle, or null for the fastest available by road")
+    reason: Literal["breakdown", "accident", "diverted"] = Field(
+        description="why the current vehicle is replaced"
+    )
+    note: str | None = Field(None, max_length=500)

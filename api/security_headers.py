@@ -19,8 +19,9 @@ def tile_origin(tile_url: str) -> str | None:
     return f"{parts.scheme}://{host}"
 
 
-def content_security_policy(tile_url: str = "") -> str:
-    """`script-src 'self'`: no inline script, handler or eval runs, whatever gets into a page."""
+def content_security_policy(tile_url: str = "", connect: tuple[str, ...] = ()) -> str:
+    """`script-src 'self'`: no inline script, handler or eval runs, whatever gets into a page.
+    `connect`: other origins the page may send to (the crew tablet's tracker: the gateway)."""
     images = ["'self'", "data:", "blob:"]
     if origin := tile_origin(tile_url):
         images.append(origin)
@@ -31,7 +32,7 @@ def content_security_policy(tile_url: str = "") -> str:
             # Leaflet and Swagger UI position elements with style attributes.
             "style-src 'self' 'unsafe-inline'",
             "img-src " + " ".join(images),
-            "connect-src 'self'",
+            "connect-src " + " ".join(["'self'", *connect]),
             "font-src 'self'",
             "object-src 'none'",
             "base-uri 'none'",
@@ -41,12 +42,12 @@ def content_security_policy(tile_url: str = "") -> str:
     )
 
 
-def page_headers(tile_url: str = "") -> dict[str, str]:
+def page_headers(tile_url: str = "", connect: tuple[str, ...] = ()) -> dict[str, str]:
     """Pages are never framed by another site (clickjacking), always revalidated, and run only
     this site's scripts."""
     return {
         "Cache-Control": "no-cache",
         "X-Frame-Options": "DENY",
-        "Content-Security-Policy": content_security_policy(tile_url),
+        "Content-Security-Policy": content_security_policy(tile_url, connect),
         "X-Content-Type-Options": "nosniff",
     }

@@ -96,6 +96,15 @@ class ApiSettings(BaseSettings):
     public_track_per_minute: int = Field(
         120, ge=1, description="Requests per minute per client address to the public caller-tracking API."
     )
+    crew_code_minutes: float = Field(
+        15, gt=0, description="Lifetime of a crew sign-in code (the QR code a dispatcher shows the tablet)."
+    )
+    tracker_url: str = Field(
+        "",
+        description="Where a crew tablet sends its own GPS fixes when it is the vehicle's tracker: the"
+        " gateway's OsmAnd/HTTP listener as the browser reaches it (e.g. https://track.example.vn/osmand);"
+        " empty: http://<this host>:5055/.",
+    )
     allowed_origins: list[str] = Field(
         default_factory=list,
         description="Origins (scheme://host[:port]) allowed besides the API's own host for"

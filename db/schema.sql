@@ -746,3 +746,78 @@ CREATE INDEX IF NOT EXISTS journey_intervals_vehicle_idx ON journey_intervals (v
 CREATE OR REPLACE FUNCTION analytics_seconds(a timestamptz, b timestamptz) RETURNS double precision
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ SELECT CASE WHEN b >= a THEN extract(epoch FROM b - a)::double precision END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Crews and re-dispatch (issue 13).
+-- ---------------------------------------------------------------------------------------------
+-- A crew account is a tablet's: bound to one vehicle, it sees only that vehicle and its journey.
+-- API keys never carry the crew role (a crew signs in with its account or a sign-in code).
+ALTER TABLE users ADD COLUMN IF NOT EXISTS vehicle_id bigint REFERENCES vehicles (id) ON DELETE CASCADE;
+ALTER TABLE users DROP CONSTRAINT IF EXISTS users_role_check;
+ALTER TABLE users ADD CONSTRAINT users_role_check
+    CHECK (role IN ('admin', 'dispatcher', 'hospital', 'viewer', 'crew'));
+ALTER TABLE users DROP CONSTRAINT IF EXISTS users_crew_vehicle_check;
+ALTER TABLE users ADD CONSTRAINT users_crew_vehicle_check CHECK ((role = 'crew') = (vehicle_id IS NOT NULL));
+
+-- Single-use sign-in codes for a vehicle's crew (the QR code a dispatcher shows, scanned by the
+-- tablet): only the SHA-256 of the code is kept; a code works once, until expires_at.
+CREATE TABLE IF NOT EXISTS crew_sign_in_codes (
+    code_hash   text PRIMARY KEY,
+    user_id     bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_by  text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL,
+    used_at     timestamptz
+);
+
+-- A status pressed on a crew tablet carries the tablet's time (`at`); one pressed while offline is
+-- sent later (`queued`; `logged_at` says when it arrived). `press_id` is the tablet's id for the
+-- press: a press resent after a lost answer is stored once.
+ALTER TABLE journey_status_log ADD COLUMN IF NOT EXISTS queued boolean NOT NULL DEFAULT false;
+ALTER TABLE journey_status_log ADD COLUMN IF NOT EXISTS press_id uuid;
+CREATE UNIQUE INDEX IF NOT EXISTS journey_status_log_press ON journey_status_log (journey_id, press_id)
+    WHERE press_id IS NOT NULL;
+
+-- The parts of a journey served by a vehicle that was replaced (breakdown, accident, diverted):
+-- each keeps its vehicle, when it started and ended, its status then and its NEMSIS times. The
+-- journey row holds the current vehicle and its own times.
+CREATE TABLE IF NOT EXISTS journey_legs (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    journey_id    bigint NOT NULL REFERENCES journeys (id) ON DELETE CASCADE,
+    vehicle_id    bigint NOT NULL REFERENCES vehicles (id) ON DELETE CASCADE,
+    started_at    timestamptz NOT NULL,
+    ended_at      timestamptz NOT NULL,
+    end_reason    text NOT NULL CHECK (end_reason IN ('breakdown', 'accident', 'diverted')),
+    ended_status  text NOT NULL,
+    times         jsonb NOT NULL DEFAULT '{}'::jsonb,  -- {"en_route_at": "...", ...} of that leg
+    note          text,
+    ended_by      text
+);
+CREATE INDEX IF NOT EXISTS journey_legs_journey_idx ON journey_legs (journey_id, started_at);
+
+
+-- A caller's location request (issue 13, item 2): a public, single-use link the dispatcher reads
+-- out or sends; the caller's phone posts its position (with its accuracy) a few times; the
+-- dispatcher accepts it as the incident's position. Only the SHA-256 of the token is kept; the
+-- link ends when accepted, refused by the caller, or 30 minutes after it was made. journey_id is
+-- NULL for a request made before dispatch.
+CREATE TABLE IF NOT EXISTS location_requests (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    journey_id    bigint REFERENCES journeys (id) ON DELETE CASCADE,
+    token_hash    text NOT NULL UNIQUE,
+    created_by    text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    lat           double precision,
+    lon           double precision,
+    accuracy_m    real,
+    located_at    timestamptz,  -- when the caller's phone last sent a position
+    reports       integer NOT NULL DEFAULT 0,
+    refused_at    timestamptz,  -- the caller declined to share
+    accepted_at   timestamptz,
+    accepted_by   text
+);
+-- Several units sent to one incident (issue 13, item 4): its journeys share the first one's id.
+ALTER TABLE journeys ADD COLUMN IF NOT EXISTS incident_id bigint;
+CREATE INDEX IF NOT EXISTS journeys_incident_idx ON journeys (incident_id) WHERE incident_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS location_requests_journey_idx ON location_requests (journey_id) WHERE journey_id IS NOT NULL;

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from device_emulator.config import MqttSettings
-from device_emulator.dispatch import ApiClient, DemoCalls, DispatchFollower
+from device_emulator.dispatch import ApiClient, Breakdowns, DemoCalls, DispatchFollower
 from device_emulator.links import WHOLE_SECOND_PROTOCOLS
 from device_emulator.runner import password_file, run_fleet
 from device_emulator.settings import EmulatorSettings
@@ -101,7 +101,12 @@ async def _run(settings: EmulatorSettings, mqtt: MqttSettings) -> None:
     try:
         async with asyncio.TaskGroup() as tg:
             if api is not None and settings.follow_dispatch:
-                follower = DispatchFollower(api, trackers, trackers[0].vehicle.graph)
+                follower = DispatchFollower(
+                    api,
+                    trackers,
+                    trackers[0].vehicle.graph,
+                    Breakdowns(settings.breakdown_rate, settings.repair_s, random.Random(settings.seed)),
+                )
                 tg.create_task(follower.run(stop), name="dispatch-follower")
             if api is not None and settings.demo_calls_per_hour:
                 calls = DemoCalls(

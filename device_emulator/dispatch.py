@@ -1,7 +1,8 @@
 """The emulated fleet and the dispatch desk, through the real API.
 
 `DispatchFollower` makes each emulated ambulance drive the journey a dispatcher assigned to its
-vehicle (the scene, then the destination hospital), as a crew would. `DemoCalls` plays the 115
+vehicle (the scene, then the destination hospital), as a crew would; with `Breakdowns`, some break
+down on the way to the scene and the desk re-dispatches their journey (`--breakdown-rate`). `DemoCalls` plays the 115
 call-taker for demos: emergency calls at random places in Da Nang, each given to the available
 ambulance fastest by road, with the emergency department nearest by road as its destination.
 """
@@ -12,12 +13,15 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
+from device_emulator.fleet import Phase
 from device_emulator.roads import RoadGraph
 from device_emulator.tracker import EmulatedTracker
 
@@ -48,13 +52,42 @@ class ApiClient:
     async def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         return await self._http.post(path, json=body)
 
+    async def put(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return await self._http.put(path, json=body)
+
     async def close(self) -> None:
         await self._http.aclose()
 
 
+@dataclass
+class Breakdowns:
+    """Which followed journeys end in a breakdown on the way to the scene, and when (seconds into
+    the drive); `repair_s` later the vehicle is put back in service."""
+
+    rate: float = 0.0
+    repair_s: float = 600.0
+    rng: random.Random = field(default_factory=random.Random)
+    delay_s: tuple[float, float] = (15.0, 90.0)
+
+    def draw(self) -> float | None:
+        """Seconds after departure at which this journey's vehicle breaks down, or None."""
+        if self.rate <= 0 or self.rng.random() >= self.rate:
+            return None
+        return self.rng.uniform(*self.delay_s)
+
+
 class DispatchFollower:
-    def __init__(self, api: ApiClient, trackers: Sequence[EmulatedTracker], graph: RoadGraph) -> None:
+    def __init__(
+        self,
+        api: ApiClient,
+        trackers: Sequence[EmulatedTracker],
+        graph: RoadGraph,
+        breakdowns: Breakdowns | None = None,
+    ) -> None:
         self._api = api
+        self._breakdowns = breakdowns or Breakdowns()
+        self._breaks_at: dict[str, float] = {}  # device id -> monotonic time it breaks down
+        self._repaired_at: dict[int, float] = {}  # vehicle id -> monotonic time it is back
         self._by_device = {t.device_id: t for t in trackers}
         self._graph = graph
         self._following: dict[str, int] = {}  # device id -> journey id being driven
@@ -69,6 +102,7 @@ class DispatchFollower:
             await _sleep_or_stop(stop, POLL_S)
 
     async def poll(self) -> None:
+        await self._repairs()
         vehicles = (await self._api.get("/api/v1/vehicles"))["vehicles"]
         journeys = {
             j["vehicle_id"]: j for j in (await self._api.get("/api/v1/journeys", open="true"))["journeys"]
@@ -82,6 +116,8 @@ class DispatchFollower:
                 continue
             journey = journeys.get(v["id"])
             following = self._following.get(tracker.device_id)
+            if journey is not None and following == journey["id"]:
+                await self._maybe_break_down(tracker, v, journey)
             if journey is None:
                 if following is not None:
                     tracker.vehicle.recall()
@@ -98,6 +134,50 @@ class DispatchFollower:
         if tracker.vehicle.assign(scene, hospital, label):
             self._following[tracker.device_id] = journey["id"]
             log.info("%s takes %s", tracker.device_id, label)
+            delay = self._breakdowns.draw()
+            if delay is not None:
+                self._breaks_at[tracker.device_id] = time.monotonic() + delay
+
+    async def _maybe_break_down(
+        self, tracker: EmulatedTracker, vehicle: dict[str, Any], journey: dict[str, Any]
+    ) -> None:
+        """A breakdown due on the way to the scene: the vehicle stops and the crew calls the desk,
+        which re-dispatches the journey to the fastest available unit."""
+        due = self._breaks_at.get(tracker.device_id)
+        if due is None or time.monotonic() < due:
+            return
+        if tracker.vehicle.phase is not Phase.TO_SCENE:
+            return  # not on the road to the scene (yet): wait for it
+        del self._breaks_at[tracker.device_id]
+        tracker.vehicle.break_down(self._breakdowns.repair_s)
+        body = {"vehicle_id": None, "reason": "breakdown", "note": "emulated breakdown"}
+        response = await self._api.post(f"/api/v1/journeys/{journey['id']}/reassign", body)
+        if response.status_code != 200:
+            log.warning(
+                "breakdown of %s: re-dispatch refused: %s %s",
+                vehicle["call_sign"],
+                response.status_code,
+                response.text[:200],
+            )
+            return
+        self._repaired_at[vehicle["id"]] = time.monotonic() + self._breakdowns.repair_s
+        log.info(
+            "%s broke down on journey %s: re-dispatched to vehicle %s",
+            vehicle["call_sign"],
+            journey["id"],
+            response.json()["vehicle_id"],
+        )
+
+    async def _repairs(self) -> None:
+        """Broken vehicles back in service once repaired."""
+        now = time.monotonic()
+        for vehicle_id, at in list(self._repaired_at.items()):
+            if now >= at:
+                response = await self._api.put(
+                    f"/api/v1/vehicles/{vehicle_id}/status", {"status": "available"}
+                )
+                if response.status_code < 300 or response.status_code == 404:
+                    del self._repaired_at[vehicle_id]
 
     def _update_destination(self, tracker: EmulatedTracker, journey: dict[str, Any]) -> None:
         current = tracker.vehicle.assignment

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -114,6 +114,7 @@ class Vehicle:
         self.follow_dispatch = follow_dispatch
         self.assignment: tuple[int, int | None, str] | None = None
         self._recalled = False
+        self._broken_s = 0.0  # broken down: stopped where it is for this long
 
     def assign(self, scene: int, hospital: int | None, label: str) -> bool:
         """Take a dispatch (a scene and where to bring the patient); False when busy with another."""
@@ -132,9 +133,21 @@ class Vehicle:
         elif self.phase in (Phase.AT_SCENE, Phase.AT_HOSPITAL):
             self.phase, self._wait_s = Phase.AT_HOSPITAL, 0.0  # departs next as RETURNING
 
+    def break_down(self, seconds: float) -> None:
+        """Stop where it is (on the road) for `seconds`, then drive on (a recall sends it home)."""
+        self._broken_s = seconds
+        self._progress = replace(self._progress, speed_mps=0.0)
+
+    @property
+    def broken(self) -> bool:
+        return self._broken_s > 0
+
     def step(self, dt: float, at: datetime | None = None) -> VehicleSample:
         """Live dt more seconds: wait out a stop, depart, or drive on; return the state at the end.
         `at` is the simulated clock, which sets the rush-hour factor of `traffic`."""
+        if self._broken_s > 0:
+            self._broken_s -= dt
+            return self.sample()
         if self._path is None:
             self._wait_s -= dt
             waiting_for_dispatch = (

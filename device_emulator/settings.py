@@ -92,6 +92,15 @@ class EmulatorSettings(BaseSettings):
         le=3600,
         description="Also play the 115 desk: this many emergency calls an hour, dispatched via the API.",
     )
+    breakdown_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of dispatched journeys whose ambulance breaks down on the way to the scene "
+        "(following dispatch): it stops, the desk re-dispatches the journey to the fastest available "
+        "unit through the API, and the broken one is back in service after repair_s.",
+    )
+    repair_s: float = Field(600.0, gt=0, description="How long a broken-down ambulance stays out of service.")
     api_url: str | None = Field(None, description="Base URL of the API, e.g. http://127.0.0.1:8000.")
     api_key: str | None = Field(None, description="A dispatcher API key (for following and making journeys).")
 

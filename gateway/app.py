@@ -139,6 +139,9 @@ def device_listeners(
                 require_token=gateway.osmand_require_token,
                 naive_time_zone=gateway.osmand_naive_time_zone,
                 trusted_proxies=gateway.trusted_proxy_networks(),
+                allowed_origins=tuple(
+                    o.strip().rstrip("/") for o in gateway.osmand_allowed_origins.split(",") if o.strip()
+                ),
             ),
         )
         http_limits = HttpLimits(max_header_bytes=gateway.osmand_max_header_bytes)

@@ -122,6 +122,11 @@ class GatewaySettings(BaseSettings):
         "the compose network's Caddy) whose X-Forwarded-For gives the device's address; empty: the peer's.",
     )
     osmand_max_header_bytes: int = Field(16_384, ge=1024, description="Larger HTTP headers get 431.")
+    osmand_allowed_origins: str = Field(
+        "",
+        description="Comma-separated web origins (scheme://host[:port]) whose pages may post fixes to the"
+        " OsmAnd port (CORS): the crew app's site, when a tablet is the vehicle's tracker; empty: none.",
+    )
     idle_timeout_s: float = Field(600.0, gt=0, description="A TCP connection silent this long is closed.")
     login_timeout_s: float = Field(
         15.0,

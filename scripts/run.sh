@@ -77,6 +77,9 @@ ADMIN_PW=$(demo_user demo-admin admin --display-name "Quản trị (demo)")
 DISPATCHER_PW=$(demo_user demo-dispatcher dispatcher --display-name "Điều phối viên (demo)")
 HOSPITAL_PW=$(demo_user demo-hospital hospital --hospital-name "Bệnh viện Đà Nẵng" --display-name "BV Đà Nẵng (demo)")
 VIEWER_PW=$(demo_user demo-viewer viewer --display-name "Theo dõi (demo)")
+# The crew tablet of the first demo ambulance (115-01): the emulator drives it, the crew presses
+# the statuses at /crew (a dispatcher can also issue a QR sign-in code for any vehicle).
+CREW_PW=$(demo_user demo-crew crew --vehicle 115-01 --display-name "Kíp xe 115-01 (demo)")
 
 start() {  # name, command...
   local name=$1
@@ -85,7 +88,9 @@ start() {  # name, command...
   pids+=($!)
   log "$name started (pid $!, log $RUN/logs/$name.log)"
 }
-start gateway env AMB_BROKER_USERNAME=amb-gateway AMB_BROKER_PASSWORD="$GATEWAY_PW" .venv/bin/amb-gateway
+# The crew app's page may post a tablet's own positions to the OsmAnd port (the tablet as tracker).
+start gateway env AMB_BROKER_USERNAME=amb-gateway AMB_BROKER_PASSWORD="$GATEWAY_PW" \
+  AMB_GATEWAY_OSMAND_ALLOWED_ORIGINS="${AMB_GATEWAY_OSMAND_ALLOWED_ORIGINS:-http://$AMB_API_HOST:$AMB_API_PORT}" .venv/bin/amb-gateway
 # The tracking worker (geofences, journeys, events, ETAs) publishes with the gateway's account.
 start tracker env AMB_BROKER_USERNAME=amb-gateway AMB_BROKER_PASSWORD="$GATEWAY_PW" .venv/bin/amb-tracker
 start api env AMB_BROKER_USERNAME=amb-api AMB_BROKER_PASSWORD="$API_PW" .venv/bin/amb-api
@@ -97,6 +102,7 @@ done
 # with demo calls (AMB_DEMO_CALLS_PER_HOUR, 0 to dispatch only by hand).
 start emulator env AMB_EMULATOR_API_URL="http://$AMB_API_HOST:$AMB_API_PORT" AMB_EMULATOR_API_KEY="$EMULATOR_KEY" \
   AMB_EMULATOR_FOLLOW_DISPATCH=true AMB_EMULATOR_DEMO_CALLS_PER_HOUR="${AMB_DEMO_CALLS_PER_HOUR:-40}" \
+  AMB_EMULATOR_BREAKDOWN_RATE="${AMB_EMULATOR_BREAKDOWN_RATE:-0.1}" \
   .venv/bin/amb-emulator --vehicles "$VEHICLES" --password-file "$RUN/emulator-passwords"
 
 cat <<MSG
@@ -106,6 +112,7 @@ cat <<MSG
     dispatcher  demo-dispatcher   $DISPATCHER_PW
     hospital    demo-hospital     $HOSPITAL_PW   (Bệnh viện Đà Nẵng)
     viewer      demo-viewer       $VIEWER_PW
+    crew        demo-crew         $CREW_PW   (xe 115-01; tablet: http://$AMB_API_HOST:$AMB_API_PORT/crew)
 
   Dispatcher page with an API key / Trang điều phối (mã truy cập):
     http://$AMB_API_HOST:$AMB_API_PORT/#token=$KEY

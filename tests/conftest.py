@@ -29,7 +29,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 MUTABLE_TABLES = (
     "positions, vehicle_latest, devices, vehicles, api_keys, events, journeys, journey_status_log,"
     " vehicle_state, tracking_inbox, mqtt_service_accounts, users, sessions, login_failures, caller_links,"
-    " request_counters, quarantine, device_contact"
+    " request_counters, quarantine, device_contact, crew_sign_in_codes, journey_legs, location_requests"
 )
 
 

@@ -3,6 +3,7 @@ queries. Automatic transitions come from the tracking worker (journey_machine)."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,8 +30,19 @@ JOURNEY_COLUMNS = (
     " ST_X(j.incident_geom) AS incident_lon, j.incident_address, j.scene_radius_m, j.destination_hospital_id,"
     " h.name_vi AS destination_name_vi, h.name_en AS destination_name_en, j.note, j.created_by, j.call_received_at, "
     + ", ".join(f"j.{t}" for t in TIMESTAMPS)
-    + ", j.updated_at"
+    + ", j.updated_at, j.incident_id"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class CrewPress:
+    """A status button pressed on a crew's tablet: its time by the tablet's clock, whether it waited
+    offline in the tablet's queue, and the tablet's id for the press (a UUID)."""
+
+    at: datetime | None
+    queued: bool = False
+    press_id: str | None = None
+    vehicle_id: int | None = None  # the crew's vehicle: the journey must still be its own
 
 
 class JourneyNotFoundError(LookupError):
@@ -113,7 +125,7 @@ async def create_journey(
     now = datetime.now(UTC)
     _check_call_time(call_received_at, now)
     async with conn.transaction():
-        await _check_vehicle_available(conn, vehicle_id)
+        await check_vehicle_available(conn, vehicle_id)
         try:
             cur = await conn.execute(
                 """
@@ -177,7 +189,8 @@ def _check_call_time(call_received_at: datetime | None, now: datetime) -> None:
         raise JourneyInputError("call_received_at is more than 24 hours before the dispatch")
 
 
-async def _check_vehicle_available(conn: AsyncConnection, vehicle_id: int) -> None:
+async def check_vehicle_available(conn: AsyncConnection, vehicle_id: int) -> None:
+    """The vehicle exists (locked for the transaction) and is not out of service."""
     cur = await conn.execute(
         "SELECT v.id, s.unit_status FROM vehicles v LEFT JOIN vehicle_state s ON s.vehicle_id = v.id WHERE v.id = %s FOR UPDATE OF v",
         (vehicle_id,),
@@ -190,9 +203,15 @@ async def _check_vehicle_available(conn: AsyncConnection, vehicle_id: int) -> No
 
 
 async def set_destination(
-    conn: AsyncConnection, journey_id: int, hospital_id: int | None, actor: str
+    conn: AsyncConnection,
+    journey_id: int,
+    hospital_id: int | None,
+    actor: str,
+    reason: str | None = None,
+    source: str = "dispatcher",
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Change the destination hospital; both the old and the new hospital get an event."""
+    """Change the destination hospital; both the old and the new hospital get an event (with the
+    crew's reason when the crew changed it)."""
     async with conn.transaction():
         current = await _lock_open(conn, journey_id)
         old = current["destination_hospital_id"]
@@ -206,7 +225,9 @@ async def set_destination(
         except errors.ForeignKeyViolation as exc:
             raise JourneyInputError(f"no hospital with id {hospital_id}") from exc
         now = datetime.now(UTC)
-        details = {"from_hospital_id": old, "to_hospital_id": hospital_id, "by": actor}
+        details = {"from_hospital_id": old, "to_hospital_id": hospital_id, "by": actor, "source": source}
+        if reason is not None:
+            details["reason"] = reason
         events = [
             await insert_event(
                 conn,
@@ -222,46 +243,80 @@ async def set_destination(
 
 
 async def set_status(
-    conn: AsyncConnection, journey_id: int, status: str, source: str, actor: str
+    conn: AsyncConnection,
+    journey_id: int,
+    status: str,
+    source: str,
+    actor: str,
+    press: CrewPress | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A dispatcher's or crew's status change (any open status, or completed/cancelled)."""
+    """A dispatcher's or crew's status change (any open status, or completed/cancelled). A crew's
+    `press` carries the tablet's time (kept between the journey's latest logged status and now),
+    whether it was queued offline, and its id (a press sent twice is stored once)."""
     now = datetime.now(UTC)
     async with conn.transaction():
-        current = await _lock_open(conn, journey_id)
+        current = await _lock_open(conn, journey_id, press)
+        if current.get("duplicate"):
+            return await get_journey(conn, journey_id), []
         try:
             check_manual_transition(current["status"], status)
         except ValueError as exc:
             raise JourneyConflictError(str(exc)) from exc
-        await set_journey_status(conn, journey_id, status, now)
+        at = now
+        if press is not None and press.at is not None:
+            cur = await conn.execute(
+                "SELECT max(at) FROM journey_status_log WHERE journey_id = %s", (journey_id,)
+            )
+            latest = (await cur.fetchone() or (None,))[0]
+            at = min(max(press.at, latest or press.at), now)
+        await set_journey_status(conn, journey_id, status, at)
         await conn.execute(
-            "INSERT INTO journey_status_log (journey_id, from_status, to_status, at, source, rule) VALUES (%s, %s, %s, %s, %s, %s)",
-            (journey_id, current["status"], status, now, source, actor),
+            "INSERT INTO journey_status_log (journey_id, from_status, to_status, at, source, rule, queued, press_id)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                journey_id,
+                current["status"],
+                status,
+                at,
+                source,
+                actor,
+                press is not None and press.queued,
+                press.press_id if press else None,
+            ),
         )
         if status in CLOSED_STATUSES:
             await conn.execute(
                 "UPDATE vehicle_state SET unit_status = 'available', updated_at = now() WHERE vehicle_id = %s AND unit_status = 'on_journey'",
                 (current["vehicle_id"],),
             )
+        details = {"from": current["status"], "to": status, "by": actor, "source": source}
+        if press is not None and press.queued:
+            details["queued"] = True
         draft = EventDraft(
-            "status_change",
-            now,
-            "info",
-            {"from": current["status"], "to": status, "by": actor, "source": source},
-            hospital_id=current["destination_hospital_id"],
+            "status_change", at, "info", details, hospital_id=current["destination_hospital_id"]
         )
         events = [await insert_event(conn, draft, current["vehicle_id"], journey_id, None)]
     return await get_journey(conn, journey_id), events
 
 
-async def _lock_open(conn: AsyncConnection, journey_id: int) -> dict[str, Any]:
+async def _lock_open(
+    conn: AsyncConnection, journey_id: int, press: CrewPress | None = None
+) -> dict[str, Any]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT id, vehicle_id, status, destination_hospital_id FROM journeys WHERE id = %s FOR UPDATE",
             (journey_id,),
         )
         row = await cur.fetchone()
-    if row is None:
+    if row is None or (press is not None and press.vehicle_id not in (None, row["vehicle_id"])):
         raise JourneyNotFoundError(f"no journey with id {journey_id}")
+    if press is not None and press.press_id is not None:
+        cur2 = await conn.execute(
+            "SELECT 1 FROM journey_status_log WHERE journey_id = %s AND press_id = %s",
+            (journey_id, press.press_id),
+        )
+        if await cur2.fetchone() is not None:
+            return {**row, "duplicate": True}  # a resend of a press already stored
     if row["status"] in CLOSED_STATUSES:
         raise JourneyConflictError(f"journey {journey_id} is {row['status']}")
     return row
@@ -270,12 +325,18 @@ async def _lock_open(conn: AsyncConnection, journey_id: int) -> dict[str, Any]:
 async def status_log(conn: AsyncConnection, journey_id: int) -> list[dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT from_status, to_status, at, source, rule, device_id, fix_time FROM journey_status_log WHERE journey_id = %s ORDER BY at, id",
+            "SELECT from_status, to_status, at, source, rule, device_id, fix_time, queued, logged_at"
+            " FROM journey_status_log WHERE journey_id = %s ORDER BY at, id",
             (journey_id,),
         )
         rows = await cur.fetchall()
     return [
-        {**r, "at": iso_utc(r["at"]), "fix_time": iso_utc(r["fix_time"]) if r["fix_time"] else None}
+        {
+            **r,
+            "at": iso_utc(r["at"]),
+            "logged_at": iso_utc(r["logged_at"]),
+            "fix_time": iso_utc(r["fix_time"]) if r["fix_time"] else None,
+        }
         for r in rows
     ]
 

@@ -13,7 +13,9 @@ from psycopg.rows import dict_row
 
 from fixes.geodesy import haversine_m
 from fixes.model import iso_utc
+from tracking.incidents import incident_units
 from tracking.journeys import TIMESTAMPS, get_journey, status_log
+from tracking.reassign import journey_legs
 
 MIN_STOP_S = 60.0
 STOPPED_KMH = 5.0
@@ -111,6 +113,11 @@ async def _report_and_trail(
         "stops": stops(points),
         "overspeed": overspeed,
         "status_log": await status_log(conn, journey_id),
+        # Vehicles replaced on the way (breakdown, accident, diverted), each with its own times;
+        # the journey's own times above are the current vehicle's.
+        "legs": await journey_legs(conn, journey_id),
+        # Every unit sent to the same incident (several for a mass-casualty call), this one included.
+        "incident_units": await incident_units(conn, journey_id),
     }
     return report, points
 

@@ -51,7 +51,7 @@ def _principal_json(principal: Principal) -> dict[str, Any]:
     }
 
 
-def _set_cookie(request: Request, response: Response, value: str, max_age: int | None = None) -> None:
+def set_session_cookie(request: Request, response: Response, value: str, max_age: int | None = None) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         value,
@@ -115,14 +115,14 @@ async def login(body: LoginRequest, request: Request, response: Response, conn: 
     )
     await accounts.stamp_login(conn, account["id"])
     await accounts.login_succeeded(conn, attempt, body.username, ip)
-    _set_cookie(request, response, secret)
+    set_session_cookie(request, response, secret)
     user = await accounts.get_user(conn, account["id"])
     principal = {"name": user["username"], "role": user["role"], "hospital_id": user["hospital_id"]}
     return {"user": _user(user), "csrf_token": csrf, "principal": {**principal, "via": "session"}}
 
 
 def _user(user: dict[str, Any]) -> dict[str, Any]:
-    return {k: user[k] for k in ("id", "username", "display_name", "role", "hospital_id")}
+    return {k: user[k] for k in ("id", "username", "display_name", "role", "hospital_id", "vehicle_id")}
 
 
 @router.post(
@@ -139,7 +139,7 @@ async def logout(session: CurrentSession, request: Request, conn: Conn) -> Respo
     assert session.principal.session_id is not None
     await sessions.close_session(conn, session.principal.session_id)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    _set_cookie(request, response, "", max_age=0)
+    set_session_cookie(request, response, "", max_age=0)
     return response
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from api import examples
-from api.deps import AnyUser, Conn, FleetReader, hospital_scope
+from api.deps import AnyUser, Conn, FleetReader, MapReader, hospital_scope
 from api.openapi import AUTH_ERRORS, NOT_FOUND, ok
 from api.schemas import coordinate
 from fixes.model import iso_utc
@@ -39,7 +39,7 @@ def _point(text: str) -> RoutePoint:
 )
 async def list_hospitals(
     conn: Conn,
-    _: AnyUser,
+    _: MapReader,
     near: Annotated[str | None, Query(description="lat,lon: rank by road time from this point")] = None,
     emergency: Annotated[bool, Query(description="only hospitals with an emergency department")] = False,
 ) -> dict[str, Any]:

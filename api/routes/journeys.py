@@ -15,8 +15,8 @@ from api.deps import AnyUser, Conn, Editor, hospital_scope
 from api.openapi import AUTH_ERRORS, CONFLICT, NOT_FOUND, example, ok
 from api.relay import CommittedFixRelay
 from api.routes.vehicles import GeoJSONResponse
-from api.schemas import DestinationUpdate, JourneyCreate, StatusChange
-from tracking import journeys, reports
+from api.schemas import AddUnit, DestinationUpdate, JourneyCreate, Reassign, StatusChange
+from tracking import incidents, journeys, reassign, reports
 from tracking.units import fastest_units
 
 router = APIRouter(prefix="/api/v1/journeys", tags=["journeys"], responses=AUTH_ERRORS)
@@ -84,7 +84,8 @@ async def create(body: JourneyCreate, conn: Conn, principal: Editor, request: Re
 )
 async def get_one(journey_id: int, conn: Conn, principal: AnyUser) -> dict[str, Any]:
     journey = await _visible(conn, journey_id, principal)
-    return {**journey, "status_log": await journeys.status_log(conn, journey_id)}
+    units = await incidents.incident_units(conn, journey_id) if hospital_scope(principal) is None else []
+    return {**journey, "status_log": await journeys.status_log(conn, journey_id), "incident_units": units}
 
 
 @router.patch(
@@ -111,6 +112,67 @@ async def change_status(
     journey_id: int, body: StatusChange, conn: Conn, principal: Editor, request: Request
 ) -> dict[str, Any]:
     journey, events = await journeys.set_status(conn, journey_id, body.status, body.source, principal.name)
+    await _share(request, events)
+    return journey
+
+
+@router.post(
+    "/{journey_id}/units",
+    status_code=status.HTTP_201_CREATED,
+    summary="Send another ambulance to this journey's incident (several units, one incident)",
+    description="A new journey to the same scene (address, priority, note, radius), joined to the "
+    "incident: `incident_id` is the first journey's id on all of them; each unit has its own status "
+    "times and destination. `vehicle_id` null: the fastest available by road.",
+    responses=ok(examples.JOURNEY, NOT_FOUND, CONFLICT, status=201),
+)
+async def add_unit(
+    journey_id: int, body: AddUnit, conn: Conn, principal: Editor, request: Request
+) -> dict[str, Any]:
+    vehicle_id = body.vehicle_id
+    if vehicle_id is None:
+        first = await journeys.get_journey(conn, journey_id)
+        fastest = await fastest_units(
+            conn, first["incident_lat"], first["incident_lon"], request.app.state.settings.offline_after_s, 1
+        )
+        if not fastest:
+            raise journeys.JourneyConflictError("no available ambulance can reach the incident")
+        vehicle_id = fastest[0]["id"]
+    journey, events = await incidents.add_unit(
+        conn, journey_id, vehicle_id, body.destination_hospital_id, principal.name
+    )
+    await _share(request, events)
+    return journey
+
+
+@router.post(
+    "/{journey_id}/reassign",
+    summary="Replace the journey's vehicle (breakdown, accident, diverted): a new leg, the same journey",
+    description="`vehicle_id` null picks the fastest available ambulance to the incident by road. The "
+    "replaced vehicle's part is kept as a leg (its times, its status then, the reason; shown in the "
+    "report); the journey restarts at `dispatched` with the new vehicle's own times. A breakdown or an "
+    "accident puts the replaced vehicle out of service; a diverted one is available. The caller's "
+    "tracking link and the hospital board follow the new vehicle.",
+    responses=ok(examples.JOURNEY, NOT_FOUND, CONFLICT),
+)
+async def reassign_vehicle(
+    journey_id: int, body: Reassign, conn: Conn, principal: Editor, request: Request
+) -> dict[str, Any]:
+    vehicle_id = body.vehicle_id
+    if vehicle_id is None:
+        current = await journeys.get_journey(conn, journey_id)
+        fastest = await fastest_units(
+            conn,
+            current["incident_lat"],
+            current["incident_lon"],
+            request.app.state.settings.offline_after_s,
+            1,
+        )
+        if not fastest:
+            raise journeys.JourneyConflictError("no available ambulance can reach the incident")
+        vehicle_id = fastest[0]["id"]
+    journey, events = await reassign.reassign_journey(
+        conn, journey_id, vehicle_id, body.reason, principal.name, body.note
+    )
     await _share(request, events)
     return journey
 

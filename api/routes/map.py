@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from api import examples
-from api.deps import AnyUser, Conn
+from api.deps import Conn, MapReader
 from api.openapi import AUTH_ERRORS, example, ok
 from api.settings import ApiSettings
 from tracking.vehicles import roads_geojson
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["map"], responses=AUTH_ERRORS)
 @router.get(
     "/config", summary="What the dispatcher page needs to draw its map", responses=ok(examples.CONFIG)
 )
-async def map_config(request: Request, _: AnyUser) -> dict[str, Any]:
+async def map_config(request: Request, _: MapReader) -> dict[str, Any]:
     s: ApiSettings = request.app.state.settings
     return {
         "tile_url": s.tile_url,
@@ -34,5 +34,5 @@ async def map_config(request: Request, _: AnyUser) -> dict[str, Any]:
     summary="The imported road network as GeoJSON lines (© OpenStreetMap contributors, ODbL)",
     responses={200: example(examples.ROADS, media_type="application/geo+json")},
 )
-async def roads(conn: Conn, _: AnyUser) -> Response:
+async def roads(conn: Conn, _: MapReader) -> Response:
     return Response(await roads_geojson(conn), media_type="application/geo+json")

@@ -1,4 +1,5 @@
-"""The web pages: the dispatcher map, sign-in, the board, the analytics, and the caller's tracking page.
+"""The web pages: the dispatcher map, sign-in, the board, the analytics, the crew's tablet (with its
+PWA manifest and service worker), and the caller's tracking page.
 
 The HTML files live in api/static/; a page whose file is missing answers 404. What several pages
 show alike (the language switch, the connection status and clock) is written once, in
@@ -10,11 +11,13 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from api.routes.caller_links import PRIVATE_HEADERS
+from api.routes.crew import tracker_url
 from api.security_headers import page_headers
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -76,6 +79,39 @@ async def board_page(request: Request) -> HTMLResponse:
 async def analytics_page(request: Request) -> HTMLResponse:
     # Public like the other pages; its data calls need an admin or viewer.
     return _page(request, "analytics.html")
+
+
+@router.get("/crew")
+async def crew_page(request: Request) -> HTMLResponse:
+    html = render("crew.html")
+    if html is None:
+        raise HTTPException(404, "page not found")
+    # The tablet may also send its own positions to the gateway (when it is the vehicle's tracker).
+    parts = urlsplit(tracker_url(request))
+    headers = page_headers(request.app.state.settings.tile_url, (f"{parts.scheme}://{parts.netloc}",))
+    return HTMLResponse(html, headers=headers)
+
+
+def _asset(request: Request, name: str, media_type: str, extra: dict[str, str] | None = None) -> FileResponse:
+    headers = page_headers(request.app.state.settings.tile_url)
+    return FileResponse(str(STATIC_DIR / name), headers={**headers, **(extra or {})}, media_type=media_type)
+
+
+@router.get("/crew/sw.js")
+async def crew_service_worker(request: Request) -> FileResponse:
+    # Served under /crew so that it may control the crew's page (scope /crew), nothing else.
+    return _asset(request, "crew_sw.js", "text/javascript", {"Service-Worker-Allowed": "/crew"})
+
+
+@router.get("/crew/manifest.webmanifest")
+async def crew_manifest(request: Request) -> FileResponse:
+    return _asset(request, "crew.webmanifest", "application/manifest+json")
+
+
+@router.get("/locate/{token}")
+async def locate_page(request: Request, token: str) -> HTMLResponse:
+    # The caller's location page: reads its token from its own address (never logged: api/redact).
+    return _page(request, "locate.html", PRIVATE_HEADERS)
 
 
 @router.get("/track/{token}")

@@ -59,7 +59,7 @@ async def list_users(conn: Conn, _: Admin) -> dict[str, Any]:
 )
 async def create_user(body: UserCreate, conn: Conn, _: Admin) -> dict[str, Any]:
     return await accounts.create_user(
-        conn, body.username, body.password, body.role, body.hospital_id, body.display_name
+        conn, body.username, body.password, body.role, body.hospital_id, body.display_name, body.vehicle_id
     )
 
 

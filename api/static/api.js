@@ -166,6 +166,15 @@ export function createApiClient(auth = {}) {
       if (!response.ok) throw new ApiError(`GET ${path}: HTTP ${response.status}`, response.status);
       return response.blob();
     },
+    /** { id, token, url, expires_at }: a link asking the caller to share the phone's position. */
+    locationRequest: (journeyId) => send('POST', `journeys/${id(journeyId)}/location-request`),
+    acceptLocation: (requestId) => send('POST', `location-requests/${id(requestId)}/accept`),
+    /** Replaces the journey's vehicle (`vehicleId` null: the fastest available by road). */
+    /** { code, url, expires_at, qr_data_uri }: a single-use sign-in code for a vehicle's crew tablet. */
+    crewCode: (vehicleId) => send('POST', `vehicles/${id(vehicleId)}/crew-code`),
+    /** Sends another ambulance to the journey's incident (`vehicleId` null: the fastest by road). */
+    addUnit: (journeyId, vehicleId) => send('POST', `journeys/${id(journeyId)}/units`, { vehicle_id: vehicleId }),
+    reassign: (journeyId, vehicleId, reason) => send('POST', `journeys/${id(journeyId)}/reassign`, { vehicle_id: vehicleId, reason }),
     geofences: () => getJson('geofences'),
     createGeofence: (body) => send('POST', 'geofences', body),
     updateGeofence: (geofenceId, changes) => send('PATCH', `geofences/${id(geofenceId)}`, changes),

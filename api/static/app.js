@@ -12,6 +12,7 @@ import { parseTime } from './format.js';
 import { renderConnection } from './header.js';
 import { lang, onLangChange } from './i18n.js';
 import { JourneyActions } from './journey_actions.js';
+import { CrewCodeCard } from './crew_code.js';
 import { JourneyBoard } from './journey_board.js';
 import { JourneyHistory } from './journey_history.js';
 import { Loader } from './loader.js';
@@ -49,8 +50,10 @@ class DispatcherConsole {
     this.stream = null;
     this.stopped = false;
     this.timers = [];
+    this.crewCode = new CrewCodeCard({ client, editor: this.editor, onAuthError: () => this.deny() });
     this.fleet = new FleetView({
       client,
+      detailExtra: this.crewCode,
       offlineAfterS: () => this.config.offline_after_s,
       onSelect: (id, { pan }) => this.select(id, { pan }),
       onJourney: (id) => this.selectJourney(id, { pan: true, showTab: true }),
@@ -77,6 +80,7 @@ class DispatcherConsole {
         this.journeys.panel.refreshDetail(id);
       },
       onAuthError: () => this.deny(),
+      siblings: () => Object.values(ambState.journeys ?? {}),
     });
     this.history = new JourneyHistory({ client, onReplay: (journey) => this.openReplay(journey), onAuthError: () => this.deny() });
     this.journeys = new JourneyBoard({
@@ -114,6 +118,7 @@ class DispatcherConsole {
     this.loaded.config = true;
     const map = createMap(byId('map'), this.config);
     this.map = map;
+    this.actions.location.attachMap(map);
     this.tools = new MapTools(map, this, (key, state) => {
       ambState[key] = state;
     });
@@ -249,6 +254,7 @@ class DispatcherConsole {
     const added = this.alerts.add(events, { live });
     ambState.events = this.alerts.events;
     if (live) ambState.eventsReceived += added.length;
+    if (live) this.actions.location.applyEvents(added);
     const oldestFirst = [...added].sort((a, b) => parseTime(a.at) - parseTime(b.at) || a.id - b.id);
     const statusChanges = oldestFirst.filter((event) => event.kind === 'status_change');
     if (!live) {

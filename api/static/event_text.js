@@ -58,6 +58,10 @@ const SENTENCES = {
   sos: (c) => t('event.sos', { c }),
   alarm: (c, e, d) => t('event.alarm', { c, a: alarmName(d.alarm) }),
   door_opened: (c) => t('event.door', { c }),
+  journey_reassigned: (c, e, d) => t('event.reassigned', { c, r: t(`reason.${d.reason}`) }),
+  caller_location: (c, e, d) => t('event.callerLocation', { m: Math.round(d.accuracy_m ?? 0) }),
+  caller_location_refused: () => t('event.callerLocationRefused'),
+  incident_moved: (c) => t('event.incidentMoved', { c }),
   destination_changed: (c, e, d, ctx) =>
     t('event.destination', {
       c,

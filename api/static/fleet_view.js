@@ -15,7 +15,7 @@ export class FleetView {
    * `onSelect(id, { pan })`, `onJourney(id)`, `onListChanged()` (after a whole list),
    * `onMoved(id)` (a new current position), `onAuthError()`.
    */
-  constructor({ client, offlineAfterS, onSelect, onJourney, onListChanged, onMoved, onAuthError }) {
+  constructor({ client, offlineAfterS, onSelect, onJourney, onListChanged, onMoved, onAuthError, detailExtra = null }) {
     this.client = client;
     this.offlineAfterS = offlineAfterS;
     this.onSelect = onSelect;
@@ -34,6 +34,7 @@ export class FleetView {
       onSelect: (id) => onSelect(id, { pan: true }),
       onFit: () => this.layer?.fitAll(),
       onJourney,
+      detailExtra,
     });
   }
 

@@ -8,6 +8,7 @@ import { byId, h, setData, setText } from './dom.js';
 import { formatDistance, formatMinutes, formatShortTime } from './format.js';
 import { addStrings, lang, t } from './i18n.js';
 import { PAGES } from './session.js';
+import { CallerLocation } from './caller_location.js';
 import { statusLabel } from './status.js';
 
 addStrings({
@@ -28,6 +29,13 @@ addStrings({
     'actions.open': 'Mở',
     'actions.unavailable': 'Máy chủ chưa hỗ trợ link theo dõi cho người gọi.',
     'actions.replay': 'Xem lại lộ trình',
+    'actions.reassign': 'Thay xe (xe nhanh nhất)',
+    'actions.units': 'Các xe của sự cố',
+    'actions.addUnit': 'Gửi thêm xe (xe nhanh nhất)',
+    'actions.reassignReason': 'Lý do thay xe',
+    'reason.breakdown': 'hỏng xe',
+    'reason.accident': 'tai nạn',
+    'reason.diverted': 'điều sang ca khác',
     'actions.failed': 'Không thực hiện được: {e}',
     'actions.forbidden': 'Tài khoản này không có quyền thực hiện thao tác này.',
     'actions.done': 'Đã lưu.',
@@ -49,6 +57,13 @@ addStrings({
     'actions.open': 'Open',
     'actions.unavailable': 'This server does not offer caller tracking links yet.',
     'actions.replay': 'Replay the route',
+    'actions.reassign': 'Replace the unit (fastest available)',
+    'actions.units': 'Units at this incident',
+    'actions.addUnit': 'Send another unit (fastest available)',
+    'actions.reassignReason': 'Why the unit is replaced',
+    'reason.breakdown': 'breakdown',
+    'reason.accident': 'accident',
+    'reason.diverted': 'diverted',
     'actions.failed': 'Could not do it: {e}',
     'actions.forbidden': 'This account may not do this.',
     'actions.done': 'Saved.',
@@ -82,7 +97,8 @@ export class JourneyActions {
    * `editor`: may change journeys; `hospitals()` lists the known hospitals; `onReplay(journey)`
    * opens the replay; `onChanged(journeyId)` after a change; `onAuthError()` when the session is gone.
    */
-  constructor({ client, editor, hospitals, onReplay, onChanged, onAuthError }) {
+  constructor({ client, editor, hospitals, onReplay, onChanged, onAuthError, siblings = () => [] }) {
+    this.siblings = siblings; // the open journeys known to the page (the same incident's among them)
     this.client = client;
     this.editor = editor;
     this.hospitals = hospitals;
@@ -98,11 +114,21 @@ export class JourneyActions {
     this.linkBusy = false;
     this.confirming = null;
     this.nearby = new Map(); // journey id -> hospitals ranked from its incident
+    this.location = new CallerLocation({
+      client,
+      onAuthError,
+      onChanged,
+      rerender: (journeyId) => {
+        if (this.journey?.id === journeyId) this.relabel();
+      },
+    });
   }
 
   /** Shows the actions for a journey; rebuilt only when what they depend on changed. */
   show(journey, { closed = false } = {}) {
-    const key = `${journey.id}|${journey.status}|${journey.destination_hospital_id}|${closed}|${lang()}`;
+    const incident = journey.incident_id ?? journey.id;
+    const units = this.siblings().filter((j) => (j.incident_id ?? j.id) === incident).map((j) => `${j.id}:${j.status}`);
+    const key = `${journey.id}|${journey.status}|${journey.destination_hospital_id}|${closed}|${lang()}|${units.join(',')}`;
     if (journey.id !== this.journey?.id) {
       this.message = null;
       this.confirming = null;
@@ -131,7 +157,14 @@ export class JourneyActions {
     const journey = this.journey;
     const parts = [];
     if (this.editor && !this.closed) {
-      parts.push(this.statusRow(journey), this.destinationRow(journey), this.callerRow(journey));
+      parts.push(
+        this.statusRow(journey),
+        this.destinationRow(journey),
+        this.callerRow(journey),
+        this.location.row(journey),
+        this.reassignRow(journey),
+        this.unitsRow(journey),
+      );
     }
     parts.push(h('div', { class: 'action-row' }, h('button', { type: 'button', id: 'journey-replay', class: 'btn', text: `▶ ${t('actions.replay')}`, onclick: () => this.onReplay(journey) })));
     if (this.message) parts.push(h('p', { id: 'journey-action-message', class: this.message.error ? 'form-error' : 'form-note', role: 'status', text: this.message.text() }));
@@ -208,6 +241,43 @@ export class JourneyActions {
         ),
       );
     }
+    return row;
+  }
+
+  /** A unit failed on the way: the fastest available ambulance takes the journey over. */
+  reassignRow(journey) {
+    const reason = h(
+      'select',
+      { id: 'journey-reassign-reason', 'aria-label': t('actions.reassignReason') },
+      ...['breakdown', 'accident', 'diverted'].map((r) => h('option', { value: r, text: t(`reason.${r}`) })),
+    );
+    const button = h('button', {
+      type: 'button',
+      id: 'journey-reassign',
+      class: 'btn',
+      text: `⇄ ${t('actions.reassign')}`,
+      onclick: () => this.run(() => this.client.reassign(journey.id, null, reason.value), journey),
+    });
+    return h('div', { class: 'action-row' }, h('h4', { class: 'detail-subtitle', text: t('actions.reassignReason') }), reason, button);
+  }
+
+  /** Several units for one incident: who else goes there, and a button sending one more. */
+  unitsRow(journey) {
+    const incident = journey.incident_id ?? journey.id;
+    const units = this.siblings().filter((j) => (j.incident_id ?? j.id) === incident);
+    const row = h('div', { class: 'action-row', id: 'incident-units' }, h('h4', { class: 'detail-subtitle', text: t('actions.units') }));
+    if (units.length > 1) {
+      row.append(h('p', { class: 'form-note', text: units.map((j) => `${j.call_sign} (${statusLabel(j.status)})`).join(' · ') }));
+    }
+    row.append(
+      h('button', {
+        type: 'button',
+        id: 'incident-add-unit',
+        class: 'btn',
+        text: `+ ${t('actions.addUnit')}`,
+        onclick: () => this.run(() => this.client.addUnit(journey.id, null), journey),
+      }),
+    );
     return row;
   }
 

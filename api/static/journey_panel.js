@@ -272,6 +272,10 @@ class JourneyDetail {
         h('time', { datetime: entry.at ?? '', text: when ? when.time : '—' }),
         h('span', { text: `${from}${statusLabel(entry.to_status)}` }),
         h('span', { class: 'log-source', text: who }),
+        // A crew press made offline: its own time, sent later (when it reached the server).
+        entry.queued
+          ? h('span', { class: 'log-queued', text: t('journeys.queued', { t: formatEventTime(entry.logged_at)?.time ?? '' }) })
+          : null,
       );
     });
     this.log.replaceChildren(...items);

@@ -71,6 +71,7 @@ function safeNext() {
 export function destinationFor(user) {
   const next = safeNext();
   if (user?.role === 'hospital') return next && next.pathname === PAGES.board().pathname ? next : PAGES.board();
+  if (user?.role === 'crew') return PAGES.crew(); // a crew's tablet has one page
   return next ?? PAGES.dispatcher();
 }
 

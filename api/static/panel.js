@@ -24,14 +24,14 @@ export class FleetPanel {
    * `onSelect(id)` runs when a row is clicked; `onFit()` for the "show all" button;
    * `onJourney(id)` when the detail card's journey button is clicked.
    */
-  constructor({ onSelect, onFit, onJourney }) {
+  constructor({ onSelect, onFit, onJourney, detailExtra = null }) {
     this.onSelect = onSelect;
     this.list = byId('fleet-list');
     this.count = byId('fleet-count');
     this.summary = byId('fleet-summary');
     this.empty = byId('fleet-empty');
     this.filter = byId('fleet-filter');
-    this.detail = new VehicleDetail(() => this.onSelect(null), onJourney);
+    this.detail = new VehicleDetail(() => this.onSelect(null), onJourney, detailExtra);
     this.rows = new Map();
     this.selectedId = null;
     this.query = '';
@@ -213,8 +213,11 @@ export class FleetPanel {
 
 /** The details card of the selected vehicle at the bottom of the panel. */
 class VehicleDetail {
-  constructor(onClose, onJourney) {
+  /** `extra` (optional): { root, show(vehicle) }, placed under the fields (the crew's QR code). */
+  constructor(onClose, onJourney, extra = null) {
     this.root = byId('vehicle-detail');
+    this.extra = extra;
+    if (extra) this.root.append(extra.root);
     this.title = byId('detail-callsign');
     this.fields = new Map();
     const list = byId('detail-fields');
@@ -239,6 +242,7 @@ class VehicleDetail {
     this.root.hidden = false;
     this.root.dataset.vehicleId = String(vehicle.id);
     setText(this.title, vehicle.call_sign || vehicle.plate || String(vehicle.id));
+    this.extra?.show(vehicle);
     const position = vehicle.position ?? {};
     setStatusPill(this.dutyPill, vehicle.status);
     if (vehicle.journey_id !== null && vehicle.journey_id !== undefined) {

@@ -6,7 +6,7 @@
 import { ApiError, AuthError, createApiClient } from './api.js';
 import { clearToken, takeTokenFromUrl } from './auth.js';
 
-export const ROLES = ['admin', 'dispatcher', 'hospital', 'viewer'];
+export const ROLES = ['admin', 'dispatcher', 'hospital', 'viewer', 'crew'];
 const EDITORS = ['admin', 'dispatcher'];
 
 /** Page addresses, resolved from this module (/static/…) so they work behind a path prefix too. */
@@ -14,6 +14,7 @@ export const PAGES = {
   dispatcher: () => new URL('../', import.meta.url),
   board: () => new URL('../board', import.meta.url),
   analytics: () => new URL('../analytics', import.meta.url),
+  crew: () => new URL('../crew', import.meta.url),
   login: () => new URL('../login', import.meta.url),
 };
 

@@ -46,6 +46,11 @@ MAX_FORM_FIELDS = 200
 RETRY = {"Retry-After": "1"}
 UNAUTHORIZED = "unauthorized"
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+PREFLIGHT = {
+    "Access-Control-Allow-Methods": "POST",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "600",
+}
 # Compared against when there is no device (or no token): the same work as a real comparison.
 _NO_HASH = hash_device_token("")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -61,6 +66,7 @@ class OsmAndLimits:
     require_token: bool = True  # False: a registered device without a token is accepted (counted)
     naive_time_zone: str = "UTC"  # zone of timestamps sent without an offset
     trusted_proxies: tuple[Network, ...] = ()  # reverse proxies whose X-Forwarded-For is believed
+    allowed_origins: tuple[str, ...] = ()  # web pages that may post fixes (a crew tablet's browser)
 
 
 class HttpError(Exception):
@@ -102,6 +108,13 @@ class OsmAndApp:
         request = Request(scope, receive)
         client = request.client
         peer = f"{client.host}:{client.port}" if client else "?"
+        cors = self._cors(request)
+        if request.method == "OPTIONS":  # a browser's preflight: answered from the headers alone
+            preflight = Response(
+                status_code=204 if cors else 403, headers={**cors, **PREFLIGHT} if cors else None
+            )
+            await preflight(scope, receive, send)
+            return
         try:
             await self._handle(request, peer)
             response: Response = Response(status_code=200)
@@ -115,7 +128,15 @@ class OsmAndApp:
             self._ingest.refuse_error(exc, PROTOCOL, peer)
             response = PlainTextResponse(f"{Reason.DECODE_ERROR}\n", 400)
         metrics.HTTP_RESPONSES.labels(PROTOCOL, str(response.status_code)).inc()
+        response.headers.update(cors)
         await response(scope, receive, send)
+
+    def _cors(self, request: Request) -> dict[str, str]:
+        """CORS headers for a page of an allowed origin (a crew tablet's browser), else none."""
+        origin = request.headers.get("origin", "").rstrip("/")
+        if not origin or origin not in self._limits.allowed_origins:
+            return {}
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
     async def _handle(self, request: Request, peer: str) -> None:
         metrics.FRAMES.labels(PROTOCOL).inc()

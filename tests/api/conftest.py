@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from accounts.users import hash_password
+from tracking.fleet import register_vehicle
 
 ROLES = ("admin", "dispatcher", "hospital", "viewer")
 PASSWORD = "correct horse battery staple"
@@ -32,12 +33,17 @@ class Browser:
 
 
 def add_user(
-    db: psycopg.Connection, username: str, role: str, hospital_id: int | None = None, password: str = PASSWORD
+    db: psycopg.Connection,
+    username: str,
+    role: str,
+    hospital_id: int | None = None,
+    password: str = PASSWORD,
+    vehicle_id: int | None = None,
 ) -> int:
     row = db.execute(
-        "INSERT INTO users (username, display_name, password_hash, role, hospital_id)"
-        " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-        (username, username.title(), hash_password(password), role, hospital_id),
+        "INSERT INTO users (username, display_name, password_hash, role, hospital_id, vehicle_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+        (username, username.title(), hash_password(password), role, hospital_id, vehicle_id),
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -72,3 +78,18 @@ def browsers(api_server: str, users: dict[str, str]) -> Iterator[dict[str, Brows
     yield signed_in
     for browser in signed_in.values():
         browser.client.close()
+
+
+@pytest.fixture
+def crew_vehicle(db: psycopg.Connection) -> int:
+    """The vehicle of the crew account (115-C1)."""
+    return register_vehicle(db, "43A77001", "115-C1").id
+
+
+@pytest.fixture
+def crew_browser(api_server: str, db: psycopg.Connection, crew_vehicle: int) -> Iterator[Browser]:
+    """A tablet signed in as the crew of `crew_vehicle`."""
+    add_user(db, "test-crew", "crew", vehicle_id=crew_vehicle)
+    browser = sign_in(api_server, "test-crew")
+    yield browser
+    browser.client.close()

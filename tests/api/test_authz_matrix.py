@@ -24,8 +24,10 @@ try:
 except ImportError:  # FastAPI before lazily included routers: app.routes is already flat
     iter_route_contexts = None  # type: ignore[assignment]
 
-PUBLIC = frozenset({"anonymous", *ROLES})
-ANY = frozenset(ROLES)
+PUBLIC = frozenset({"anonymous", *ROLES, "crew"})
+ANY = frozenset(ROLES)  # every role but crew (a crew sees only its own vehicle and journey)
+MAP = frozenset({*ROLES, "crew"})  # the map's base layers
+CREW = frozenset({"crew"})
 FLEET = frozenset({"admin", "dispatcher", "viewer"})
 EDITORS = frozenset({"admin", "dispatcher"})
 ADMIN = frozenset({"admin"})
@@ -54,9 +56,29 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): Rule(PUBLIC),
     ("POST", "/api/v1/auth/login"): Rule(PUBLIC),
     ("GET", "/api/v1/public/track/{token}"): Rule(PUBLIC, "/api/v1/public/track/not-a-token"),
+    ("GET", "/crew"): Rule(PUBLIC),
+    ("GET", "/locate/{token}"): Rule(PUBLIC, "/locate/not-a-token"),
+    ("GET", "/api/v1/public/locate/{token}"): Rule(PUBLIC, "/api/v1/public/locate/not-a-token"),
+    ("POST", "/api/v1/public/locate/{token}"): Rule(PUBLIC, "/api/v1/public/locate/not-a-token"),
+    ("POST", "/api/v1/public/locate/{token}/refuse"): Rule(
+        PUBLIC, "/api/v1/public/locate/not-a-token/refuse"
+    ),
+    ("POST", "/api/v1/journeys/{journey_id}/location-request"): Rule(EDITORS),
+    ("POST", "/api/v1/location-requests"): Rule(EDITORS),
+    ("GET", "/api/v1/location-requests/{request_id}"): Rule(FLEET),
+    ("POST", "/api/v1/location-requests/{request_id}/accept"): Rule(EDITORS),
+    ("POST", "/api/v1/crew/tracker"): Rule(CREW),
+    ("GET", "/crew/sw.js"): Rule(PUBLIC),
+    ("GET", "/crew/manifest.webmanifest"): Rule(PUBLIC),
+    ("POST", "/api/v1/auth/crew-code"): Rule(PUBLIC),
     # Session.
-    ("GET", "/api/v1/auth/me"): Rule(ANY),
-    ("POST", "/api/v1/auth/logout"): Rule(ANY, sessions_only=True),
+    ("GET", "/api/v1/auth/me"): Rule(MAP),
+    ("POST", "/api/v1/auth/logout"): Rule(MAP, sessions_only=True),
+    # The crew's tablet: its own vehicle and journey only; sign-in codes issued by dispatchers.
+    ("GET", "/api/v1/crew/journey"): Rule(CREW),
+    ("POST", "/api/v1/crew/status"): Rule(CREW),
+    ("POST", "/api/v1/crew/destination"): Rule(CREW),
+    ("POST", "/api/v1/vehicles/{vehicle_id}/crew-code"): Rule(EDITORS),
     # Accounts and keys: admins only.
     ("GET", "/api/v1/users"): Rule(ADMIN),
     ("POST", "/api/v1/users"): Rule(ADMIN),
@@ -80,11 +102,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/journeys/{journey_id}/geojson"): Rule(ANY),
     ("GET", "/api/v1/journeys/{journey_id}/replay"): Rule(ANY),
     ("POST", "/api/v1/journeys/{journey_id}/caller-link"): Rule(EDITORS),
+    ("POST", "/api/v1/journeys/{journey_id}/reassign"): Rule(EDITORS),
+    ("POST", "/api/v1/journeys/{journey_id}/units"): Rule(EDITORS),
     # Hospitals, map, geofences, events.
-    ("GET", "/api/v1/hospitals"): Rule(ANY),
+    ("GET", "/api/v1/hospitals"): Rule(MAP),
     ("GET", "/api/v1/hospitals/{hospital_id}/inbound"): Rule(ANY),  # own hospital: see conftest
-    ("GET", "/api/v1/config"): Rule(ANY),
-    ("GET", "/api/v1/roads"): Rule(ANY),
+    ("GET", "/api/v1/config"): Rule(MAP),
+    ("GET", "/api/v1/roads"): Rule(MAP),
     ("GET", "/api/v1/geofences"): Rule(ANY),
     ("POST", "/api/v1/geofences"): Rule(EDITORS),
     ("GET", "/api/v1/geofences/{geofence_id}"): Rule(ANY),
@@ -157,7 +181,7 @@ class Caller:
         return httpx.request(method, self.base + path, headers=headers, json=body, timeout=15)
 
 
-CALLERS = ["anonymous"] + [f"key:{r}" for r in ROLES] + [f"session:{r}" for r in ROLES]
+CALLERS = ["anonymous"] + [f"key:{r}" for r in ROLES] + [f"session:{r}" for r in (*ROLES, "crew")]
 
 
 @pytest.fixture
@@ -167,6 +191,8 @@ def caller(request: pytest.FixtureRequest, api_server: str, keys: dict[str, str]
         return Caller("anonymous", None, base=api_server)
     if kind == "key":
         return Caller("key", role, key=keys[role], base=api_server)
+    if role == "crew":
+        return Caller("session", role, browser=request.getfixturevalue("crew_browser"), base=api_server)
     browsers: dict[str, Browser] = request.getfixturevalue("browsers")  # signing in costs argon2 time
     return Caller("session", role, browser=browsers[role], base=api_server)
 
@@ -190,6 +216,7 @@ def concrete(method: str, path: str, rule: Rule, own_hospital: int) -> str:
         .replace("{geofence_id}", str(MISSING))
         .replace("{user_id}", str(MISSING))
         .replace("{key_id}", str(MISSING))
+        .replace("{request_id}", str(MISSING))
     )
 
 

@@ -23,7 +23,7 @@ from tests.api.conftest import ROLES
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES_PER_OPERATION = 15  # per role and generation mode: 37 operations x 4 roles x 2 modes
+EXAMPLES_PER_OPERATION = 10  # per role and generation mode: ~60 operations x 4 roles x 2 modes
 # Operations that take a second or more per answer get fewer, so the check stays within its time:
 # the monthly PDF (matplotlib draws 4 pages; rendered and looked at in tests/analytics/test_api.py),
 # the stations' reach (one pgRouting search up to the asked minutes) and the analytics summary.

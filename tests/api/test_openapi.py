@@ -16,6 +16,9 @@ from tests.api.test_dispatcher_page import CHROMIUM, CHROMIUM_ARGS
 PUBLIC_OPERATIONS = {
     ("post", "/api/v1/auth/login"),
     ("get", "/api/v1/public/track/{token}"),
+    ("get", "/api/v1/public/locate/{token}"),
+    ("post", "/api/v1/public/locate/{token}"),
+    ("post", "/api/v1/public/locate/{token}/refuse"),
     ("get", "/healthz"),
 }
 
