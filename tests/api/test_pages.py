@@ -7,7 +7,10 @@ import pytest
 from api.routes.pages import render
 
 
-@pytest.mark.parametrize("page", ["index.html", "board.html", "login.html", "track.html", "analytics.html"])
+@pytest.mark.parametrize(
+    "page",
+    ["index.html", "board.html", "login.html", "track.html", "analytics.html", "crew.html", "locate.html"],
+)
 def test_every_include_is_resolved(page: str) -> None:
     html = render(page)
     assert html is not None
