@@ -115,14 +115,14 @@ ensure_admin() {
   pw=$(admin_password)
   # Add, or (it exists: a node restarted on its state) set the password. Not decided from
   # list_users, which a node still booting may answer empty.
-  if ! ctl -q add_user "$ADMIN_USER" "$pw" >/dev/null 2>&1; then
-    ctl -q change_password "$ADMIN_USER" "$pw" >/dev/null
+  if ! ctl -q add_user -- "$ADMIN_USER" "$pw" >/dev/null 2>&1; then
+    ctl -q change_password -- "$ADMIN_USER" "$pw" >/dev/null
   fi
   ctl -q set_user_tags "$ADMIN_USER" administrator >/dev/null
   ctl -q set_permissions -p / "$ADMIN_USER" '.*' '.*' '.*' >/dev/null
   ctl -q delete_user guest >/dev/null 2>&1 || true
   if [ "${AMB_BROKER_MQTT_ANONYMOUS:-}" = 1 ]; then
-    ctl -q add_user "$ANON_USER" "$(anonymous_password)" >/dev/null 2>&1 || true
+    ctl -q add_user -- "$ANON_USER" "$(anonymous_password)" >/dev/null 2>&1 || true
     ctl -q set_permissions -p / "$ANON_USER" '.*' '.*' '.*' >/dev/null
   fi
 }
