@@ -17,7 +17,7 @@ from roads.routing import NoRouteError, RoutePoint, route
 from runtime.db import query
 from tracking.eta_calibration import cached_calibration
 from tracking.journey_machine import CLOSED_STATUSES
-from tracking.journeys import JourneyConflictError, JourneyNotFoundError
+from tracking.journeys import lock_open_journey
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,7 @@ async def issue_caller_link(conn: AsyncConnection, journey_id: int, created_by: 
     returned once: only its hash is stored."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
     async with conn.transaction():
-        cur = await conn.execute("SELECT status FROM journeys WHERE id = %s FOR UPDATE", (journey_id,))
-        row = await cur.fetchone()
-        if row is None:
-            raise JourneyNotFoundError(f"no journey with id {journey_id}")
-        if row[0] in CLOSED_STATUSES:
-            raise JourneyConflictError(f"journey {journey_id} is {row[0]}")
+        await lock_open_journey(conn, journey_id)
         await conn.execute(
             "UPDATE caller_links SET revoked_at = now() WHERE journey_id = %s AND revoked_at IS NULL",
             (journey_id,),

@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 
 from fixes.model import iso_utc
 from tracking.journey_machine import CLOSED_STATUSES
-from tracking.journeys import JourneyConflictError, JourneyNotFoundError, get_journey
+from tracking.journeys import JourneyConflictError, get_journey, lock_open_journey
 from tracking.tracking_store import insert_event
 from tracking.vehicle_rules import EventDraft
 
@@ -79,12 +79,7 @@ async def issue_location_request(
     token = secrets.token_urlsafe(TOKEN_BYTES)
     async with conn.transaction():
         if journey_id is not None:
-            cur = await conn.execute("SELECT status FROM journeys WHERE id = %s FOR UPDATE", (journey_id,))
-            row = await cur.fetchone()
-            if row is None:
-                raise JourneyNotFoundError(f"no journey with id {journey_id}")
-            if row[0] in CLOSED_STATUSES:
-                raise JourneyConflictError(f"journey {journey_id} is {row[0]}")
+            await lock_open_journey(conn, journey_id)
         async with conn.cursor(row_factory=dict_row) as cur2:
             await cur2.execute(
                 f"INSERT INTO location_requests (journey_id, token_hash, created_by, expires_at)"

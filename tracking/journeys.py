@@ -66,6 +66,18 @@ def journey_json(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+async def lock_open_journey(conn: AsyncConnection, journey_id: int) -> str:
+    """Lock an open journey's row (in the caller's transaction) and return its status; a journey
+    that does not exist or is closed raises."""
+    cur = await conn.execute("SELECT status FROM journeys WHERE id = %s FOR UPDATE", (journey_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise JourneyNotFoundError(f"no journey with id {journey_id}")
+    if row[0] in CLOSED_STATUSES:
+        raise JourneyConflictError(f"journey {journey_id} is {row[0]}")
+    return str(row[0])
+
+
 async def get_journey(conn: AsyncConnection, journey_id: int) -> dict[str, Any]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
