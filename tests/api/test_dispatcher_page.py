@@ -31,6 +31,16 @@ CHROMIUM_ARGS = [
 ]
 
 
+def open_journey_card(browser, api_server: str, key: str, journey_id: int):  # type: ignore[no-untyped-def]
+    """A dispatcher's page (signed in with `key`) with the journey's card open; the page."""
+    desk = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    desk.goto(f"{api_server}/#token={key}")
+    desk.wait_for_function("() => window.ambState.connected", timeout=20_000)
+    desk.click("#tab-journeys")
+    desk.click(f"#journey-list li[data-journey-id='{journey_id}']")
+    return desk
+
+
 def positions(page) -> dict[str, tuple[float, float]]:  # type: ignore[no-untyped-def]
     return page.evaluate(
         """() => Object.fromEntries(Object.values(window.ambState.vehicles)

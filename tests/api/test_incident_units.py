@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from accounts.access import create_api_key
-from tests.api.test_dispatcher_page import CHROMIUM, CHROMIUM_ARGS
+from tests.api.test_dispatcher_page import CHROMIUM, CHROMIUM_ARGS, open_journey_card
 from tests.api.test_journeys_api import call, dispatch, first_hospitals
 from tracking.fleet import register_device, register_vehicle
 
@@ -97,11 +97,7 @@ def test_the_dispatcher_sends_another_unit_from_the_journey_card(
     jid = dispatch(api_server, key, first).json()["id"]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        desk = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-        desk.goto(f"{api_server}/#token={key}")
-        desk.wait_for_function("() => window.ambState.connected", timeout=20_000)
-        desk.click("#tab-journeys")
-        desk.click(f"#journey-list li[data-journey-id='{jid}']")
+        desk = open_journey_card(browser, api_server, key, jid)
         desk.click("#incident-add-unit")
         desk.wait_for_function(
             f"() => Object.values(window.ambState.journeys).filter(j => j.incident_id === {jid}).length === 2",

@@ -15,7 +15,7 @@ import pytest
 from accounts.access import create_api_key
 from accounts.location_requests import token_hash
 from api.redact import redact
-from tests.api.test_dispatcher_page import CHROMIUM, CHROMIUM_ARGS
+from tests.api.test_dispatcher_page import CHROMIUM, CHROMIUM_ARGS, open_journey_card
 from tests.api.test_journeys_api import call, dispatch
 from tracking.fleet import register_vehicle
 
@@ -120,11 +120,7 @@ def test_a_callers_phone_shares_its_position_and_the_dispatcher_accepts_it(
     jid = dispatch(api_server, key, vehicle_id).json()["id"]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        desk = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-        desk.goto(f"{api_server}/#token={key}")
-        desk.wait_for_function("() => window.ambState.connected", timeout=20_000)
-        desk.click("#tab-journeys")
-        desk.click(f"#journey-list li[data-journey-id='{jid}']")
+        desk = open_journey_card(browser, api_server, key, jid)
         desk.click("#location-request")
         desk.wait_for_selector("#location-request-url")
         url = desk.input_value("#location-request-url")
