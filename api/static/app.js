@@ -91,6 +91,9 @@ class DispatcherConsole {
         ambState.journeys = journeys;
         // Dispatch sentences name the incident's address, known once the journey is.
         this.alerts?.relabel();
+        // Another unit sent to the open card's incident: its units row lists it (rebuilt only if changed).
+        const open = this.actions.journey;
+        if (open) this.actions.show(journeys[open.id] ?? open, { closed: this.actions.closed });
       },
       onEtas: (etas) => {
         ambState.etas = etas;
