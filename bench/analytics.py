@@ -44,7 +44,7 @@ from runtime.db import apply_schema
 from tracking.fleet import seed_demo_fleet
 
 URL = os.environ.get(
-    "AMB_BENCH_ANALYTICS_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5432/ambulance_bench_analytics"
+    "AMB_BENCH_ANALYTICS_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5488/ambulance_bench_analytics"
 )
 NETWORK = [DEFAULT_DATA_DIR / "roads-central.geojson", DEFAULT_DATA_DIR / "haichau-central.osm.pbf"]
 END = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)

@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,8 +25,10 @@ from tracking.fleet import register_device, register_vehicle
 from tracking.geofences import ensure_default_geofences
 from tracking.settings import TrackingSettings
 
+REPO = Path(__file__).resolve().parent.parent
+PROJECT_PG_PORT = 5488  # scripts/postgres.sh: the project's own PostgreSQL server
 BENCH_DATABASE_URL = os.environ.get(
-    "AMB_BENCH_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5432/ambulance_bench"
+    "AMB_BENCH_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5488/ambulance_bench"
 )
 # Emptied before every scenario (CASCADE takes journeys, events and vehicle state with the vehicles).
 MUTABLE_TABLES = (
@@ -48,13 +51,13 @@ def ensure_database(url: str = BENCH_DATABASE_URL) -> None:
         if "does not exist" not in str(exc):
             raise
     parts = urlsplit(url)
-    name, owner = parts.path.lstrip("/"), parts.username or "amb"
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else ["sudo", "-u", "postgres"]
-    subprocess.run(
-        [*as_postgres, "psql", "-X", "-q", "-c", f'CREATE DATABASE "{name}" OWNER "{owner}"'], check=True
-    )
-    extensions = "CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS pgrouting;"
-    subprocess.run([*as_postgres, "psql", "-X", "-q", "-d", name, "-c", extensions], check=True)
+    if parts.port != PROJECT_PG_PORT:
+        raise SystemExit(
+            f"{url}: create this database yourself (only the project's server, port {PROJECT_PG_PORT}, is set up here)"
+        )
+    # The project's own server (scripts/postgres.sh) creates it, with PostGIS and pgRouting.
+    env = {**os.environ, "AMB_PG_DB": parts.path.lstrip("/"), "AMB_PG_PORT": str(PROJECT_PG_PORT)}
+    subprocess.run(["bash", str(REPO / "scripts/postgres.sh"), "start"], env=env, check=True)
 
 
 @contextlib.contextmanager

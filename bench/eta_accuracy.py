@@ -72,7 +72,7 @@ from runtime.config import DEFAULT_DATA_DIR
 from runtime.db import apply_schema, query
 from tracking.fleet import register_device, register_vehicle
 
-URL = os.environ.get("AMB_BENCH_ETA_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5432/ambulance_bench_eta")
+URL = os.environ.get("AMB_BENCH_ETA_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5488/ambulance_bench_eta")
 CENTRAL = DEFAULT_DATA_DIR / "roads-central.geojson"
 NETWORKS = {"central": [CENTRAL], "make-run": [CENTRAL, DEFAULT_DATA_DIR / "haichau-central.osm.pbf"]}
 STOPPED_FIX_S = 60  # a stopped tracker reports once a minute

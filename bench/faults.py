@@ -62,7 +62,12 @@ class Postgres:
     port: int
 
     def _run(self, command: str) -> str:
-        env = {**os.environ, "AMB_PG_DIR": str(self.state_dir), "AMB_PG_PORT": str(self.port)}
+        env = {
+            **os.environ,
+            "AMB_PG_DIR": str(self.state_dir),
+            "AMB_PG_PORT": str(self.port),
+            "AMB_PG_DB": "ambulance_faults",
+        }
         result = subprocess.run(
             ["bash", str(REPO / "scripts/postgres.sh"), command],
             env=env,

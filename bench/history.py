@@ -38,7 +38,7 @@ from bench.database import device_ids, ensure_database, prepare_database, regist
 from bench.motion import Motion
 
 URL = os.environ.get(
-    "AMB_BENCH_HISTORY_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5432/ambulance_scale_year"
+    "AMB_BENCH_HISTORY_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5488/ambulance_scale_year"
 )
 COLUMNS = (
     "device_id, vehicle_id, fix_time, received_at, stored_at, geom, speed_kmh, course, valid, late, protocol"

@@ -39,7 +39,7 @@ from runtime.config import DEFAULT_DATA_DIR
 from runtime.db import apply_schema
 
 URL = os.environ.get(
-    "AMB_BENCH_ROUTING_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5432/ambulance_bench_routing"
+    "AMB_BENCH_ROUTING_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5488/ambulance_bench_routing"
 )
 NETWORK = [DEFAULT_DATA_DIR / "roads-central.geojson", DEFAULT_DATA_DIR / "haichau-central.osm.pbf"]
 AT = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)  # 08:30 in Da Nang

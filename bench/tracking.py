@@ -39,7 +39,7 @@ from tracking.settings import TrackingSettings
 from tracking.worker import TrackingWorker
 
 URL = os.environ.get(
-    "AMB_BENCH_TRACKING_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5432/ambulance_bench_tracking"
+    "AMB_BENCH_TRACKING_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5488/ambulance_bench_tracking"
 )
 BBOX = (16.02, 108.16, 16.10, 108.26)  # south, west, north, east: central Da Nang
 RESULTS = Path(__file__).resolve().parent / "results" / "tracking.json"

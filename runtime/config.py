@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / "data" / "danang"
 
 # Dev-only credentials: accepted when AMB_ENV=development, refused anywhere else.
-DEV_DATABASE_URL = "postgresql://amb:amb@127.0.0.1:5432/ambulance"
+DEV_DATABASE_URL = "postgresql://amb:amb@127.0.0.1:5488/ambulance"
 DEV_DATABASE_PASSWORD = "amb"  # noqa: S105 - the dev password, refused in production
 DEV_AMQP_URL = "amqp://127.0.0.1:5673/"
 

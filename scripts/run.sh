@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 export AMB_ENV=${AMB_ENV:-development}
-export AMB_DATABASE_URL=${AMB_DATABASE_URL:-postgresql://amb:amb@127.0.0.1:5432/ambulance}
+export AMB_DATABASE_URL=${AMB_DATABASE_URL:-postgresql://amb:amb@127.0.0.1:${AMB_PG_PORT:-5488}/ambulance}
 # The project's RabbitMQ node (scripts/broker.sh): devices' MQTT on 1884, services' AMQP on 5673.
 export AMB_BROKER_MQTT_PORT=${AMB_BROKER_MQTT_PORT:-${AMB_BROKER_PORT:-1884}}
 export AMB_BROKER_AMQP_PORT=${AMB_BROKER_AMQP_PORT:-5673}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent local set-up, shared by `make run` and `make test`:
 #   Debian packages (PostgreSQL + PostGIS + pgRouting, RabbitMQ, Python venv; Chromium and poppler for tests),
-#   PostgreSQL started on 127.0.0.1, the dev role and databases, the Python virtualenv.
+#   the project's PostgreSQL server (scripts/postgres.sh) with the dev role and databases, the Python virtualenv.
 # usage: scripts/setup.sh [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,34 +40,11 @@ pkgs=(postgresql-"$PG_VERSION"-postgis-3 postgresql-"$PG_VERSION"-pgrouting rabb
 apt_install $(missing_pkgs "${pkgs[@]}")
 
 # --- PostgreSQL ------------------------------------------------------------------------------
-if ! pg_isready -q -h 127.0.0.1 -p 5432; then
-  if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -q "^$PG_VERSION/main$"; then
-    log "creating PostgreSQL cluster $PG_VERSION/main"
-    as_root pg_createcluster "$PG_VERSION" main
-  fi
-  log "starting PostgreSQL $PG_VERSION"
-  as_root pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main start || true
-  for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
-  pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL did not start" >&2; exit 1; }
-fi
-
-psql_super() { as_root runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 "$@"; }
-# Dev-only role and password (refused by the services when AMB_ENV=production).
-psql_super -d postgres <<'SQL'
-SELECT 'CREATE ROLE amb LOGIN PASSWORD ''amb'''
-WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'amb') \gexec
-SQL
-dbs=(ambulance)
-[ "$want_test" = 1 ] && dbs+=(ambulance_test)
-for db in "${dbs[@]}"; do
-  psql_super -d postgres -c "SELECT 1" >/dev/null
-  if [ -z "$(psql_super -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
-    log "creating database $db"
-    psql_super -d postgres -c "CREATE DATABASE $db OWNER amb"
-  fi
-  # Extensions need a superuser; the schema (applied as amb) then finds them in place.
-  psql_super -d "$db" -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS pgrouting;"
-done
+# The project's own server (scripts/postgres.sh: .run/postgres, port 5488), not the machine's.
+dbs=ambulance
+[ "$want_test" = 1 ] && dbs="ambulance ambulance_test"
+log "PostgreSQL (project server on 127.0.0.1:${AMB_PG_PORT:-5488}): $dbs"
+AMB_PG_DB=$dbs PG_VERSION=$PG_VERSION bash scripts/postgres.sh start
 
 # --- Python ------------------------------------------------------------------------------------
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import aiomqtt, fastapi, psycopg" 2>/dev/null \

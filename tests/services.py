@@ -26,7 +26,7 @@ from runtime.config import AmqpEndpoint
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATABASE_URL = os.environ.get(
-    "AMB_TEST_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5432/ambulance_test"
+    "AMB_TEST_DATABASE_URL", "postgresql://amb:amb@127.0.0.1:5488/ambulance_test"
 )
 
 

@@ -9,14 +9,16 @@
   (`?sslmode=require` or another host slipped through).
 
 docker-compose.yml and the Caddyfile are checked by reading them (no Docker engine in the tests);
-the database role is checked for real when the test can reach a superuser (Unix socket as root).
+the database role is checked for real when the test can reach a superuser (the project server's socket).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
+import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -35,7 +37,7 @@ from admin.db_role import grant_app_role
 from fixes.model import Fix
 from fixes.positions import PartitionCache, maintain_partitions, prepare_connection, store_fixes
 from runtime.config import DatabaseSettings
-from tests.services import TEST_DATABASE_URL
+from tests.services import REPO, TEST_DATABASE_URL
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_SERVICES = ("gateway", "tracker", "api")
@@ -189,9 +191,18 @@ def test_broker_auth_reads_service_passwords_from_the_environment(
 
 
 def _superuser_url() -> str | None:
-    """The test database over the Unix socket as this OS user, if that is a superuser."""
-    dbname = conninfo_to_dict(TEST_DATABASE_URL).get("dbname")
-    url = make_conninfo(dbname=str(dbname), connect_timeout=3)
+    """The test database over the project server's Unix socket (scripts/postgres.sh socket) as
+    this OS user, if that is a superuser there."""
+    params = conninfo_to_dict(TEST_DATABASE_URL)
+    socket = (
+        os.environ.get("AMB_TEST_PG_SOCKET")
+        or subprocess.run(
+            ["bash", str(REPO / "scripts/postgres.sh"), "socket"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    )
+    url = make_conninfo(
+        dbname=str(params.get("dbname")), host=socket, port=str(params.get("port") or 5488), connect_timeout=3
+    )
     try:
         with psycopg.connect(url) as conn:
             row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
