@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,18 @@ class MachineCpu:
         """Fraction of all cores busy (0..1) between `earlier` and this sample."""
         total = self.total_s - earlier.total_s
         return (self.busy_s - earlier.busy_s) / total if total > 0 else 0.0
+
+
+def rss_kib(pid: int | None) -> int:
+    """A process's resident memory (KiB), 0 when it is gone."""
+    if pid is None:
+        return 0
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            found = re.search(r"VmRSS:\s+(\d+)", f.read())
+    except OSError:
+        return 0
+    return int(found.group(1)) if found else 0
 
 
 def load_average() -> tuple[float, float, float]:

@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import random
-import re
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ import httpx
 import uvloop
 
 from bench.cluster import BrokerCluster
-from bench.cpu import load_average, process_cpu_s
+from bench.cpu import load_average, process_cpu_s, rss_kib
 from bench.database import (
     BENCH_DATABASE_URL,
     device_ids,
@@ -55,11 +54,7 @@ def alive(pid: int | None) -> bool:
 
 
 def rss_mib(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    with open(f"/proc/{pid}/status") as f:
-        found = re.search(r"VmRSS:\s+(\d+)", f.read())
-    return int(found.group(1)) / 1024 if found else 0.0
+    return rss_kib(pid) / 1024
 
 
 class Fleet:

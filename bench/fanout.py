@@ -43,7 +43,7 @@ import psycopg
 import tests.services as services
 from accounts.access import create_api_key
 from accounts.caller_links import issue_caller_link
-from bench.cpu import MachineCpu, load_average, process_cpu_s, wait_until_quiet
+from bench.cpu import MachineCpu, load_average, process_cpu_s, rss_kib, wait_until_quiet
 from bench.database import (
     BENCH_DATABASE_URL,
     device_ids,
@@ -137,15 +137,6 @@ def family(pid: int) -> list[int]:
     except OSError:
         kids = []
     return [pid, *(d for k in kids for d in family(k))]
-
-
-def rss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            found = re.search(r"VmRSS:\s+(\d+)", f.read())
-    except OSError:
-        return 0
-    return int(found.group(1)) if found else 0
 
 
 def scrape(port: int, key: str, name: str) -> float:

@@ -55,6 +55,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("publishers CPU per fix (us)", "cpu_us_per_fix.publishers", "{:.0f}"),
     ("websocket client CPU per fix (us)", "cpu_us_per_fix.websocket_client", "{:.0f}"),
     ("gateway CPU busy (% of one core, each)", "gateway_core_share_pct", "{:.0f}"),
+    ("gateway memory after the run (MiB RSS, all)", "gateway_rss_mib", "{:,.1f}"),
     ("broker CPU busy (% of one core, by node)", "broker_node_core_share_pct", "{:.0f}"),
     ("tracker CPU busy (% of one core)", "core_share_pct.tracker", "{:.0f}"),
     ("machine CPU busy (% of all cores)", "machine_busy_pct", "{:.0f}"),

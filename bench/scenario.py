@@ -19,7 +19,7 @@ import psycopg
 
 import tests.services as services
 from bench.cluster import BrokerCluster
-from bench.cpu import CpuMeter, load_average
+from bench.cpu import CpuMeter, load_average, rss_kib
 from bench.database import (
     BrokerAccounts,
     backend_pids,
@@ -120,6 +120,7 @@ def run_scenario(scenario: Scenario, database_url: str, workdir: Path) -> dict[s
             tracked_at = _wait_drained(conn, acked, scenario.tracking, timeout_s)
             _wait_progress(listener_progress, acked, timeout_s=10)
             usage = cpu.stop()
+            gateway_rss_kib = sum(rss_kib(pid) for pid in cpu.fixed["gateway"])
             stop_listener()
             listened = listener_done()
         metrics = stack.gateway_metrics()
@@ -148,6 +149,8 @@ def run_scenario(scenario: Scenario, database_url: str, workdir: Path) -> dict[s
         **figures(observed),
         **alarms,
         "broker_nodes": scenario.nodes,
+        # Every gateway's resident memory after the run (its per-device state: docs/benchmarks.md).
+        "gateway_rss_mib": round(gateway_rss_kib / 1024, 1),
         "ingest_queue_members": members,
         "ingest_queue_leader": leader,
         "load_before": load_before,

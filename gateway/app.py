@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -65,6 +66,9 @@ async def run_gateway(gateway: GatewaySettings, database: DatabaseSettings, brok
         fixes = FixIngest(gateway, registry, writer)
         fixes.on_events = relay_events
         fixes.contact = ContactLog(pool)
+        started = time.monotonic()
+        warmed = await fixes.warm(registry.entries())
+        log.info("what is stored of %d devices read in %.2f s", warmed, time.monotonic() - started)
         consumer = BrokerConsumer(
             broker.endpoint(),
             [MqttJsonHandler(fixes), OwnTracksHandler(fixes)],

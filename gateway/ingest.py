@@ -48,6 +48,7 @@ Clock = Callable[[], datetime]
 Decoded = tuple[DeviceEntry | None, Sequence[FixFields | Refusal]]
 # How far back the fix times of a device are read when this process first hears it (dedupe).
 HISTORY_LOOKBACK = timedelta(days=1)
+WARM_CHUNK = 1000  # devices read per query when the gateway warms its memory
 
 __all__ = ["Decoded", "FixIngest", "RefusalLog", "to_fix", "utc_now"]
 
@@ -288,32 +289,50 @@ class FixIngest:
         return await self.submit(transport, device, [fields], ack, received_at)
 
     async def _warm(self, device: DeviceEntry) -> None:
-        """On first hearing a device, read what is stored of it: the vehicle's latest position (the
-        reference of the impossible-jump judge) and the device's recent fix times and alarms (so
-        a restart de-duplicates as before it). A database error leaves the memory cold."""
-        device_id = device.device_id
-        if self._last.knows(device_id):
-            return
-        reference: Place | None = None
-        try:  # on the registry's pool: the ingest has no connection of its own
-            async with self._registry.pool.connection() as conn:
-                if device.vehicle_id is not None:
+        """On first hearing a device, read what is stored of it (see `warm`)."""
+        if not self._last.knows(device.device_id):
+            await self.warm([device])
+
+    async def warm(self, devices: Sequence[DeviceEntry], chunk: int = WARM_CHUNK) -> int:
+        """Read what is stored of devices not heard yet, `chunk` devices a query: each vehicle's
+        latest position (the reference of the impossible-jump judge) and each device's recent fix
+        times and alarms (so a restart de-duplicates as before it). The gateway warms every
+        registered device this way before it takes messages, so no device's first message waits
+        for its own queries (issue 14); a device registered later is warmed alone when first
+        heard. A database error leaves those devices cold (judged without history). Returns how
+        many devices were warmed."""
+        cold = [d for d in devices if not self._last.knows(d.device_id)]
+        for start in range(0, len(cold), chunk):
+            part = cold[start : start + chunk]
+            references: dict[int, Place] = {}
+            try:  # on the registry's pool: the ingest has no connection of its own
+                async with self._registry.pool.connection() as conn:
+                    vehicles = sorted({d.vehicle_id for d in part if d.vehicle_id is not None})
+                    if vehicles:
+                        cur = await conn.execute(
+                            "SELECT vehicle_id, fix_time, ST_Y(geom), ST_X(geom) FROM vehicle_latest"
+                            " WHERE vehicle_id = ANY(%s)",
+                            (vehicles,),
+                        )
+                        references = {r[0]: (r[1], r[2], r[3]) for r in await cur.fetchall()}
                     cur = await conn.execute(
-                        "SELECT fix_time, ST_Y(geom), ST_X(geom) FROM vehicle_latest WHERE vehicle_id = %s",
-                        (device.vehicle_id,),
+                        "SELECT d.id, p.fix_time, p.attributes->>'alarm' FROM unnest(%s::text[]) AS d(id)"
+                        " CROSS JOIN LATERAL (SELECT fix_time, attributes FROM positions"
+                        " WHERE device_id = d.id AND fix_time > now() - %s"
+                        " ORDER BY fix_time DESC LIMIT %s) AS p",
+                        ([d.device_id for d in part], HISTORY_LOOKBACK, self.settings.dedupe_window),
                     )
-                    row = await cur.fetchone()
-                    reference = None if row is None else (row[0], row[1], row[2])
-                cur = await conn.execute(
-                    "SELECT fix_time, attributes->>'alarm' FROM positions"
-                    " WHERE device_id = %s AND fix_time > now() - %s ORDER BY fix_time DESC LIMIT %s",
-                    (device_id, HISTORY_LOOKBACK, self.settings.dedupe_window),
+                    for device_id, fix_time, alarm in await cur.fetchall():
+                        self._recent.remember(device_id, fix_time, alarm)
+            except (psycopg.Error, OSError) as exc:
+                log.warning(
+                    "%s: stored history not read (%s); judged without it",
+                    part[0].device_id if len(part) == 1 else f"{len(part)} devices",
+                    type(exc).__name__,
                 )
-                for fix_time, alarm in reversed(await cur.fetchall()):
-                    self._recent.remember(device_id, fix_time, alarm)
-        except (psycopg.Error, OSError) as exc:
-            log.warning("%s: stored history not read (%s); judged without it", device_id, type(exc).__name__)
-        self._last.seed(device_id, reference)
+            for d in part:
+                self._last.seed(d.device_id, None if d.vehicle_id is None else references.get(d.vehicle_id))
+        return len(cold)
 
     def _accept_guarded(
         self, item: FixFields | Refusal, device: DeviceEntry, received_at: datetime, transport: str

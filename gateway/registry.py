@@ -80,6 +80,10 @@ class DeviceRegistry:
         """The gateway's database pool (the ingest reads what is stored of a device through it)."""
         return self._pool
 
+    def entries(self) -> list[DeviceEntry]:
+        """Every device of the last loaded copy."""
+        return list(self._devices.values())
+
     async def lookup(self, device_id: str) -> DeviceEntry | None:
         entry = self._devices.get(device_id)
         if entry is not None:

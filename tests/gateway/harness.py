@@ -38,6 +38,7 @@ class IngestHarness:
         self.writer = PositionBatchWriter(
             self.database_url, self.settings.batch_max_fixes, self.settings.flush_interval_ms / 1000, relay
         )
+        self.registry = registry
         self.ingest = FixIngest(self.settings, registry, self.writer)
         self.contact = self.ingest.contact = ContactLog(self.pool)
         self.task = asyncio.create_task(self.writer.run())

@@ -233,6 +233,36 @@ async def test_a_glitch_first_after_a_restart_is_flagged_and_locks_nothing_out(
     assert latest == (T0 + timedelta(seconds=81),)
 
 
+async def test_a_gateway_warms_every_registered_device_before_its_first_message(
+    database_url: str, db: psycopg.Connection, vehicle: tuple[int, str]
+) -> None:
+    """At start the gateway reads what is stored of every registered device in a few queries
+    (issue 14: no device's first message waits for its own): after that it judges a device's
+    first fix against its stored position without the database, here with its pool closed."""
+    _, device = vehicle
+    others = [f"{device}-{i}" for i in range(3)]
+    for i, other in enumerate(others):
+        plate = register_vehicle(db, f"43A2009{i}", f"115-W{i}").plate
+        register_device(db, other, "mqtt_json", plate)
+    async with JsonGateway(database_url, flush_interval_ms=20) as before_restart:
+        for s in range(0, 10, 2):
+            await before_restart.send(device, s, genuine(s))
+        await before_restart.writer.drain()
+    async with JsonGateway(database_url, flush_interval_ms=20) as gateway:
+        assert await gateway.registry.reload()
+        warmed = await gateway.ingest.warm(gateway.registry.entries())
+        assert warmed == 1 + len(others)
+        assert await gateway.ingest.warm(gateway.registry.entries()) == 0  # once
+        await gateway.pool.close()  # nothing more is read of the devices
+        await gateway.send(device, 20, GLITCH)  # first: judged against the stored position
+        await gateway.send(device, 22, genuine(22))
+        await gateway.writer.drain()
+    fixes = judged(db, device)
+    assert fixes.pop(20) == (False, "impossible_jump")
+    assert set(fixes) == {*range(0, 10, 2), 22}
+    assert all(f == (True, None) for f in fixes.values())
+
+
 async def test_one_glitch_in_a_track_is_flagged_and_the_rest_is_valid(
     database_url: str, db: psycopg.Connection, vehicle: tuple[int, str]
 ) -> None:
