@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=RoutingSettings().learn_days,
         help="learn from the fixes of this many days back (default AMB_ROUTING_LEARN_DAYS)",
     )
+    p = command(
+        "eta-accuracy",
+        commands.eta_accuracy,
+        "how the ETAs shown did against the arrivals (median, p90, bias, window), the first of each"
+        " journey leg apart",
+    )
+    p.add_argument("--days", type=commands.positive_days, default=1.0, help="arrivals of this many days back")
     p = command("seed-fleet", commands.seed_fleet, "register N demo ambulances and their emulated trackers")
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--prefix", default="emu-", help="device id prefix (see tracking.fleet.demo_device_id)")

@@ -26,7 +26,7 @@ from roads import importer as roads_import
 from roads import speed_learning
 from runtime.config import DatabaseSettings
 from runtime.progress import Heartbeat, Progress
-from tracking import fleet, geofences
+from tracking import eta_calibration, fleet, geofences
 from tracking.settings import TrackingSettings
 
 
@@ -66,6 +66,37 @@ def learn_speeds(conn: psycopg.Connection, args: argparse.Namespace) -> str:
             return await speed_learning.learn_speeds(aconn, until - timedelta(days=args.days), until)
 
     return asyncio.run(learn()).summary()
+
+
+def eta_accuracy(conn: psycopg.Connection, args: argparse.Namespace) -> str:
+    """The ETAs shown against the arrivals of the last days: first the journeys that have arrived
+    since amb-tracker's last calibration become outcomes, as it would do within the hour."""
+    url = args.database_url or DatabaseSettings().database_url
+    now = datetime.now(UTC)
+
+    async def report() -> list[eta_calibration.AccuracyRow]:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as aconn:
+            await eta_calibration.collect_outcomes(aconn, now)
+            return await eta_calibration.eta_accuracy(aconn, now - timedelta(days=args.days))
+
+    rows = asyncio.run(report())
+    if not rows:
+        return f"no arrival with an ETA in the last {args.days:g} days"
+    which = {"true": "first ETA of the leg", "false": "later ETAs", "any": "every ETA"}
+    pct = "{:+.1f} %".format
+    lines = [
+        f"ETAs against arrivals of the last {args.days:g} day(s) (shares of the time left; bias < 0: too early)",
+        f"{'leg':<9} {'ETAs':<21} {'n':>6} {'median':>7} {'p90':>7} {'bias':>8} {'window':>7}"
+        f" {'raw median':>10} {'raw bias':>9} {'median left':>11}",
+    ]
+    for r in rows:
+        window = "-" if r.window is None else f"{100 * r.window:.0f} %"
+        lines.append(
+            f"{r.leg:<9} {which.get(r.which, r.which):<21} {r.n:>6} {100 * r.median:>5.1f} %"
+            f" {100 * r.p90:>5.1f} % {pct(100 * r.bias):>8} {window:>7} {100 * r.raw_median:>8.1f} %"
+            f" {pct(100 * r.raw_bias):>9} {r.median_actual_s / 60:>9.1f} min"
+        )
+    return "\n".join(lines)
 
 
 def positive_days(text: str) -> float:

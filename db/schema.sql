@@ -558,6 +558,18 @@ CREATE TABLE IF NOT EXISTS eta_outcomes (
     actual_s     double precision NOT NULL CHECK (actual_s > 0)
 );
 CREATE INDEX IF NOT EXISTS eta_outcomes_at_idx ON eta_outcomes (at);
+-- What was shown (the calibrated ETA and its window, seconds from the fix), and which journey leg
+-- it was for: `amb-admin eta-accuracy` reports the ETAs as users saw them, and the first of each
+-- leg (at dispatch for the scene, on leaving it for the hospital) apart.
+ALTER TABLE eta_predictions ADD COLUMN IF NOT EXISTS shown_s double precision;
+ALTER TABLE eta_predictions ADD COLUMN IF NOT EXISTS early_s double precision;
+ALTER TABLE eta_predictions ADD COLUMN IF NOT EXISTS late_s double precision;
+ALTER TABLE eta_outcomes ADD COLUMN IF NOT EXISTS journey_id bigint;
+ALTER TABLE eta_outcomes ADD COLUMN IF NOT EXISTS target_kind text;
+ALTER TABLE eta_outcomes ADD COLUMN IF NOT EXISTS first_of_leg boolean NOT NULL DEFAULT false;
+ALTER TABLE eta_outcomes ADD COLUMN IF NOT EXISTS shown_s double precision;
+ALTER TABLE eta_outcomes ADD COLUMN IF NOT EXISTS early_s double precision;
+ALTER TABLE eta_outcomes ADD COLUMN IF NOT EXISTS late_s double precision;
 -- Per local hour band (hour / 3) and length band (eta_length_band; -1 = every band): p10 and p90
 -- of actual / predicted, and the correction factor of the ETA.
 CREATE TABLE IF NOT EXISTS eta_calibration (

@@ -94,6 +94,8 @@ def _calibrated(calibration: Calibration, fix_time: datetime, seconds: float) ->
         "arrival": fix_time + timedelta(seconds=expected),
         "early": fix_time + timedelta(seconds=early),
         "late": fix_time + timedelta(seconds=late),
+        "early_s": early,
+        "late_s": late,
     }
 
 

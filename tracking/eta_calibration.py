@@ -96,6 +96,29 @@ async def calibrate_etas(conn: AsyncConnection[Any], now: datetime | None = None
     return CalibrationReport(closed, collected, outcomes, bands, time.perf_counter() - started)
 
 
+@dataclass(frozen=True, slots=True)
+class AccuracyRow:
+    """How the ETAs of one leg did (tracking/sql/eta_accuracy.sql): shares of the time left."""
+
+    leg: str  # scene, hospital, all
+    which: str  # true: the first ETA of each leg (at dispatch / leaving the scene); any
+    n: int
+    median: float
+    p90: float
+    bias: float
+    raw_median: float
+    raw_bias: float
+    window: float | None  # share of arrivals inside the p10-p90 window shown
+    median_actual_s: float
+
+
+async def eta_accuracy(conn: AsyncConnection[Any], since: datetime) -> list[AccuracyRow]:
+    """The ETAs against the arrivals since `since` (what `amb-admin eta-accuracy` prints)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query("tracking/eta_accuracy"), {"since": since})
+        return [AccuracyRow(**row) for row in await cur.fetchall() if row["n"]]  # () gives a row for none
+
+
 def hour_band(at: datetime) -> int:
     """The local 3-hour band of a prediction (SQL eta_hour_band)."""
     return at.astimezone(LOCAL_TIME).hour // 3

@@ -3,6 +3,7 @@ journey arrives, the bands' quantiles correct the ETA and give its p10-p90 arriv
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,14 @@ import pytest
 from tests.tracking.test_eta import SON_TRA, place_vehicle
 from tracking import journeys
 from tracking.eta import hospital_inbound, update_etas
-from tracking.eta_calibration import calibrate, calibrate_etas, eta_windows, hour_band, length_band
+from tracking.eta_calibration import (
+    calibrate,
+    calibrate_etas,
+    eta_accuracy,
+    eta_windows,
+    hour_band,
+    length_band,
+)
 
 
 @pytest.fixture
@@ -136,3 +144,59 @@ async def test_routed_etas_become_outcomes_and_are_calibrated_with_a_window(
     assert report.outcomes == before + 2
     cur = await conn.execute("SELECT count(*) FROM eta_predictions WHERE journey_id = %s", (journey["id"],))
     assert (await cur.fetchone()) == (0,)
+
+    # What was shown is kept with the outcome, the first ETA of the leg marked: the report reads it.
+    cur = await conn.execute(
+        "SELECT target_kind, first_of_leg, predicted_s, shown_s, early_s, late_s, actual_s FROM eta_outcomes"
+        " WHERE journey_id = %s ORDER BY at",
+        (journey["id"],),
+    )
+    first, second = await cur.fetchall()
+    assert [r[:2] for r in (first, second)] == [("hospital", True), ("hospital", False)]
+    assert first[3] == pytest.approx(first[2]) and second[3] == pytest.approx(1.3 * second[2], rel=0.02)
+    assert first[4] < first[3] < first[5] and second[4] < second[3] < second[5]
+    since = datetime.now(UTC) - timedelta(hours=1)
+    rows = {(r.leg, r.which): r for r in await eta_accuracy(conn, since)}
+    at_start = rows[("hospital", "true")]
+    assert at_start.n == 1
+    assert at_start.median == pytest.approx(abs(first[3] - first[6]) / first[6])
+    assert at_start.bias == pytest.approx((first[3] - first[6]) / first[6])
+    assert at_start.window == float(first[4] <= first[6] <= first[5])
+    cur = await conn.execute("SELECT count(*) FROM eta_outcomes WHERE at >= %s", (since,))
+    assert (await cur.fetchone()) == (rows[("all", "any")].n,)  # every outcome of the hour
+
+
+async def test_amb_admin_eta_accuracy_prints_the_shown_etas_against_the_arrivals(
+    conn: psycopg.AsyncConnection, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from admin import cli
+
+    assert await asyncio.to_thread(cli.main, ["--database-url", database_url, "eta-accuracy"]) == 0
+    assert "no arrival with an ETA" in capsys.readouterr().out
+    # Ten scene ETAs at dispatch, shown 10 % early with a window that held 8 of the arrivals.
+    await conn.execute(
+        "INSERT INTO eta_outcomes (at, predicted_s, actual_s, journey_id, target_kind, first_of_leg,"
+        " shown_s, early_s, late_s)"
+        " SELECT now() - interval '5 minutes', 500, 500, i, 'scene', true, 450, 400, CASE WHEN i <= 8 THEN 600 ELSE 480 END"
+        " FROM generate_series(1, 10) i"
+    )
+    assert await asyncio.to_thread(cli.main, ["--database-url", database_url, "eta-accuracy"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    scene = next(line for line in lines if line.startswith("scene") and "first ETA" in line)
+    assert scene.split()[6:] == [
+        "10",
+        "10.0",
+        "%",
+        "10.0",
+        "%",
+        "-10.0",
+        "%",
+        "80",
+        "%",
+        "0.0",
+        "%",
+        "+0.0",
+        "%",
+        "8.3",
+        "min",
+    ]

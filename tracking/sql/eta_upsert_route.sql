@@ -1,5 +1,6 @@
 -- A freshly computed route becomes the journey's ETA, calibrated (tracking/eta_calibration.py:
--- the expected seconds and the p10-p90 arrival window); the raw prediction is kept for calibration.
+-- the expected seconds and the p10-p90 arrival window); the raw prediction is kept for calibration,
+-- with what was shown (for amb-admin eta-accuracy).
 WITH up AS (
     INSERT INTO journey_eta AS e (journey_id, target_kind, route_geom, route_distance_m, route_duration_s,
                                   computed_at, fix_time, remaining_m, remaining_s, arrival_at,
@@ -15,9 +16,11 @@ WITH up AS (
             arrival_late_at = EXCLUDED.arrival_late_at
     RETURNING e.*
 ), predicted AS (
-    INSERT INTO eta_predictions (journey_id, target_kind, fix_time, predicted_s)
-    SELECT journey_id, target_kind, fix_time, %(duration)s FROM up WHERE %(duration)s > 0
+    INSERT INTO eta_predictions (journey_id, target_kind, fix_time, predicted_s, shown_s, early_s, late_s)
+    SELECT journey_id, target_kind, fix_time, %(duration)s, %(expected)s, %(early_s)s, %(late_s)s
+    FROM up WHERE %(duration)s > 0
     ON CONFLICT (journey_id, fix_time) DO UPDATE
-        SET target_kind = EXCLUDED.target_kind, predicted_s = EXCLUDED.predicted_s
+        SET target_kind = EXCLUDED.target_kind, predicted_s = EXCLUDED.predicted_s,
+            shown_s = EXCLUDED.shown_s, early_s = EXCLUDED.early_s, late_s = EXCLUDED.late_s
 )
 SELECT up.*, j.vehicle_id, j.destination_hospital_id AS hospital_id FROM up JOIN journeys j ON j.id = up.journey_id
