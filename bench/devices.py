@@ -118,6 +118,12 @@ async def measure(
         memory.append({"connected": n, "broker_rss_mib": rss_mib(node.pid()), "connect_s": round(took, 1)})
         done = n
     out["memory"] = memory
+    # What the connected fleet costs the broker when nobody publishes (keepalives, statistics).
+    cpu_before, started = process_cpu_s(node.pid()), time.monotonic()
+    await asyncio.sleep(args.idle_s)
+    out["broker_idle_cpu_pct"] = round(
+        100 * (process_cpu_s(node.pid()) - cpu_before) / (time.monotonic() - started), 1
+    )
     idle = out["broker_rss_mib_idle"]
     out["broker_kib_per_connection"] = round((memory[-1]["broker_rss_mib"] - idle) * 1024 / len(devices), 1)
     print(json.dumps(out), flush=True)
@@ -163,7 +169,15 @@ async def measure(
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--devices", type=int, default=10_000)
-    p.add_argument("--jitter", type=lambda t: [float(x) for x in t.split(",")], default=[0.0, 10.0])
+    p.add_argument(
+        "--jitter",
+        type=lambda t: [float(x) for x in t.split(",") if x],
+        default=[0.0, 10.0],
+        help="'' for no restart",
+    )
+    p.add_argument(
+        "--idle-s", type=float, default=20.0, help="how long the connected fleet's idle cost is measured"
+    )
     p.add_argument("--database-url", default=BENCH_DATABASE_URL)
     p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "devices.json")
     args = p.parse_args()
