@@ -17,6 +17,7 @@
 #   AMB_BROKER_MQTT_PORT  MQTT listener for devices           (1884)
 #   AMB_BROKER_AMQP_PORT  AMQP listener for the services      (5673)
 #   AMB_BROKER_HTTP_PORT  management API (127.0.0.1 only)     (15673)
+#   AMB_BROKER_PROMETHEUS_PORT  metrics, /metrics (127.0.0.1 only) (15693)
 #   AMB_BROKER_DIST_PORT  Erlang distribution port            (25673)
 #   AMB_BROKER_EPMD_PORT  the project's own epmd              (4371)
 #   AMB_BROKER_BIND       listen address                      (127.0.0.1)
@@ -34,6 +35,7 @@ node=${AMB_BROKER_NODE:-amb@localhost}
 mqtt_port=${AMB_BROKER_MQTT_PORT:-1884}
 amqp_port=${AMB_BROKER_AMQP_PORT:-5673}
 http_port=${AMB_BROKER_HTTP_PORT:-15673}
+prometheus_port=${AMB_BROKER_PROMETHEUS_PORT:-15693}
 dist_port=${AMB_BROKER_DIST_PORT:-25673}
 bind=${AMB_BROKER_BIND:-127.0.0.1}
 rabbit_bin=/usr/lib/rabbitmq/bin  # the Debian package's scripts (/usr/sbin's wrappers switch user)
@@ -74,6 +76,7 @@ write_config() {
   sed -e "s|^listeners.tcp.default = .*|listeners.tcp.default = $bind:$amqp_port|" \
       -e "s|^mqtt.listeners.tcp.default = .*|mqtt.listeners.tcp.default = $bind:$mqtt_port|" \
       -e "s|^management.tcp.port = .*|management.tcp.port = $http_port\nmanagement.tcp.ip = 127.0.0.1|" \
+      -e "s|^prometheus.tcp.port = .*|prometheus.tcp.port = $prometheus_port\nprometheus.tcp.ip = 127.0.0.1|" \
       -e "s|^load_definitions = .*|load_definitions = $dir/definitions.json|" \
       "$here/rabbitmq/rabbitmq.conf" > "$dir/rabbitmq.conf"
   if [ "${AMB_BROKER_MQTT_ANONYMOUS:-}" = 1 ]; then

@@ -11,6 +11,7 @@ export AMB_DATABASE_URL=${AMB_DATABASE_URL:-postgresql://amb:amb@127.0.0.1:${AMB
 export AMB_BROKER_MQTT_PORT=${AMB_BROKER_MQTT_PORT:-${AMB_BROKER_PORT:-1884}}
 export AMB_BROKER_AMQP_PORT=${AMB_BROKER_AMQP_PORT:-5673}
 export AMB_BROKER_HTTP_PORT=${AMB_BROKER_HTTP_PORT:-15673}
+export AMB_BROKER_PROMETHEUS_PORT=${AMB_BROKER_PROMETHEUS_PORT:-15693}
 export AMB_MQTT_URL=${AMB_MQTT_URL:-mqtt://127.0.0.1:$AMB_BROKER_MQTT_PORT}
 export AMB_AMQP_URL=${AMB_AMQP_URL:-amqp://127.0.0.1:$AMB_BROKER_AMQP_PORT/}
 export AMB_BROKER_API_URL=${AMB_BROKER_API_URL:-http://127.0.0.1:$AMB_BROKER_HTTP_PORT}
@@ -122,7 +123,7 @@ cat <<MSG
 
   API key (role dispatcher): $KEY
   API docs: http://$AMB_API_HOST:$AMB_API_PORT/docs
-  Metrics: gateway http://127.0.0.1:9108/metrics, tracker http://127.0.0.1:9109/metrics
+  Metrics: gateway http://127.0.0.1:9108/metrics, tracker http://127.0.0.1:9109/metrics, broker http://127.0.0.1:$AMB_BROKER_PROMETHEUS_PORT/metrics
   Broker: MQTT for devices 127.0.0.1:$AMB_BROKER_MQTT_PORT; management http://127.0.0.1:$AMB_BROKER_HTTP_PORT
           (user amb-admin, password in .run/broker/admin-password)
   Logs: $RUN/logs/        Ctrl-C stops everything started here.

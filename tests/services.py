@@ -76,6 +76,7 @@ class Broker:
     port: int = field(default_factory=free_port)  # MQTT
     amqp_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
+    prometheus_port: int = field(default_factory=free_port)
     dist_port: int = field(default_factory=free_port)
     epmd_port: int = field(default_factory=free_port)
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
@@ -100,6 +101,7 @@ class Broker:
             "AMB_BROKER_MQTT_PORT": str(self.port),
             "AMB_BROKER_AMQP_PORT": str(self.amqp_port),
             "AMB_BROKER_HTTP_PORT": str(self.http_port),
+            "AMB_BROKER_PROMETHEUS_PORT": str(self.prometheus_port),
             "AMB_BROKER_DIST_PORT": str(self.dist_port),
             "AMB_BROKER_EPMD_PORT": str(self.epmd_port),
             "AMB_BROKER_ADMIN_PASSWORD": self.admin_password,

@@ -6,9 +6,12 @@ load with the whole pipeline)."""
 from __future__ import annotations
 
 import asyncio
+import re
+import socket
 
 import aio_pika
 import aiomqtt
+import httpx
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
@@ -37,6 +40,35 @@ async def test_a_burst_is_queued_durably_and_survives_a_broker_restart(
         wait_for(lambda: broker.queue_depth() == BURST, 30, f"{BURST} messages after the restart")
     finally:
         broker.stop()
+
+
+async def test_the_broker_serves_its_metrics_to_prometheus_on_loopback(broker: Broker, unique: str) -> None:
+    """The management UI has no statistics (rabbitmq.conf): queue depth and connections are read
+    from the rabbitmq_prometheus endpoint instead, bound to 127.0.0.1 like the management API."""
+    async with aiomqtt.Client("127.0.0.1", broker.port, identifier=f"metrics-{unique}"):
+
+        def scraped() -> str:
+            body = httpx.get(f"http://127.0.0.1:{broker.prometheus_port}/metrics/per-object", timeout=5).text
+            return body if 'rabbitmq_queue_messages_ready{vhost="/",queue="amb.ingest"}' in body else ""
+
+        body = await asyncio.to_thread(wait_for, scraped, 20, "amb.ingest in the broker's metrics")
+        connections = re.search(r"^rabbitmq_connections (\d+)", body, re.M)
+        assert connections and int(connections.group(1)) >= 1  # this device's, and the services'
+    lan = _lan_address()
+    if lan is not None:  # a machine with a network besides loopback: the metrics do not answer there
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://{lan}:{broker.prometheus_port}/metrics", timeout=2)
+
+
+def _lan_address() -> str | None:
+    """An address of this machine other than loopback, if it has one."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET: nothing is sent
+            address = str(s.getsockname()[0])
+    except OSError:
+        return None
+    return None if address.startswith("127.") else address
 
 
 async def test_a_message_no_queue_takes_is_parked_not_dropped(broker: Broker, unique: str) -> None:

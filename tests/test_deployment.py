@@ -216,7 +216,9 @@ def app_role(database_url: str, db: psycopg.Connection) -> Iterator[str]:
     """A fresh DML-only role (as `python -m admin.db_role grant` makes it); its conninfo."""
     superuser = _superuser_url()
     if superuser is None:
-        pytest.skip("needs a superuser to create roles (Unix socket as root or postgres)")
+        pytest.skip(
+            "needs a superuser to create roles (the project server's socket, as the OS user that started it)"
+        )
     role, password = f"amb_app_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     with psycopg.connect(superuser, autocommit=True) as conn:
         grant_app_role(conn, role, password)
