@@ -23,7 +23,7 @@ async def until(condition: Callable[[], bool]) -> None:
 def writer_waits_on_a_lock(db: psycopg.Connection) -> bool:
     row = db.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'amb-gateway-writer'"
-        " AND wait_event_type = 'Lock'"
+        " AND wait_event_type = 'Lock' AND datname = current_database()"
     ).fetchone()
     return bool(row and row[0])
 

@@ -72,10 +72,12 @@ class Running:
 
 @pytest.fixture
 async def running(database_url: str, db: psycopg.Connection) -> AsyncIterator[Running]:
-    # A worker another test left behind would keep the leader lock: this one must lead.
+    # A worker another test left behind would keep the leader lock: this one must lead (in this
+    # database only: `make run`'s tracker may lead its own on the same server).
     db.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_locks"
-        " WHERE locktype = 'advisory' AND objid = %s AND pid <> pg_backend_pid()",
+        " WHERE locktype = 'advisory' AND objid = %s AND pid <> pg_backend_pid()"
+        "   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         (LEADER_LOCK,),
     )
     r = Running(database_url)
@@ -169,7 +171,8 @@ async def test_a_transient_error_is_retried_and_nothing_is_quarantined(
     killed = count(
         db,
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-        " WHERE application_name = 'amb-tracking-worker' AND pid <> pg_backend_pid()",
+        " WHERE application_name = 'amb-tracking-worker' AND pid <> pg_backend_pid()"
+        "   AND datname = current_database()",  # never `make run`'s tracker on the same server
     )
     assert killed == 1
     await put((1, *CENTRE, 0.0), (70, *CENTRE, 0.0, {"alarm": "sos"}))  # past the 60 s repeat
