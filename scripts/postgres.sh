@@ -17,10 +17,10 @@
 # amb/amb: a dev-only password on a loopback-only server (refused when AMB_ENV=production).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-as_postgres() {
+as_postgres() {  # from / (the postgres user may not enter the current directory)
   if [ "$(id -un)" = postgres ]; then "$@"
-  elif [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"
-  else sudo -u postgres -- "$@"; fi
+  elif [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@")
+  else (cd / && sudo -u postgres -- "$@"); fi
 }
 dir=${AMB_PG_DIR:-$here/.run/postgres}
 if [ -z "${AMB_PG_DIR:-}" ] && ! as_postgres test -x "$here" 2>/dev/null; then
