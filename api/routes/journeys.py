@@ -27,6 +27,17 @@ async def _share(request: Request, events: list[dict[str, Any]]) -> None:
     await relay.publish_events(events)
 
 
+async def _fastest_to_incident(conn: Conn, journey_id: int, request: Request) -> int:
+    """The available ambulance that reaches the journey's incident soonest by road (409 if none)."""
+    journey = await journeys.get_journey(conn, journey_id)
+    fastest = await fastest_units(
+        conn, journey["incident_lat"], journey["incident_lon"], request.app.state.settings.offline_after_s, 1
+    )
+    if not fastest:
+        raise journeys.JourneyConflictError("no available ambulance can reach the incident")
+    return int(fastest[0]["id"])
+
+
 async def _visible(conn: Conn, journey_id: int, principal: Principal) -> dict[str, Any]:
     journey = await journeys.get_journey(conn, journey_id)
     scope = hospital_scope(principal)
@@ -130,13 +141,7 @@ async def add_unit(
 ) -> dict[str, Any]:
     vehicle_id = body.vehicle_id
     if vehicle_id is None:
-        first = await journeys.get_journey(conn, journey_id)
-        fastest = await fastest_units(
-            conn, first["incident_lat"], first["incident_lon"], request.app.state.settings.offline_after_s, 1
-        )
-        if not fastest:
-            raise journeys.JourneyConflictError("no available ambulance can reach the incident")
-        vehicle_id = fastest[0]["id"]
+        vehicle_id = await _fastest_to_incident(conn, journey_id, request)
     journey, events = await incidents.add_unit(
         conn, journey_id, vehicle_id, body.destination_hospital_id, principal.name
     )
@@ -159,17 +164,7 @@ async def reassign_vehicle(
 ) -> dict[str, Any]:
     vehicle_id = body.vehicle_id
     if vehicle_id is None:
-        current = await journeys.get_journey(conn, journey_id)
-        fastest = await fastest_units(
-            conn,
-            current["incident_lat"],
-            current["incident_lon"],
-            request.app.state.settings.offline_after_s,
-            1,
-        )
-        if not fastest:
-            raise journeys.JourneyConflictError("no available ambulance can reach the incident")
-        vehicle_id = fastest[0]["id"]
+        vehicle_id = await _fastest_to_incident(conn, journey_id, request)
     journey, events = await reassign.reassign_journey(
         conn, journey_id, vehicle_id, body.reason, principal.name, body.note
     )
