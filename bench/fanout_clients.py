@@ -13,11 +13,8 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import os
 import random
-import socket
 import time
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event
@@ -30,6 +27,7 @@ from websockets.asyncio.client import connect
 from messaging.connection import connect as amqp_connect
 from messaging.publisher import CommittedPublisher
 from runtime.config import AmqpEndpoint
+from tests.services import stalled_websocket
 
 MARK = b'"committed_at":'
 CALLER_POLL_S = 5.0  # api/static/track.js POLL_MS
@@ -155,7 +153,7 @@ async def _clients(plan: ClientPlan, ready: Event, stop: Event, out: ClientResul
         tasks.append(asyncio.create_task(_screen("fleet", ports[i % len(ports)], key, out, done, opened)))
     for i, key in enumerate(plan.hospital_keys):
         tasks.append(asyncio.create_task(_screen("hospital", ports[i % len(ports)], key, out, done, opened)))
-    stalled = [_stalled(ports[i % len(ports)], key) for i, key in enumerate(plan.stalled_keys)]
+    stalled = [stalled_websocket(ports[i % len(ports)], key) for i, key in enumerate(plan.stalled_keys)]
     total = len(plan.fleet_keys) + len(plan.hospital_keys)
     async with asyncio.timeout(120):
         while True:  # every screen connected or refused
@@ -224,19 +222,3 @@ async def _caller(
             out.closed[name] = out.closed.get(name, 0) + 1
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), CALLER_POLL_S)
-
-
-def _stalled(port: int, key: str) -> socket.socket:
-    """A websocket handshake on a raw socket with a tiny receive buffer, then never a read."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    nonce = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {nonce}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Authorization: Bearer {key}\r\n\r\n"
-        ).encode()
-    )
-    return sock

@@ -4,6 +4,7 @@ the gateway, tracker and API as subprocesses, exactly as `make run` starts them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import os
 import re
@@ -34,6 +35,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def stalled_websocket(port: int, key: str) -> socket.socket:
+    """A websocket handshake to the API's stream on a raw socket with a tiny receive buffer, sent
+    and never read from again: a screen that stops reading (the handshake's answer is the caller's
+    to read, or not)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    nonce = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {nonce}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {key}\r\n\r\n"
+        ).encode()
+    )
+    return sock
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:

@@ -12,20 +12,14 @@ import pytest
 
 from accounts.access import create_api_key
 from tests.api.test_dispatcher_page import CHROMIUM, CHROMIUM_ARGS, open_journey_card
-from tests.api.test_journeys_api import call, dispatch, first_hospitals
-from tracking.fleet import register_device, register_vehicle
+from tests.api.test_journeys_api import call, dispatch, first_hospitals, standing_unit
+from tracking.fleet import register_vehicle
 
 
 def test_three_units_for_one_incident(api_server: str, keys: dict[str, str], db: psycopg.Connection) -> None:
     first = register_vehicle(db, "43A44001", "115-M1").id
     second = register_vehicle(db, "43A44002", "115-M2").id
-    third = register_vehicle(db, "43A44003", "115-M3").id
-    register_device(db, "dev-m3", "mqtt_json", "43A44003")
-    db.execute(
-        "INSERT INTO vehicle_latest (vehicle_id, device_id, fix_time, received_at, geom, speed_kmh)"
-        " VALUES (%s, 'dev-m3', now(), now(), ST_SetSRID(ST_MakePoint(108.2200, 16.0600), 4326), 0)",
-        (third,),
-    )
+    third = standing_unit(db, "43A44003", "115-M3", "dev-m3")
     h1, h2 = first_hospitals(db)
     key = keys["dispatcher"]
     journey = dispatch(api_server, key, first, h1).json()
@@ -86,13 +80,7 @@ def test_the_dispatcher_sends_another_unit_from_the_journey_card(
     from playwright.sync_api import sync_playwright
 
     first = register_vehicle(db, "43A44011", "115-N1").id
-    other = register_vehicle(db, "43A44012", "115-N2").id
-    register_device(db, "dev-n2", "mqtt_json", "43A44012")
-    db.execute(
-        "INSERT INTO vehicle_latest (vehicle_id, device_id, fix_time, received_at, geom, speed_kmh)"
-        " VALUES (%s, 'dev-n2', now(), now(), ST_SetSRID(ST_MakePoint(108.2200, 16.0600), 4326), 0)",
-        (other,),
-    )
+    standing_unit(db, "43A44012", "115-N2", "dev-n2")  # the fastest available
     key = create_api_key(db, "units test", "dispatcher")
     jid = dispatch(api_server, key, first).json()["id"]
     with sync_playwright() as p:

@@ -11,6 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.api.test_stream import next_of_type, ws_url
+from tracking.fleet import register_device, register_vehicle
 
 CIRCLE = {"type": "circle", "center": [108.2400, 16.0400], "radius_m": 200}
 
@@ -19,6 +20,19 @@ def call(base: str, method: str, path: str, key: str, body: object | None = None
     return httpx.request(
         method, base + path, headers={"Authorization": f"Bearer {key}"}, json=body, timeout=10
     )
+
+
+def standing_unit(db: psycopg.Connection, plate: str, call_sign: str, device_id: str) -> int:
+    """A registered ambulance with an MQTT tracker, standing (0 km/h) in central Đà Nẵng now: the
+    one "the fastest available" picks. Its vehicle id."""
+    vehicle_id = register_vehicle(db, plate, call_sign).id
+    register_device(db, device_id, "mqtt_json", plate)
+    db.execute(
+        "INSERT INTO vehicle_latest (vehicle_id, device_id, fix_time, received_at, geom, speed_kmh)"
+        " VALUES (%s, %s, now(), now(), ST_SetSRID(ST_MakePoint(108.2200, 16.0600), 4326), 0)",
+        (vehicle_id, device_id),
+    )
+    return vehicle_id
 
 
 def dispatch(api: str, key: str, vehicle_id: int, hospital_id: int | None = None) -> httpx.Response:

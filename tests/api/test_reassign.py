@@ -11,21 +11,15 @@ import psycopg
 import pytest
 
 from tests.api.test_dispatcher_page import CHROMIUM, CHROMIUM_ARGS
-from tests.api.test_journeys_api import call, dispatch, first_hospitals
-from tracking.fleet import register_device, register_vehicle
+from tests.api.test_journeys_api import call, dispatch, first_hospitals, standing_unit
+from tracking.fleet import register_vehicle
 
 
 def test_a_broken_down_unit_is_replaced_and_the_caller_follows_the_new_one(
     api_server: str, keys: dict[str, str], db: psycopg.Connection
 ) -> None:
     first = register_vehicle(db, "43A88001", "115-R1").id
-    second = register_vehicle(db, "43A88002", "115-R2").id
-    register_device(db, "dev-r2", "mqtt_json", "43A88002")
-    db.execute(
-        "INSERT INTO vehicle_latest (vehicle_id, device_id, fix_time, received_at, geom, speed_kmh)"
-        " VALUES (%s, 'dev-r2', now(), now(), ST_SetSRID(ST_MakePoint(108.2200, 16.0600), 4326), 0)",
-        (second,),
-    )
+    second = standing_unit(db, "43A88002", "115-R2", "dev-r2")
     h1, _ = first_hospitals(db)
     key = keys["dispatcher"]
     journey = dispatch(api_server, key, first, h1).json()

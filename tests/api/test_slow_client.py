@@ -5,9 +5,7 @@ full socket — and counts it; so its memory on the server stays bounded."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import re
 import socket
 from collections.abc import Callable
@@ -18,7 +16,7 @@ from websockets.asyncio.client import connect
 
 from messaging.connection import connect as amqp_connect
 from messaging.publisher import CommittedPublisher
-from tests.services import Broker, start_api
+from tests.services import Broker, stalled_websocket, start_api
 
 MESSAGES = 400
 PAD = "x" * 32_000  # 400 x 32 kB: far more than the socket buffers of a client that does not read
@@ -39,18 +37,8 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 def stalled_client(port: int, key: str) -> socket.socket:
-    """A websocket handshake on a raw socket with a tiny receive buffer; then it never reads."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    nonce = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {nonce}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Authorization: Bearer {key}\r\n\r\n"
-        ).encode()
-    )
+    """A stalled screen (tests.services.stalled_websocket) whose handshake was accepted."""
+    sock = stalled_websocket(port, key)
     head = b""
     while b"\r\n\r\n" not in head:
         head += sock.recv(1)
