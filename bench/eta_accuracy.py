@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import math
 import os
+import pickle
 import random
 import statistics
 import sys
@@ -48,6 +49,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -57,7 +59,7 @@ from admin.places import load_hospitals, load_stations
 from bench.database import ensure_database
 from bench.eta_calibrated import calibrated
 from bench.eta_figures import Prediction, print_table
-from bench.streets import Streets
+from bench.streets import Streets, expected_red_wait_s
 from device_emulator.fleet import Phase, VehicleSample
 from device_emulator.roads import RoadGraph, load_road_graph
 from device_emulator.tracker import EmulatedTracker, FleetConfig, build_fleet
@@ -89,6 +91,22 @@ class Journey:
     target: tuple[float, float]  # lat, lon of the emulator's target junction
     fixes: list[tuple[datetime, float, float, float, float]] = field(default_factory=list)
     arrival: datetime | None = None
+    # (when, seconds waited) at each signalised junction passed on the way (bench/streets.py)
+    signals: list[tuple[datetime, float]] = field(default_factory=list)
+
+    def trip_share(self, when: datetime) -> float:
+        assert self.arrival is not None
+        start = self.fixes[0][0]
+        return (when - start).total_seconds() / max(1.0, (self.arrival - start).total_seconds())
+
+    def floor_s(self, when: datetime) -> float:
+        """What an oracle would predict at `when` that knows the path, every speed and every
+        factor, but not the lights: the time actually left with each red light still ahead
+        replaced by a signal's expected wait."""
+        assert self.arrival is not None
+        ahead = [wait for at, wait in self.signals if at > when]
+        actual = (self.arrival - when).total_seconds()
+        return actual - sum(ahead) + len(ahead) * expected_red_wait_s()
 
 
 def prepare(network: str) -> None:
@@ -196,6 +214,8 @@ def drive_evaluation_day(
     hospital that started and ended within it."""
     done: list[Journey] = []
     open_: dict[str, Journey] = {}
+    keys = {tracker.device_id: id(tracker.vehicle) for tracker in trackers}
+    streets.passes = {}
     for step in range(1, 86400 + 1):
         when = start + timedelta(seconds=step)
         for tracker in trackers:
@@ -214,6 +234,12 @@ def drive_evaluation_day(
                 journey.fixes.append((when, fix.lat, fix.lon, float(fix.heading), fix.speed_kmh))
             else:
                 tracker.gps.fix(sample, when)  # keeps the GPS error drifting second by second
+    for j in done:
+        if j.fixes and j.arrival is not None:
+            first = j.fixes[0][0]
+            passes = streets.passes.get(keys[j.device_id], [])
+            j.signals = [(at, w) for at, w in passes if first <= at <= j.arrival]
+    streets.passes = None
     return [j for j in done if j.fixes]
 
 
@@ -253,12 +279,44 @@ async def predict(journeys: list[Journey], every: int, label: str) -> tuple[list
                     failures += 1
                     continue
                 predictions.append(
-                    Prediction(when.astimezone(LOCAL_TIME).hour, actual, r.duration_s, at=when)
+                    Prediction(
+                        when.astimezone(LOCAL_TIME).hour,
+                        actual,
+                        r.duration_s,
+                        at=when,
+                        trip_share=journey.trip_share(when),
+                    )
                 )
                 if done % 2000 == 0:
                     print(f"   {label}: {done} of {total} fixes routed", flush=True)
     elapsed = time.perf_counter() - started
     return predictions, failures, elapsed * 1000 / max(1, done)
+
+
+def save(path: Path, what: object) -> None:
+    path.write_bytes(pickle.dumps(what))
+
+
+def load(path: Path) -> Any:
+    return pickle.loads(path.read_bytes())
+
+
+def floor(journeys: list[Journey], every: int) -> list[Prediction]:
+    """The oracle's predictions (Journey.floor_s) from the fixes the profiles predict from: the
+    error no router can remove, the red lights' draws."""
+    return [
+        Prediction(
+            when.astimezone(LOCAL_TIME).hour,
+            (j.arrival - when).total_seconds(),
+            j.floor_s(when),
+            at=when,
+            trip_share=j.trip_share(when),
+        )
+        for j in journeys
+        if j.arrival is not None
+        for when, *_ in j.fixes[::every]
+        if j.arrival > when
+    ]
 
 
 async def explain_learning(since: datetime, until: datetime, settings: RoutingSettings) -> None:
@@ -282,14 +340,18 @@ async def evaluate_network(
     until: datetime,
     args: argparse.Namespace,
 ) -> tuple[dict[str, list[Prediction]], LearnReport]:
-    results: dict[str, list[Prediction]] = {}
-    predictions, failures, ms = await predict(journeys, args.every, f"{network}/default")
-    results["default"] = predictions
-    print(
-        f"   default profile: {len(predictions)} predictions, {failures} without a route, {ms:.1f} ms per route"
-    )
+    results: dict[str, list[Prediction]] = {"floor": floor(journeys, args.every)}
+    if not args.no_default:
+        predictions, failures, ms = await predict(journeys, args.every, f"{network}/default")
+        results["default"] = predictions
+        print(
+            f"   default profile: {len(predictions)} predictions, {failures} without a route, {ms:.1f} ms per route"
+        )
     settings = RoutingSettings()
     async with await psycopg.AsyncConnection.connect(URL, autocommit=True) as conn:
+        await conn.execute(
+            "TRUNCATE road_speeds, road_traversal_hours, road_learning_state, road_area_factors"
+        )
         report = await learn_speeds(conn, since, until, settings)
     forget_costs()  # as amb-tracker does after learning: its routes see the new costs at once
     print(f"   {report.summary()}", flush=True)
@@ -300,6 +362,8 @@ async def evaluate_network(
     history, _, _ = await predict(calibration, args.every * 2, f"{network}/calibration")
     predictions, failures, ms = await predict(journeys, args.every, f"{network}/learned")
     results["raw"] = predictions
+    if args.reuse:  # for studying calibration without routing again
+        save(Path(f"{args.reuse}.{network}.predictions"), (history, predictions))
     results["learned"] = await calibrated(URL, predictions, history)
     print(
         f"   learned profile: {len(predictions)} predictions, {failures} without a route, {ms:.1f} ms per route"
@@ -307,22 +371,18 @@ async def evaluate_network(
     return results, report
 
 
-async def run(args: argparse.Namespace) -> None:
-    wall = time.perf_counter()
-    networks = ["central", "make-run"] if args.network == "both" else [args.network]
-    print(
-        f"== ETA accuracy benchmark on {URL.rsplit('/', 1)[-1]}: networks {', '.join(networks)}", flush=True
-    )
-    prepare(networks[0])
+async def simulate(
+    network: str, start: datetime, until: datetime, args: argparse.Namespace
+) -> tuple[list[Journey], list[Journey]]:
+    """Training days stored, then a calibration day and an evaluation day driven; the journeys
+    kept of each of the two days."""
+    prepare(network)
     fleet = register(args.vehicles)
     graph = load_road_graph()
     trackers = build_fleet(FleetConfig(vehicles=args.vehicles, seed=args.seed, traffic=True), graph)
     streets = Streets.build(graph, args.seed)
     for tracker in trackers:
         streets.adopt(tracker.vehicle)
-    today = datetime.now(LOCAL_TIME).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = (today - timedelta(days=args.training_days + 2)).astimezone(UTC)
-    until = start + timedelta(days=args.training_days)
     print(
         f"1. training: {args.vehicles} ambulances, {args.training_days} simulated days from"
         f" {start.astimezone(LOCAL_TIME):%Y-%m-%d %H:%M} (Da Nang), a fix every {args.interval} s while moving",
@@ -347,6 +407,28 @@ async def run(args: argparse.Namespace) -> None:
         f" {len(picked)} kept over the 24 hours (median {minutes:.1f} min), {fixes} fixes to predict from",
         flush=True,
     )
+    return calibration, picked
+
+
+async def run(args: argparse.Namespace) -> None:
+    wall = time.perf_counter()
+    networks = ["central", "make-run"] if args.network == "both" else [args.network]
+    print(
+        f"== ETA accuracy benchmark on {URL.rsplit('/', 1)[-1]}: networks {', '.join(networks)}", flush=True
+    )
+    today = datetime.now(LOCAL_TIME).replace(hour=0, minute=0, second=0, microsecond=0)
+    cache = Path(args.reuse) if args.reuse else None
+    if cache is not None and cache.exists():
+        start, calibration, picked = load(cache)
+        until = start + timedelta(days=args.training_days)
+        import_network(networks[0])
+        print(f"1-2. training and driving reused from {cache} and the database's fixes", flush=True)
+    else:
+        start = (today - timedelta(days=args.training_days + 2)).astimezone(UTC)
+        until = start + timedelta(days=args.training_days)
+        calibration, picked = await simulate(networks[0], start, until, args)
+        if cache is not None:
+            save(cache, (start, calibration, picked))
     learned_ok = True
     for i, network in enumerate(networks):
         if i:
@@ -374,6 +456,13 @@ def main() -> None:
         "--explain", action="store_true", help="print EXPLAIN ANALYZE of the learning statement"
     )
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--reuse",
+        metavar="FILE",
+        help="keep the simulated days in FILE (and the fixes in the database) and start from them when"
+        " FILE exists: only learning and predicting run again",
+    )
+    parser.add_argument("--no-default", action="store_true", help="skip the default profile's predictions")
     asyncio.run(run(parser.parse_args()))
 
 

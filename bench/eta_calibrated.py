@@ -5,6 +5,7 @@ as amb-tracker does."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import psycopg
@@ -46,7 +47,7 @@ async def calibrated(url: str, predictions: list[Prediction], history: list[Pred
             batch = by_hour[hour]
             windows = await eta_windows(conn, [p.at for p in batch if p.at], [p.predicted_s for p in batch])
             out += [
-                Prediction(p.hour, p.actual_s, expected, low, high, p.at)
+                replace(p, predicted_s=expected, low_s=low, high_s=high)
                 for p, (expected, low, high) in zip(batch, windows, strict=True)
             ]
     print(f"   calibrated every hour: {min(bands)}-{max(bands)} bands", flush=True)

@@ -18,6 +18,14 @@ PERIODS = {
 }
 
 
+# Where in the journey the prediction was made (share of its duration driven).
+TRIP_POINTS = {
+    "at the start (1st fix)": (0.0, 1e-9),
+    "first half of the trip": (0.0, 0.5),
+    "second half of the trip": (0.5, 1.0),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Prediction:
     hour: int  # local hour of the fix
@@ -26,6 +34,7 @@ class Prediction:
     low_s: float | None = None  # the arrival window (p10-p90), when the profile gives one
     high_s: float | None = None
     at: datetime | None = None  # when it was predicted
+    trip_share: float | None = None  # share of the journey driven when it was predicted (0: at the start)
 
     @property
     def error_s(self) -> float:
@@ -82,6 +91,10 @@ def print_table(network: str, results: dict[str, list[Prediction]]) -> bool:
         subsets: list[tuple[str, list[Prediction]]] = [("all fixes", list(predictions))]
         subsets += [(name, [p for p in predictions if p.hour in hours]) for name, hours in PERIODS.items()]
         subsets.append(("over 2 min left", [p for p in predictions if p.actual_s >= 120]))
+        subsets += [
+            (name, [p for p in predictions if p.trip_share is not None and low <= p.trip_share < high])
+            for name, (low, high) in TRIP_POINTS.items()
+        ]
         for name, subset in subsets:
             if not subset:
                 continue
@@ -94,6 +107,8 @@ def print_table(network: str, results: dict[str, list[Prediction]]) -> bool:
                 f" {100 * s['median_share']:>8.1f}% {100 * s['p90_share']:>6.1f}% {100 * s['bias']:>+6.1f}%"
                 f" {window:>7}"
             )
+    if "default" not in rows:
+        return False
     default, learned = rows["default"], rows["learned"]
     low, high = TARGET_COVERAGE
     checks = {

@@ -113,8 +113,12 @@ class Streets:
     traffic: StreetTraffic
     rng: random.Random
     holds: dict[int, float] = field(default_factory=dict)  # id(vehicle) -> seconds still to wait
+    waited_at: dict[int, int] = field(default_factory=dict)  # id(vehicle) -> the junction it waits at
     signals: frozenset[int] = frozenset()
     stops: int = 0
+    # id(vehicle) -> (when, seconds waited) at every signal it passed, when not None: what an
+    # oracle knowing all but the lights' draws would predict (bench/eta_accuracy.py's floor)
+    passes: dict[int, list[tuple[datetime, float]]] | None = None
 
     @classmethod
     def build(cls, graph: RoadGraph, seed: int) -> Streets:
@@ -147,9 +151,13 @@ class Streets:
         piece = vehicle._progress.piece
         if path.piece_edges[piece] == edge_before:
             return sample
-        # Crossed into another edge: was the junction a red light?
+        # Crossed into another edge: was the junction a red light? (Once per junction: a vehicle
+        # that waited there crosses it on green.)
         node = self.graph.edges[edge_before].target
-        if node not in self.signals or self.rng.random() >= STOP_PROBABILITY:
+        if node not in self.signals or self.waited_at.pop(key, None) == node:
+            return sample
+        if self.rng.random() >= STOP_PROBABILITY:
+            self._passed(key, at, 0.0)
             return sample
         first = piece_before
         while path.piece_edges[first + 1] == edge_before:
@@ -157,5 +165,16 @@ class Streets:
         junction = path.offsets[first + 1]
         vehicle._progress = Progress(max(0.0, junction - 0.5), 0.0, first)
         self.holds[key] = self.rng.uniform(*RED_WAIT_S)
+        self.waited_at[key] = node
+        self._passed(key, at, self.holds[key])
         self.stops += 1
         return replace(vehicle.sample(), speed_mps=0.0)
+
+    def _passed(self, key: int, at: datetime, wait_s: float) -> None:
+        if self.passes is not None:
+            self.passes.setdefault(key, []).append((at, wait_s))
+
+
+def expected_red_wait_s() -> float:
+    """The mean wait a signalised junction costs a vehicle reaching it."""
+    return STOP_PROBABILITY * sum(RED_WAIT_S) / 2
