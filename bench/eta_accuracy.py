@@ -78,7 +78,7 @@ URL = os.environ.get("AMB_BENCH_ETA_DATABASE_URL", "postgresql://amb:amb@127.0.0
 CENTRAL = DEFAULT_DATA_DIR / "roads-central.geojson"
 NETWORKS = {"central": [CENTRAL], "make-run": [CENTRAL, DEFAULT_DATA_DIR / "haichau-central.osm.pbf"]}
 STOPPED_FIX_S = 60  # a stopped tracker reports once a minute
-MOVING_KMH = 5.0  # below this a fix's heading is not passed to the router (a parked unit's is stale)
+MOVING_KMH = 5.0  # below this a fix's heading is stale: the router gets the last moving fix's of the journey
 STORE_BATCH = 5000
 
 
@@ -131,11 +131,15 @@ def import_network(network: str) -> None:
     print(f"   network {network}: {report.summary()}", flush=True)
 
 
+def plate(i: int) -> str:
+    return f"43E{i:05d}"
+
+
 def register(count: int) -> list[tuple[int, str]]:
     with psycopg.connect(URL) as conn:
         fleet = []
         for i in range(1, count + 1):
-            vehicle = register_vehicle(conn, f"43E{i:05d}", f"E-{i:04d}")
+            vehicle = register_vehicle(conn, plate(i), f"E-{i:04d}")
             register_device(conn, f"eta-{i:04d}", "mqtt_json", vehicle.plate)
             fleet.append((vehicle.id, f"eta-{i:04d}"))
     return fleet
@@ -255,7 +259,9 @@ def pick_journeys(journeys: list[Journey], count: int, rng: random.Random) -> li
     return picked[:count] if len(picked) > count else picked
 
 
-async def predict(journeys: list[Journey], every: int, label: str) -> tuple[list[Prediction], int, float]:
+async def predict(
+    journeys: list[Journey], every: int, label: str, vehicles: dict[str, int]
+) -> tuple[list[Prediction], int, float]:
     """Route from every `every`th fix of each journey to its target; (predictions, no-route count,
     mean ms per route)."""
     predictions: list[Prediction] = []
@@ -267,12 +273,17 @@ async def predict(journeys: list[Journey], every: int, label: str) -> tuple[list
         for journey in journeys:
             assert journey.arrival is not None
             target = RoutePoint(*journey.target)
-            for when, lat, lon, heading, kmh in journey.fixes[::every]:
+            moving_heading = None  # a vehicle waiting at a light still faces the way it drove
+            for i, (when, lat, lon, heading, kmh) in enumerate(journey.fixes):
+                if kmh >= MOVING_KMH:
+                    moving_heading = heading
+                if i % every:
+                    continue
                 done += 1
                 actual = (journey.arrival - when).total_seconds()
                 if actual <= 0:
                     continue
-                start = RoutePoint(lat, lon, heading if kmh >= MOVING_KMH else None)
+                start = RoutePoint(lat, lon, moving_heading)
                 try:
                     r = await route(conn, start, target, when)
                 except NoRouteError:
@@ -285,6 +296,7 @@ async def predict(journeys: list[Journey], every: int, label: str) -> tuple[list
                         r.duration_s,
                         at=when,
                         trip_share=journey.trip_share(when),
+                        vehicle=vehicles.get(journey.device_id),
                     )
                 )
                 if done % 2000 == 0:
@@ -336,13 +348,14 @@ async def evaluate_network(
     network: str,
     journeys: list[Journey],
     calibration: list[Journey],
+    vehicles: dict[str, int],
     since: datetime,
     until: datetime,
     args: argparse.Namespace,
 ) -> tuple[dict[str, list[Prediction]], LearnReport]:
     results: dict[str, list[Prediction]] = {"floor": floor(journeys, args.every)}
     if not args.no_default:
-        predictions, failures, ms = await predict(journeys, args.every, f"{network}/default")
+        predictions, failures, ms = await predict(journeys, args.every, f"{network}/default", vehicles)
         results["default"] = predictions
         print(
             f"   default profile: {len(predictions)} predictions, {failures} without a route, {ms:.1f} ms per route"
@@ -359,8 +372,8 @@ async def evaluate_network(
         await explain_learning(since, until, settings)
     # Calibration: the learned profile's predictions on the day before, against its arrivals,
     # then the evaluation day's own as they arrive (amb-tracker calibrates every hour).
-    history, _, _ = await predict(calibration, args.every * 2, f"{network}/calibration")
-    predictions, failures, ms = await predict(journeys, args.every, f"{network}/learned")
+    history, _, _ = await predict(calibration, args.every * 2, f"{network}/calibration", vehicles)
+    predictions, failures, ms = await predict(journeys, args.every, f"{network}/learned", vehicles)
     results["raw"] = predictions
     if args.reuse:  # for studying calibration without routing again
         save(Path(f"{args.reuse}.{network}.predictions"), (history, predictions))
@@ -417,10 +430,16 @@ async def run(args: argparse.Namespace) -> None:
         f"== ETA accuracy benchmark on {URL.rsplit('/', 1)[-1]}: networks {', '.join(networks)}", flush=True
     )
     today = datetime.now(LOCAL_TIME).replace(hour=0, minute=0, second=0, microsecond=0)
+    # The emulated trackers' ids -> the vehicles registered for them, in fleet order (register()).
+    trackers = build_fleet(
+        FleetConfig(vehicles=args.vehicles, seed=args.seed, traffic=True), load_road_graph()
+    )
+    plates = {t.device_id: plate(i) for i, t in enumerate(trackers, start=1)}
     cache = Path(args.reuse) if args.reuse else None
     if cache is not None and cache.exists():
         start, calibration, picked = load(cache)
         until = start + timedelta(days=args.training_days)
+        apply_schema(URL)
         import_network(networks[0])
         print(f"1-2. training and driving reused from {cache} and the database's fixes", flush=True)
     else:
@@ -429,12 +448,15 @@ async def run(args: argparse.Namespace) -> None:
         calibration, picked = await simulate(networks[0], start, until, args)
         if cache is not None:
             save(cache, (start, calibration, picked))
+    with psycopg.connect(URL) as conn:
+        ids = dict(conn.execute("SELECT plate, id FROM vehicles").fetchall())
+    vehicles = {device: ids[p] for device, p in plates.items()}
     learned_ok = True
     for i, network in enumerate(networks):
         if i:
             import_network(network)
         print(f"3. predictions on the {network} network", flush=True)
-        results, report = await evaluate_network(network, picked, calibration, start, until, args)
+        results, report = await evaluate_network(network, picked, calibration, vehicles, start, until, args)
         learned_ok = print_table(network, results) and learned_ok
         print(
             f"   learn_speeds: {report.fixes} fixes, {report.seconds:.1f} s ({1e6 * report.seconds / max(1, report.fixes):.0f} µs per fix)"

@@ -504,17 +504,28 @@ CREATE TABLE IF NOT EXISTS road_area_factors (
     samples  integer NOT NULL,
     PRIMARY KEY (highway, area, hour)
 );
--- The costs (seconds; -1 = not allowed) of edges at local hours, both directions: what
--- roads/sql/route_edges.sql gives pgRouting at that hour (keep the two in step). For costing a
--- route at the time the vehicle reaches each edge (roads/timing.py).
-CREATE OR REPLACE FUNCTION road_edge_costs(edges bigint[], hours int[], min_samples int)
-RETURNS TABLE (id bigint, hour int, cost double precision, reverse_cost double precision)
+-- The junction wait (roads/speed_learning.py): the share of an edge's traversal time spent
+-- stopped, which is spent at its end (a red light, the queue before it). A route starting part-way
+-- along an edge still has all of it ahead; one ending part-way has none of it (roads/timing.py).
+ALTER TABLE road_traversal_hours ADD COLUMN IF NOT EXISTS stopped_seconds double precision NOT NULL DEFAULT 0;
+ALTER TABLE road_speeds ADD COLUMN IF NOT EXISTS wait_share real NOT NULL DEFAULT 0;
+ALTER TABLE road_area_factors ADD COLUMN IF NOT EXISTS wait_share real NOT NULL DEFAULT 0;
+-- The costs (seconds; -1 = not allowed) of edges at local hours, both directions, with the share
+-- of each that is the wait at the edge's end: what roads/sql/route_edges.sql gives pgRouting at
+-- that hour (keep the two in step). For costing a route at the time the vehicle reaches each edge
+-- (roads/timing.py).
+DROP FUNCTION IF EXISTS road_edge_costs(bigint[], int[], int);
+CREATE FUNCTION road_edge_costs(edges bigint[], hours int[], min_samples int)
+RETURNS TABLE (id bigint, hour int, cost double precision, reverse_cost double precision,
+               wait_share real, reverse_wait_share real)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT e.id, h.hour,
            CASE WHEN f.speed_kmh > 0 THEN e.length_m * 3.6 / f.speed_kmh ELSE e.cost_s END,
            CASE WHEN e.reverse_cost_s < 0 THEN -1
                 WHEN r.speed_kmh > 0 THEN e.length_m * 3.6 / r.speed_kmh
-                ELSE e.reverse_cost_s END
+                ELSE e.reverse_cost_s END,
+           CASE WHEN f.speed_kmh > 0 THEN f.wait_share ELSE 0 END,
+           CASE WHEN r.speed_kmh > 0 THEN r.wait_share ELSE 0 END
     FROM road_edges e
     CROSS JOIN unnest(hours) AS h(hour)
     LEFT JOIN road_speeds f ON f.edge_id = e.id AND f.forward AND f.hour = h.hour AND f.samples >= min_samples

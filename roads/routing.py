@@ -248,7 +248,11 @@ async def route(
             raise NoRouteError("no road path joins the start to the end")
     # Each edge costed at the time the vehicle reaches it (roads/timing.py).
     pieces = [(edge, fwd, cost) for (edge, fwd), cost in zip(road.edges, road.costs, strict=True)]
-    road_s = await timed_seconds(conn, pieces, clock, hour, settings) if pieces else road.duration_s
+    road_s = (
+        await timed_seconds(conn, pieces, clock, hour, settings, partial_start=start_node < 0)
+        if pieces
+        else road.duration_s
+    )
     return Route(
         distance_m=road.distance_m + s.distance_m + e.distance_m,
         duration_s=road_s + _off_network_s(s, settings) + _off_network_s(e, settings),

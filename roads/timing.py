@@ -7,6 +7,13 @@ and interpolated linearly in between (so a trip at 6:55 into a 7-8 peak slows as
 trip at 6:30 is costed at 6 h's figures exactly). A 20-minute trip into or out of a peak is then
 costed as it will be driven; the path itself may still be the one best at the departure hour.
 
+The wait at a junction is at the end of the edge leading into it (roads/speed_learning.py learns
+its share of each edge's time): pgRouting prorates an edge's cost by the part of it driven, so a
+route from a vehicle 20 m before a red light would keep a tenth of the wait, and a route to a scene
+just before a junction would pay all of it. The first piece of a route that starts part-way along
+an edge therefore keeps the edge's whole wait, and the last piece pays none of its own: the
+target is reached before the stop line.
+
 The edges' costs at all 24 hours (SQL road_edge_costs, what route_edges.sql gives pgRouting) are
 cached per process for `COST_CACHE_S`: the tracker routes over the same streets all day, so
 routing costs no extra query once they are known, and a learning run (hourly) reaches the
@@ -31,8 +38,10 @@ Piece = tuple[int, bool, float]
 COST_CACHE_S = 300.0
 COST_CACHE_MAX_EDGES = 200_000
 HOURS = list(range(24))
-# (edge, min_samples) -> (when fetched, monotonic; per hour: (cost, reverse cost))
-_costs: dict[tuple[int, int], tuple[float, tuple[tuple[float, float], ...]]] = {}
+# Per hour: (cost, reverse cost, wait share, reverse wait share)
+HourCosts = tuple[float, float, float, float]
+# (edge, min_samples) -> (when fetched, monotonic; per hour)
+_costs: dict[tuple[int, int], tuple[float, tuple[HourCosts, ...]]] = {}
 
 
 def forget_costs() -> None:
@@ -47,21 +56,27 @@ def local_clock_hours(at: datetime, tz: Any) -> float:
 
 async def edge_costs(
     conn: AsyncConnection[Any], edges: Sequence[int], settings: RoutingSettings
-) -> dict[int, tuple[tuple[float, float], ...]]:
-    """Each edge's (cost, reverse cost) at every local hour, from the cache or one query."""
+) -> dict[int, tuple[HourCosts, ...]]:
+    """Each edge's (cost, reverse cost, wait share, reverse wait share) at every local hour, from
+    the cache or one query."""
     now = time.monotonic()
     n = settings.learned_min_samples
     missing = sorted({e for e in edges if (hit := _costs.get((e, n))) is None or now - hit[0] > COST_CACHE_S})
     if missing:
         if len(_costs) > COST_CACHE_MAX_EDGES:
             _costs.clear()
-        fetched: dict[int, list[tuple[float, float]]] = {e: [(-1.0, -1.0)] * 24 for e in missing}
+        fetched: dict[int, list[HourCosts]] = {e: [(-1.0, -1.0, 0.0, 0.0)] * 24 for e in missing}
         async with conn.cursor() as cur:
             await cur.execute(
                 query("roads/route_edge_costs"), {"edges": missing, "hours": HOURS, "min_samples": n}
             )
-            for edge, hour, cost, reverse_cost in await cur.fetchall():
-                fetched[int(edge)][int(hour)] = (float(cost), float(reverse_cost))
+            for edge, hour, cost, reverse_cost, wait, reverse_wait in await cur.fetchall():
+                fetched[int(edge)][int(hour)] = (
+                    float(cost),
+                    float(reverse_cost),
+                    float(wait),
+                    float(reverse_wait),
+                )
         for edge, by_hour in fetched.items():
             _costs[(edge, n)] = (now, tuple(by_hour))
     return {e: _costs[(e, n)][1] for e in edges}
@@ -73,17 +88,21 @@ async def timed_seconds(
     clock_h: float,
     hour: int,
     settings: RoutingSettings,
+    partial_start: bool = False,
 ) -> float:
     """The pieces' seconds driven from `clock_h` (local hours) on, each at the time it is reached;
-    `hour` is the hour whose costs the pieces' seconds were computed at."""
+    `hour` is the hour whose costs the pieces' seconds were computed at; `partial_start` when the
+    first piece starts part-way along its edge (the junction waits: see the module docstring)."""
     flat = sum(p[2] for p in pieces)
     if flat <= 0:
         return flat
     costs = await edge_costs(conn, [p[0] for p in pieces], settings)
     elapsed = 0.0
-    for edge, forward, seconds in pieces:
+    last = len(pieces) - 1
+    for i, (edge, forward, seconds) in enumerate(pieces):
         by_hour = costs[edge]
         side = 0 if forward else 1
+        seconds = _with_wait(seconds, by_hour[hour % 24], side, i == 0 and partial_start, i == last)
         tau = clock_h + elapsed / 3600 - 0.5
         k = math.floor(tau)
         base, c0, c1 = by_hour[hour % 24][side], by_hour[k % 24][side], by_hour[(k + 1) % 24][side]
@@ -93,3 +112,15 @@ async def timed_seconds(
         w = tau - k
         elapsed += seconds * ((1 - w) * c0 + w * c1) / base
     return elapsed
+
+
+def _with_wait(seconds: float, at_hour: HourCosts, side: int, partial_start: bool, last: bool) -> float:
+    """A piece's seconds with its edge's junction wait where it falls: all of it ahead of a piece
+    that starts part-way along the edge, none of it on the last piece."""
+    full, wait = at_hour[side], at_hour[2 + side]
+    if wait <= 0 or full <= 0:
+        return seconds
+    moving = seconds * (1 - wait)
+    if last:
+        return moving
+    return moving + full * wait if partial_start else seconds

@@ -1,7 +1,8 @@
 -- Traversal time of the fixes whose pairs end in [%(since)s, %(until)s) (whole hours), into
 -- road_traversal_hours: map-matching, pairs of consecutive fixes, time and distance attributed to
--- the edges driven, summed per (edge, direction, UTC hour); the period's rows were deleted just
--- before (learning an hour again replaces what it gave). See roads/speed_learning.py.
+-- the edges driven, summed per (edge, direction, UTC hour), with the part of it spent stopped; the
+-- period's rows were deleted just before (learning an hour again replaces what it gave). See
+-- roads/speed_learning.py.
 WITH fixes AS MATERIALIZED (
     -- Valid moving fixes with a course (the fixes of the %(max_gap_s)s seconds before the period
     -- too: the first pair of the period needs its earlier fix).
@@ -40,7 +41,7 @@ WITH fixes AS MATERIALIZED (
     ORDER BY device_id, fix_time, distance, edge_id
 ), pairs AS (
     SELECT m.*,
-           lag(fix_time) OVER w AS prev_time, lag(edge_id) OVER w AS prev_edge,
+           lag(fix_time) OVER w AS prev_time, lag(kmh) OVER w AS prev_kmh, lag(edge_id) OVER w AS prev_edge,
            lag(forward) OVER w AS prev_forward, lag(pos) OVER w AS prev_pos,
            lag(length_m) OVER w AS prev_length, lag(exit) OVER w AS prev_exit
     FROM matched m
@@ -58,12 +59,14 @@ WITH fixes AS MATERIALIZED (
 ), pieces AS (
     -- On one edge: all the time on it. Across a junction: the second edge gets the time to drive
     -- its start at the later fix's speed (never more than its share of the distance), the first
-    -- edge the rest: a wait at the junction lands on the edge leading into it.
-    SELECT edge_id, forward, hour_start, dt AS seconds, greatest(pos - prev_pos, 0) * length_m AS metres
+    -- edge the rest: a wait at the junction lands on the edge leading into it. What the distance
+    -- does not explain at the two fixes' mean speed was spent stopped.
+    SELECT edge_id, forward, hour_start, dt AS seconds, greatest(pos - prev_pos, 0) * length_m AS metres,
+           (prev_kmh + kmh) / 7.2 AS mps
     FROM kept
     WHERE edge_id = prev_edge AND forward = prev_forward
     UNION ALL
-    SELECT x.edge_id, x.forward, k.hour_start, x.seconds, x.metres
+    SELECT x.edge_id, x.forward, k.hour_start, x.seconds, x.metres, x.mps
     FROM (
         SELECT k.*, (1 - prev_pos) * prev_length AS d1, pos * length_m AS d2
         FROM kept k
@@ -75,16 +78,17 @@ WITH fixes AS MATERIALIZED (
                     ELSE 0 END AS t2
     ) t
     CROSS JOIN LATERAL (
-        VALUES (k.prev_edge, k.prev_forward, k.dt - t.t2, k.d1),
-               (k.edge_id, k.forward, t.t2, k.d2)
-    ) AS x(edge_id, forward, seconds, metres)
+        VALUES (k.prev_edge, k.prev_forward, k.dt - t.t2, k.d1, (k.prev_kmh + k.kmh) / 7.2),
+               (k.edge_id, k.forward, t.t2, k.d2, NULL)
+    ) AS x(edge_id, forward, seconds, metres, mps)
 ), hourly AS (
-    SELECT edge_id, forward, hour_start, sum(seconds) AS seconds, sum(metres) AS metres, count(*)::int AS pairs
+    SELECT edge_id, forward, hour_start, sum(seconds) AS seconds, sum(metres) AS metres, count(*)::int AS pairs,
+           sum(greatest(seconds - metres / greatest(mps, 1.0), 0)) FILTER (WHERE mps IS NOT NULL) AS stopped
     FROM pieces
     GROUP BY edge_id, forward, hour_start
 ), written AS (
-    INSERT INTO road_traversal_hours AS r (edge_id, forward, hour_start, seconds, metres, pairs)
-    SELECT edge_id, forward, hour_start, seconds, metres, pairs FROM hourly
+    INSERT INTO road_traversal_hours AS r (edge_id, forward, hour_start, seconds, metres, pairs, stopped_seconds)
+    SELECT edge_id, forward, hour_start, seconds, metres, pairs, coalesce(stopped, 0) FROM hourly
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM fixes WHERE fix_time >= %(since)s) AS fixes,

@@ -27,6 +27,9 @@ from roads.timing import forget_costs
 HOANG_DIEU_EDGE = 6553773195875190095
 NTP_SOUTHBOUND = 1061774151746096908
 DBP_WEST, DBP_EAST = 6680806885765797220, 6971573851756412882
+# Two consecutive stretches of a one-way primary road in the network's main component, straight on
+# (352 m, then 231 m).
+ONE_WAY_IN, ONE_WAY_OUT = 4884893195285516939, 3906687430736395448
 DAY = (datetime.now(LOCAL_TIME) - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
 SINCE, UNTIL = DAY.astimezone(UTC), (DAY + timedelta(days=1)).astimezone(UTC)
 EXACT = RoutingSettings(learn_smooth_hours=0)  # every cell from its own hour only
@@ -195,6 +198,41 @@ async def test_a_red_light_wait_lands_on_the_edge_leading_into_the_junction(
     # The stopped fixes (speed 0) are not matched; the pair around the stop carries its time.
     assert learned[(DBP_WEST, True, 14)][0] == pytest.approx(3.6 * west / (west / 10 + 40), rel=0.05)
     assert learned[(DBP_EAST, True, 14)][0] == pytest.approx(36.0, rel=0.05)
+
+
+async def test_a_route_from_before_a_red_light_keeps_its_whole_wait_and_a_route_ending_before_it_none(
+    conn: psycopg.AsyncConnection, db: psycopg.Connection, drive: Drive
+) -> None:
+    legs = [(ONE_WAY_IN, True), (ONE_WAY_OUT, True)]
+    await drive(legs, local(14), 36.0, waits={0: 40.0}, times=6)
+    await learn(conn)
+    (in_coords, length_in), (out_coords, length_out) = (
+        _line(db, ONE_WAY_IN, True),
+        _line(db, ONE_WAY_OUT, True),
+    )
+    cur = await conn.execute(
+        "SELECT edge_id, samples, wait_share FROM road_speeds"
+        " WHERE forward AND hour = 14 AND edge_id = ANY(%s) AND basis = 'edge'",
+        ([ONE_WAY_IN, ONE_WAY_OUT],),
+    )
+    learned = {edge: (samples, share) for edge, samples, share in await cur.fetchall()}
+    assert learned[ONE_WAY_IN][0] >= MIN and learned[ONE_WAY_OUT][0] >= MIN
+    # The stopped time is the junction's wait, at the end of the edge leading into it.
+    assert learned[ONE_WAY_IN][1] == pytest.approx(40 / (length_in / 10 + 40), abs=0.05)
+    assert learned[ONE_WAY_OUT][1] == pytest.approx(0.0, abs=0.02)
+
+    at = local(14, 30).astimezone(UTC)
+
+    def point(coords: list[tuple[float, float]], share: float) -> RoutePoint:
+        return RoutePoint(*_at(coords, share))
+
+    # 90 % along, 35 m before the light: the wait is still all ahead (pgRouting alone would
+    # keep a tenth of it).
+    across = await route(conn, point(in_coords, 0.9), point(out_coords, 0.5), at)
+    assert across.duration_s == pytest.approx(0.1 * length_in / 10 + 40 + 0.5 * length_out / 10, rel=0.08)
+    # A target before the stop line is reached without waiting at it.
+    before = await route(conn, point(in_coords, 0.1), point(in_coords, 0.6), at)
+    assert before.duration_s == pytest.approx(0.5 * length_in / 10, rel=0.08)
 
 
 async def test_routing_uses_a_learned_time_from_the_minimum_sample_count(
