@@ -92,7 +92,9 @@ async def caller_view(conn: AsyncConnection, token: str) -> dict[str, Any]:
             if row["arrival_at"] is not None:
                 arrival, early, late = row["arrival_at"], row["arrival_early_at"], row["arrival_late_at"]
             else:  # the route computed here, calibrated as the tracker's are
-                arrival, early, late = await _calibrated(conn, row["fix_time"], remaining[1])
+                arrival, early, late = await _calibrated(
+                    conn, row["fix_time"], remaining[1], row["vehicle_id"]
+                )
             arrival_at = iso_utc(arrival)
             eta_s = max(0, round((arrival - now).total_seconds()))
             if early is not None and late is not None:
@@ -111,10 +113,11 @@ async def caller_view(conn: AsyncConnection, token: str) -> dict[str, Any]:
 
 
 async def _calibrated(
-    conn: AsyncConnection, fix_time: datetime, seconds: float
+    conn: AsyncConnection, fix_time: datetime, seconds: float, vehicle_id: int
 ) -> tuple[datetime, datetime, datetime]:
-    """The arrival, early and late, of a raw route from `fix_time` (tracking/eta_calibration.py)."""
-    expected, early, late = (await cached_calibration(conn)).window(fix_time, seconds)
+    """The arrival, early and late, of a raw route of the vehicle from `fix_time`
+    (tracking/eta_calibration.py)."""
+    expected, early, late = (await cached_calibration(conn)).window(fix_time, seconds, vehicle_id)
     return (
         fix_time + timedelta(seconds=expected),
         fix_time + timedelta(seconds=early),

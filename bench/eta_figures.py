@@ -35,6 +35,7 @@ class Prediction:
     high_s: float | None = None
     at: datetime | None = None  # when it was predicted
     trip_share: float | None = None  # share of the journey driven when it was predicted (0: at the start)
+    vehicle: int | None = None  # the vehicle's id (its own calibration factor)
 
     @property
     def error_s(self) -> float:

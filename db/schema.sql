@@ -592,6 +592,15 @@ CREATE TABLE IF NOT EXISTS eta_calibration (
     samples      integer NOT NULL,
     PRIMARY KEY (hour_band, length_band)
 );
+-- Each vehicle's own pace against the fleet's (tracking/eta_calibration.py): the median of its
+-- outcomes' actual / predicted over the fleet's, shrunk towards 1 where it has few. The vehicle of
+-- each outcome is kept for it.
+ALTER TABLE eta_outcomes ADD COLUMN IF NOT EXISTS vehicle_id bigint;
+CREATE TABLE IF NOT EXISTS eta_vehicle_factors (
+    vehicle_id  bigint PRIMARY KEY REFERENCES vehicles (id) ON DELETE CASCADE,
+    factor      real NOT NULL CHECK (factor > 0),
+    samples     integer NOT NULL
+);
 CREATE OR REPLACE FUNCTION eta_hour_band(at timestamptz) RETURNS smallint
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT (extract(hour FROM at AT TIME ZONE 'Asia/Ho_Chi_Minh')::int / 3)::smallint

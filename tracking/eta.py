@@ -86,9 +86,10 @@ def _route_urgency(row: dict[str, Any], now: datetime, policy: EtaPolicy) -> flo
     return age if age > policy.recompute_s else 0.0
 
 
-def _calibrated(calibration: Calibration, fix_time: datetime, seconds: float) -> dict[str, Any]:
+def _calibrated(calibration: Calibration, row: dict[str, Any], seconds: float) -> dict[str, Any]:
     """The bind parameters of a calibrated ETA: expected seconds, arrival, the window's ends."""
-    expected, early, late = calibration.window(fix_time, seconds)
+    fix_time = row["fix_time"]
+    expected, early, late = calibration.window(fix_time, seconds, row["vehicle_id"])
     return {
         "expected": expected,
         "arrival": fix_time + timedelta(seconds=expected),
@@ -120,7 +121,7 @@ async def _routed(
                 "line": f"LINESTRING({coords})" if coords else None,
                 "distance": r.distance_m,
                 "duration": r.duration_s,
-                **_calibrated(calibration, row["fix_time"], r.duration_s),
+                **_calibrated(calibration, row, r.duration_s),
             },
         )
         out = await cur.fetchone()
@@ -139,7 +140,7 @@ async def _followed(
                 "journey": row["journey_id"],
                 "fix_time": row["fix_time"],
                 "remaining_m": float(row["route_distance_m"]) * left,
-                **_calibrated(calibration, row["fix_time"], remaining_s),
+                **_calibrated(calibration, row, remaining_s),
             },
         )
         out = await cur.fetchone()

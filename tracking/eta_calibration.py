@@ -4,17 +4,24 @@ Every routed ETA is kept as predicted (`eta_predictions`, raw: the router's seco
 journey reaches the target (on_scene_at for a scene, at_hospital_at for a hospital) it becomes an
 outcome (`eta_outcomes`: predicted vs. actual seconds left); journeys that end otherwise drop
 theirs. Calibration takes the outcomes of the last `days` days (one: what the day is like - a
-slow day, rain - reaches the ETAs within the hour) and keeps, per local hour band
-(3 hours) and length band (< 2, 2-5, 5-15, 15+ minutes predicted), the 10th and 90th
-percentiles of actual / predicted and the correction factor that makes the median relative error
-smallest (`eta_calibration`; a band with fewer than `min_samples` falls back to its length band
-over all hours, then to everything). Not the median ratio: arrivals scatter late far more than
-early (a red light, a queue), and centring on them moves the many close ETAs off (measured:
-docs/benchmarks.md).
+slow day, rain - reaches the ETAs within the hour) and keeps, per length band (< 2, 2-5, 5-15,
+15+ minutes predicted) - and per local hour band (3 hours) too where a band has `MIN_HOUR_SAMPLES`
+outcomes, which a city's fleet reaches only in a busy day - the 10th and 90th percentiles of
+actual / predicted and the correction factor that makes the median relative error smallest,
+shrunk towards 1 where it is within the band's noise (`eta_calibration`; a length band with fewer than
+`min_samples` falls back to everything). Not the median ratio: arrivals scatter late far more
+than early (a red light, a queue), and centring on them moves the many close ETAs off; not hour
+bands from a few hundred outcomes either: their noise moved the windows more than the hours did
+(measured: docs/benchmarks.md, coverage 73 % with them, 80 % without).
+
+Each vehicle has its own pace against the fleet's (`eta_vehicle_factors`: the median of its
+outcomes of the last `VEHICLE_DAYS` days over the fleet's, shrunk towards 1 by
+n / (n + `VEHICLE_SHRINK_N`)): a driver, an older vehicle.
 
 The ETA the API shows is then the raw prediction times the band's factor (what the router
-misses on the whole - a slow day - is corrected), and the window is the raw prediction times its
-p10 and p90: about 80 % of arrivals fall inside it. `Calibration.window`
+misses on the whole - a slow day - is corrected) times the vehicle's, and the window is the raw
+prediction times its p10 and p90 (and the vehicle's factor): about 80 % of arrivals fall inside
+it. `Calibration.window`
 applies it where ETAs are written (tracking/eta.py) and shown (the API's /eta, the caller page's
 fallback route), from a per-process copy of the table refreshed every `CACHE_S` (no SQL per ETA);
 without any outcomes yet it leaves the prediction as it is with an assumed window of 0.85-1.30
@@ -43,6 +50,9 @@ ASSUMED = (0.85, 1.0, 1.30)  # (p10, factor, p90) before any outcome
 LENGTH_BANDS_S = (120.0, 300.0, 900.0)
 CALIBRATION_DAYS = 1  # the last 24 hours: a slow day is corrected within hours
 MIN_SAMPLES = 50
+MIN_HOUR_SAMPLES = 1000
+VEHICLE_DAYS = 7  # outcomes are kept this long: each vehicle's pace needs more than a day of them
+VEHICLE_SHRINK_N = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +61,13 @@ class CalibrationReport:
     collected: int  # of them, outcomes (the journey reached the target)
     outcomes: int  # outcomes calibration used
     bands: int  # calibration rows written
+    vehicles: int  # vehicles with a factor of their own
     seconds: float
 
     def summary(self) -> str:
         return (
             f"calibrated ETAs from {self.outcomes} outcomes ({self.collected} new of {self.closed} predictions"
-            f" closed): {self.bands} bands, in {self.seconds:.1f} s"
+            f" closed): {self.bands} bands, {self.vehicles} vehicles' own factors, in {self.seconds:.1f} s"
         )
 
 
@@ -72,19 +83,32 @@ async def collect_outcomes(
 
 
 async def calibrate(
-    conn: AsyncConnection[Any], now: datetime, days: int = CALIBRATION_DAYS, min_samples: int = MIN_SAMPLES
-) -> tuple[int, int]:
-    """eta_calibration rebuilt from the outcomes of the last `days` days (older ones go);
-    (outcomes used, bands written)."""
+    conn: AsyncConnection[Any],
+    now: datetime,
+    days: int = CALIBRATION_DAYS,
+    min_samples: int = MIN_SAMPLES,
+    min_hour_samples: int = MIN_HOUR_SAMPLES,
+) -> tuple[int, int, int]:
+    """eta_calibration rebuilt from the outcomes of the last `days` days, eta_vehicle_factors from
+    those of the last VEHICLE_DAYS (older ones go); (outcomes used, bands, vehicles written)."""
     since = now - timedelta(days=days)
+    vehicle_since = now - timedelta(days=max(days, VEHICLE_DAYS))
+    params = {
+        "since": since,
+        "min_samples": min_samples,
+        "min_hour_samples": min_hour_samples,
+        "vehicle_since": vehicle_since,
+        "vehicle_shrink_n": VEHICLE_SHRINK_N,
+    }
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("DELETE FROM eta_outcomes WHERE at < %s", (since,))
+        await cur.execute("DELETE FROM eta_outcomes WHERE at < %s", (vehicle_since,))
         await cur.execute("DELETE FROM eta_calibration")
-        await cur.execute(query("tracking/eta_calibrate"), {"since": since, "min_samples": min_samples})
+        await cur.execute("DELETE FROM eta_vehicle_factors")
+        await cur.execute(query("tracking/eta_calibrate"), params)
         row = await cur.fetchone()
     assert row is not None
     forget_calibration()  # this process's ETAs take it at once
-    return int(row["outcomes"]), int(row["bands"])
+    return int(row["outcomes"]), int(row["bands"]), int(row["vehicles"])
 
 
 async def calibrate_etas(conn: AsyncConnection[Any], now: datetime | None = None) -> CalibrationReport:
@@ -92,8 +116,8 @@ async def calibrate_etas(conn: AsyncConnection[Any], now: datetime | None = None
     started = time.perf_counter()
     now = now or datetime.now().astimezone()
     closed, collected = await collect_outcomes(conn, now)
-    outcomes, bands = await calibrate(conn, now)
-    return CalibrationReport(closed, collected, outcomes, bands, time.perf_counter() - started)
+    outcomes, bands, vehicles = await calibrate(conn, now)
+    return CalibrationReport(closed, collected, outcomes, bands, vehicles, time.perf_counter() - started)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,25 +156,30 @@ def length_band(predicted_s: float) -> int:
 @dataclass(frozen=True, slots=True)
 class Calibration:
     """eta_calibration as loaded: (hour band, length band) -> (p10 of actual / predicted, the
-    correction factor, p90)."""
+    correction factor, p90); and eta_vehicle_factors: vehicle id -> its factor."""
 
     bands: dict[tuple[int, int], tuple[float, float, float]] = field(default_factory=dict)
+    vehicles: dict[int, float] = field(default_factory=dict)
 
-    def window(self, at: datetime, predicted_s: float) -> tuple[float, float, float]:
-        """(expected, early, late) seconds left for a raw prediction made at `at`: its narrowest
-        band with enough outcomes, then its length band over all hours, then everything."""
+    def window(
+        self, at: datetime, predicted_s: float, vehicle_id: int | None = None
+    ) -> tuple[float, float, float]:
+        """(expected, early, late) seconds left for a raw prediction made at `at` for
+        `vehicle_id`: its narrowest band with enough outcomes, then its length band over all
+        hours, then everything; times the vehicle's own factor."""
         hb, lb = hour_band(at), length_band(predicted_s)
         q10, factor, q90 = next(
             (self.bands[k] for k in ((hb, lb), (-1, lb), (-1, -1)) if k in self.bands), ASSUMED
         )
-        return predicted_s * factor, predicted_s * q10, predicted_s * q90
+        seconds = predicted_s * self.vehicles.get(vehicle_id, 1.0) if vehicle_id is not None else predicted_s
+        return seconds * factor, seconds * q10, seconds * q90
 
 
 async def load_calibration(conn: AsyncConnection[Any]) -> Calibration:
     cur = await conn.execute("SELECT hour_band, length_band, q10, factor, q90 FROM eta_calibration")
-    return Calibration(
-        {(int(h), int(b)): (float(a), float(m), float(z)) for h, b, a, m, z in await cur.fetchall()}
-    )
+    bands = {(int(h), int(b)): (float(a), float(m), float(z)) for h, b, a, m, z in await cur.fetchall()}
+    cur = await conn.execute("SELECT vehicle_id, factor FROM eta_vehicle_factors")
+    return Calibration(bands, {int(v): float(f) for v, f in await cur.fetchall()})
 
 
 _cached: tuple[float, Calibration] | None = None
@@ -171,8 +200,13 @@ def forget_calibration() -> None:
 
 
 async def eta_windows(
-    conn: AsyncConnection[Any], at: list[datetime], predicted_s: list[float]
+    conn: AsyncConnection[Any],
+    at: list[datetime],
+    predicted_s: list[float],
+    vehicles: list[int | None] | None = None,
 ) -> list[tuple[float, float, float]]:
-    """(expected, early, late) seconds of raw predictions, by the calibration as it is now."""
+    """(expected, early, late) seconds of raw predictions (of these vehicles), by the calibration
+    as it is now."""
     calibration = await load_calibration(conn)
-    return [calibration.window(a, p) for a, p in zip(at, predicted_s, strict=True)]
+    vehicles = vehicles or [None] * len(at)
+    return [calibration.window(a, p, v) for a, p, v in zip(at, predicted_s, vehicles, strict=True)]

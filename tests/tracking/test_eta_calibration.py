@@ -15,6 +15,7 @@ from tests.tracking.test_eta import SON_TRA, place_vehicle
 from tracking import journeys
 from tracking.eta import hospital_inbound, update_etas
 from tracking.eta_calibration import (
+    VEHICLE_SHRINK_N,
     calibrate,
     calibrate_etas,
     eta_accuracy,
@@ -22,6 +23,7 @@ from tracking.eta_calibration import (
     hour_band,
     length_band,
 )
+from tracking.fleet import register_vehicle
 
 
 @pytest.fixture
@@ -34,11 +36,14 @@ def hospital_id(db: psycopg.Connection) -> int:
 @pytest.fixture
 async def conn(database_url: str) -> AsyncIterator[psycopg.AsyncConnection]:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as c:
-        await c.execute("DELETE FROM eta_outcomes")
-        await c.execute("DELETE FROM eta_calibration")
+        await clear(c)
         yield c
-        await c.execute("DELETE FROM eta_outcomes")
-        await c.execute("DELETE FROM eta_calibration")
+        await clear(c)
+
+
+async def clear(conn: psycopg.AsyncConnection) -> None:
+    for table in ("eta_outcomes", "eta_calibration", "eta_vehicle_factors"):
+        await conn.execute(f"DELETE FROM {table}")
 
 
 async def test_without_outcomes_an_eta_is_the_route_with_an_assumed_window(
@@ -76,20 +81,65 @@ async def test_outcomes_set_the_median_and_the_window_of_their_band(conn: psycop
         (night,),
     )
 
-    # Bands (hour band, length band): (2, 2) and (0, 0), their length bands over all hours
-    # (-1, 2) and (-1, 0), and everything (-1, -1).
-    assert await calibrate(conn, at + timedelta(days=1)) == (160, 5)
+    # An hour band needs MIN_HOUR_SAMPLES outcomes (a day of a small fleet's is its noise): the
+    # length bands over all hours (-1, 2) and (-1, 0), and everything (-1, -1).
+    assert await calibrate(conn, at + timedelta(days=1)) == (160, 3, 0)
+    # With fewer needed, the hour bands (2, 2) and (0, 0) too.
+    assert await calibrate(conn, at + timedelta(days=1), min_hour_samples=50) == (160, 5, 0)
 
     (peak, other_hour, short, long_) = await eta_windows(
         conn, [at, at.replace(hour=7), at, at], [600.0, 600.0, 90.0, 2000.0]
     )
-    assert peak == pytest.approx((600 * best_factor(ratios), 600 * 1.099, 600 * 1.891))
-    assert 1.2 < best_factor(ratios) < 1.495  # not the median ratio: nearer the many close ones
+    assert peak == pytest.approx((600 * shrunk(ratios), 600 * 1.099, 600 * 1.891))
+    assert (
+        1.2 < shrunk(ratios) <= best_factor(ratios) < 1.495
+    )  # not the median ratio: nearer the many close ones
     assert other_hour == peak  # 14:15 has no band of its own: the length band over all hours
     assert short == pytest.approx((90.0, 90.0, 90.0))  # (2, 0) is empty: (-1, 0)
-    assert long_[0] == pytest.approx(2000 * best_factor([*ratios, *[1.0] * 60]))
+    assert long_[0] == pytest.approx(2000 * shrunk([*ratios, *[1.0] * 60]))
     # Outcomes older than the period go, and so does the calibration they made.
-    assert await calibrate(conn, at + timedelta(days=30)) == (0, 0)
+    assert await calibrate(conn, at + timedelta(days=30)) == (0, 0, 0)
+
+
+async def test_a_band_within_its_noise_leaves_the_eta_alone(conn: psycopg.AsyncConnection) -> None:
+    at = datetime(2026, 3, 2, 1, 15, tzinfo=UTC)
+    # 50 outcomes scattered widely: the best factor is 1.02, well within their noise.
+    ratios = [0.9 + 0.6 * ((i * 37 % 50) / 49 - 0.5) for i in range(50)]
+    await conn.execute(
+        "INSERT INTO eta_outcomes (at, predicted_s, actual_s) SELECT %s, 600, 600 * r FROM unnest(%s::float8[]) r",
+        (at, ratios),
+    )
+    await calibrate(conn, at + timedelta(hours=1))
+    ((expected, _, _),) = await eta_windows(conn, [at], [600.0])
+    assert best_factor(ratios) == pytest.approx(1.02)
+    assert abs(expected / 600 - 1) < abs(best_factor(ratios) - 1) / 2
+    assert expected == pytest.approx(600 * shrunk(ratios))
+
+
+async def test_each_vehicle_keeps_its_own_pace(conn: psycopg.AsyncConnection, db: psycopg.Connection) -> None:
+    slow = register_vehicle(db, "43A20001", "115-S1").id
+    usual = register_vehicle(db, "43A20002", "115-S2").id
+    now = datetime.now(UTC)
+    # 400 outcomes each over the last week: one vehicle arrives 10 % later than the other.
+    for vehicle, ratio in ((slow, 1.1), (usual, 1.0)):
+        await conn.execute(
+            "INSERT INTO eta_outcomes (at, predicted_s, actual_s, vehicle_id)"
+            " SELECT %s - make_interval(hours => i %% 160), 300, 300 * %s, %s FROM generate_series(1, 400) i",
+            (now, ratio, vehicle),
+        )
+    outcomes, _, vehicles = await calibrate(conn, now)
+    assert vehicles == 2 and outcomes < 800  # bands: the last day's; vehicles: the week's
+    fleet = 1.05  # the median of all 800
+    own = {v: 1 + (r / fleet - 1) * 400 / (400 + VEHICLE_SHRINK_N) for v, r in ((slow, 1.1), (usual, 1.0))}
+    (anyone, s, u) = await eta_windows(conn, [now] * 3, [600.0] * 3, [None, slow, usual])
+    assert s == pytest.approx(tuple(x * own[slow] for x in anyone))
+    assert u == pytest.approx(tuple(x * own[usual] for x in anyone))
+    assert s[0] > anyone[0] > u[0]
+    # A vehicle removed takes its factor with it.
+    db.execute("DELETE FROM vehicles WHERE id = %s", (slow,))
+    await calibrate(conn, now)
+    (s,) = await eta_windows(conn, [now], [600.0], [slow])
+    assert s == pytest.approx(anyone)
 
 
 def best_factor(ratios: list[float]) -> float:
@@ -97,6 +147,14 @@ def best_factor(ratios: list[float]) -> float:
     among equals), as tracking/sql/eta_calibrate.sql chooses it."""
     factors = [f / 100 for f in range(80, 131)]
     return min(factors, key=lambda c: (statistics.median(abs(c / r - 1) for r in ratios), abs(c - 1)))
+
+
+def shrunk(ratios: list[float]) -> float:
+    """best_factor shrunk towards 1 by d² / (d² + se²), se the standard error of the median, as
+    tracking/sql/eta_calibrate.sql writes it."""
+    d = best_factor(ratios) - 1
+    se2 = (1.2533 * statistics.pstdev(ratios)) ** 2 / len(ratios)
+    return 1 + d**3 / (d**2 + se2) if d else 1.0
 
 
 async def test_routed_etas_become_outcomes_and_are_calibrated_with_a_window(

@@ -1,16 +1,27 @@
--- eta_calibration rebuilt from the outcomes since %(since)s (emptied just before, in the same
--- transaction), per (hour band, length band), per length band over all hours (-1), and over
--- everything (-1, -1), each from %(min_samples)s outcomes: p10 and p90 of actual / predicted (the
--- arrival window), and the correction factor (0.80-1.30, by 0.01) that makes the median relative
--- error of the ETAs the smallest - not the median ratio: arrivals scatter late far more than
--- early (a red light, a queue), and centring the ETA on them would move the many close ones off.
+-- eta_calibration and eta_vehicle_factors rebuilt (both emptied just before, in the same
+-- transaction).
+--
+-- Bands, from the outcomes since %(since)s: per (hour band, length band) where there are
+-- %(min_hour_samples)s outcomes (an hour band of a small fleet's day is too thin to say more than
+-- its noise: measured, docs/benchmarks.md), per length band over all hours (-1) and over everything
+-- (-1, -1) from %(min_samples)s: p10 and p90 of actual / predicted (the arrival window), and the
+-- correction factor (0.80-1.30, by 0.01) that makes the median relative error of the ETAs the
+-- smallest - not the median ratio: arrivals scatter late far more than early (a red light, a
+-- queue), and centring the ETA on them would move the many close ones off - shrunk towards 1 by
+-- d² / (d² + se²), d its distance from 1 and se the standard error of a median of the band
+-- (1.2533 sd / √n): a router that is right on the whole is not moved by a band's noise, while a
+-- slow day that the band shows clearly is corrected whole.
+--
+-- Vehicles, from the outcomes since %(vehicle_since)s: each one's median actual / predicted over
+-- the fleet's, shrunk towards 1 by n / (n + %(vehicle_shrink_n)s) (a driver, a heavier vehicle).
 WITH o AS (
     SELECT eta_hour_band(at) AS hb, eta_length_band(predicted_s) AS lb, actual_s / predicted_s AS ratio
     FROM eta_outcomes
     WHERE at >= %(since)s
 ), q AS (
     SELECT coalesce(hb, -1) AS hb, coalesce(lb, -1) AS lb, count(*)::int AS n,
-           percentile_cont(ARRAY[0.1, 0.9]) WITHIN GROUP (ORDER BY ratio) AS qs
+           percentile_cont(ARRAY[0.1, 0.9]) WITHIN GROUP (ORDER BY ratio) AS qs,
+           (1.2533 * stddev_pop(ratio)) ^ 2 / count(*) AS se2
     FROM o
     GROUP BY GROUPING SETS ((hb, lb), (lb), ())
 ), fit AS (
@@ -23,9 +34,29 @@ WITH o AS (
     SELECT DISTINCT ON (hb, lb) hb, lb, factor FROM fit ORDER BY hb, lb, error, abs(factor - 1)
 ), written AS (
     INSERT INTO eta_calibration (hour_band, length_band, q10, factor, q90, samples)
-    SELECT q.hb, q.lb, q.qs[1], b.factor, q.qs[2], q.n
+    SELECT q.hb, q.lb, q.qs[1],
+           CASE WHEN b.factor = 1 THEN 1
+                ELSE 1 + (b.factor - 1) ^ 3 / ((b.factor - 1) ^ 2 + q.se2) END,
+           q.qs[2], q.n
     FROM q JOIN best b USING (hb, lb)
-    WHERE q.n >= %(min_samples)s
+    WHERE q.n >= CASE WHEN q.hb = -1 THEN %(min_samples)s ELSE %(min_hour_samples)s END
+    RETURNING 1
+), recent AS (
+    SELECT vehicle_id, actual_s / predicted_s AS ratio FROM eta_outcomes WHERE at >= %(vehicle_since)s
+), fleet AS (
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ratio) AS ratio FROM recent
+), vehicles_written AS (
+    INSERT INTO eta_vehicle_factors (vehicle_id, factor, samples)
+    SELECT v.vehicle_id, 1 + (v.ratio / f.ratio - 1) * v.n / (v.n + %(vehicle_shrink_n)s), v.n
+    FROM (
+        SELECT vehicle_id, count(*)::int AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY ratio) AS ratio
+        FROM recent
+        WHERE vehicle_id IS NOT NULL
+        GROUP BY vehicle_id
+    ) v
+    CROSS JOIN fleet f
+    WHERE f.ratio > 0 AND EXISTS (SELECT 1 FROM vehicles x WHERE x.id = v.vehicle_id)
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM o) AS outcomes, (SELECT count(*) FROM written) AS bands
+SELECT (SELECT count(*) FROM o) AS outcomes, (SELECT count(*) FROM written) AS bands,
+       (SELECT count(*) FROM vehicles_written) AS vehicles

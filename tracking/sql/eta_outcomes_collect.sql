@@ -9,14 +9,14 @@ WITH done AS (
            OR j.status IN ('completed', 'cancelled')
            OR (p.target_kind = 'scene' AND j.on_scene_at IS NOT NULL)
            OR (p.target_kind = 'hospital' AND j.at_hospital_at IS NOT NULL))
-    RETURNING p.journey_id, p.target_kind, p.fix_time, p.predicted_s, p.shown_s, p.early_s, p.late_s,
+    RETURNING p.journey_id, j.vehicle_id, p.target_kind, p.fix_time, p.predicted_s, p.shown_s, p.early_s, p.late_s,
               CASE p.target_kind WHEN 'scene' THEN j.on_scene_at ELSE j.at_hospital_at END AS arrived_at
 ), legs AS (
     SELECT *, fix_time = min(fix_time) OVER (PARTITION BY journey_id, target_kind) AS first_of_leg FROM done
 ), kept AS (
-    INSERT INTO eta_outcomes (at, predicted_s, actual_s, journey_id, target_kind, first_of_leg,
+    INSERT INTO eta_outcomes (at, predicted_s, actual_s, journey_id, vehicle_id, target_kind, first_of_leg,
                               shown_s, early_s, late_s)
-    SELECT fix_time, predicted_s, extract(epoch FROM arrived_at - fix_time), journey_id, target_kind,
+    SELECT fix_time, predicted_s, extract(epoch FROM arrived_at - fix_time), journey_id, vehicle_id, target_kind,
            first_of_leg, shown_s, early_s, late_s
     FROM legs
     WHERE arrived_at > fix_time AND predicted_s > 0 AND fix_time >= %(since)s
