@@ -451,6 +451,25 @@ ALTER TABLE road_edges ADD COLUMN IF NOT EXISTS geom_merc geometry(LineString, 3
 ALTER TABLE road_edges ADD COLUMN IF NOT EXISTS area integer
     GENERATED ALWAYS AS (floor(ST_X(ST_StartPoint(geom)) * 50)::int * 100000
                          + floor(ST_Y(ST_StartPoint(geom)) * 50)::int) STORED;
+-- The direction (degrees clockwise from north) of the edge's first and last 10 m, drawn source ->
+-- target: the turn a route makes from one edge into the next (road_turn, roads/timing.py).
+ALTER TABLE road_edges ADD COLUMN IF NOT EXISTS start_bearing double precision
+    GENERATED ALWAYS AS (degrees(ST_Azimuth(
+        ST_StartPoint(ST_Transform(geom, 3857)),
+        ST_LineInterpolatePoint(ST_Transform(geom, 3857), least(1.0, 10.0 / greatest(length_m, 0.01)))))) STORED;
+ALTER TABLE road_edges ADD COLUMN IF NOT EXISTS end_bearing double precision
+    GENERATED ALWAYS AS (degrees(ST_Azimuth(
+        ST_LineInterpolatePoint(ST_Transform(geom, 3857), greatest(0.0, 1.0 - 10.0 / greatest(length_m, 0.01))),
+        ST_EndPoint(ST_Transform(geom, 3857))))) STORED;
+-- The turn from a direction of arrival into a direction of leaving (degrees clockwise from north):
+-- 0 straight on (within 35 degrees), 1 right, 2 left, 3 back (beyond 150 degrees); NULL when
+-- either is unknown (an edge too short to have a direction). roads/timing.py's turn_class agrees.
+CREATE OR REPLACE FUNCTION road_turn(arrive double precision, leave double precision) RETURNS smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN d IS NULL THEN NULL WHEN abs(d) <= 35 THEN 0 WHEN abs(d) > 150 THEN 3
+                WHEN d > 0 THEN 1 ELSE 2 END::smallint
+    FROM (SELECT (mod((leave - arrive + 540)::numeric, 360) - 180)::float8 AS d) t
+$$;
 CREATE INDEX IF NOT EXISTS road_edges_geom_idx ON road_edges USING gist (geom);
 CREATE INDEX IF NOT EXISTS road_edges_merc_idx ON road_edges USING gist (geom_merc);
 CREATE INDEX IF NOT EXISTS road_edges_source_idx ON road_edges (source);
@@ -503,6 +522,29 @@ CREATE TABLE IF NOT EXISTS road_area_factors (
     factor   real NOT NULL CHECK (factor > 0),
     samples  integer NOT NULL,
     PRIMARY KEY (highway, area, hour)
+);
+-- Junction delays by turn (roads/speed_learning.py): per edge, the direction it is driven, the turn
+-- taken at its end (road_turn) and UTC hour, the delay of the crossings (the time the distance does
+-- not explain at the fixes' speeds: a red light, slowing for the corner) and how many there were.
+CREATE TABLE IF NOT EXISTS road_turn_hours (
+    edge_id          bigint NOT NULL,
+    forward          boolean NOT NULL,
+    turn             smallint NOT NULL CHECK (turn BETWEEN 0 AND 3),
+    hour_start       timestamptz NOT NULL,
+    delay_seconds    double precision NOT NULL CHECK (delay_seconds >= 0),
+    crossings        integer NOT NULL CHECK (crossings > 0),
+    PRIMARY KEY (edge_id, forward, turn, hour_start)
+);
+CREATE INDEX IF NOT EXISTS road_turn_hours_hour_idx ON road_turn_hours (hour_start);
+-- What a turn costs at the end of an edge against all the turns taken there (delay per crossing
+-- over theirs), over the learning period; edge_id 0 (forward true): the network's, by turn.
+CREATE TABLE IF NOT EXISTS road_turn_factors (
+    edge_id    bigint NOT NULL,
+    forward    boolean NOT NULL,
+    turn       smallint NOT NULL CHECK (turn BETWEEN 0 AND 3),
+    factor     real NOT NULL CHECK (factor >= 0),
+    crossings  integer NOT NULL,
+    PRIMARY KEY (edge_id, forward, turn)
 );
 -- The junction wait (roads/speed_learning.py): the share of an edge's traversal time spent
 -- stopped, which is spent at its end (a red light, the queue before it). A route starting part-way

@@ -48,6 +48,13 @@ class RoutingSettings(BaseSettings):
     learned_min_samples: int = Field(
         20, ge=1, description="A learned speed (road_speeds) replaces the profile from this many samples."
     )
+    turn_costs: bool = Field(
+        False,
+        description="Scale the wait at each junction of a route by what the turn taken there costs against"
+        " all the turns at that end of the edge (road_turn_factors, learned whether this is on or off)."
+        " Off: on streets whose lights do not depend on the turn it measured slightly worse than the"
+        " edge's average wait (docs/benchmarks.md); turn it on where left turns wait for their own phase.",
+    )
     heading_weight_m: float = Field(
         50.0,
         ge=0,

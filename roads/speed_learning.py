@@ -64,6 +64,9 @@ LEARNER_LOCK = 7_216_117  # session advisory lock of the amb-tracker process tha
 # compilation costs seconds; the sorts by cell hold a few tens of MB per million fixes.
 LEARN_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")
 HOUR = timedelta(hours=1)
+# An edge's turn factors are pooled with the network's as if it had this many crossings more at
+# them (roads/sql/learn_turns.sql): the red lights' draws would make 20 crossings' factor noise.
+TURN_PRIOR = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,11 @@ async def learn_speeds(
         await cur.execute("DELETE FROM road_area_factors")
         await cur.execute(query("roads/learn_speeds"), rebuild_params(since, until, settings))
         built = await cur.fetchone()
+        await cur.execute("DELETE FROM road_turn_factors")
+        await cur.execute(
+            query("roads/learn_turns"),
+            {**rebuild_params(since, until, settings), "prior_crossings": TURN_PRIOR},
+        )
     assert built is not None
     return LearnReport(
         since=since,
@@ -162,9 +170,11 @@ async def _read_hour(conn: AsyncConnection[Any], hour: datetime, settings: Routi
         await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LEARN_LOCK,))
         for setting in LEARN_SETTINGS:
             await cur.execute(setting)
+        period = (hour, hour + HOUR)
         await cur.execute(
-            "DELETE FROM road_traversal_hours WHERE hour_start >= %s AND hour_start < %s", (hour, hour + HOUR)
+            "DELETE FROM road_traversal_hours WHERE hour_start >= %s AND hour_start < %s", period
         )
+        await cur.execute("DELETE FROM road_turn_hours WHERE hour_start >= %s AND hour_start < %s", period)
         await cur.execute(query("roads/learn_traversals"), traversal_params(hour, hour + HOUR, settings))
         row = await cur.fetchone()
         await cur.execute(
@@ -203,6 +213,7 @@ def rebuild_params(since: datetime, until: datetime, settings: RoutingSettings) 
 async def forget_before(conn: AsyncConnection[Any], before: datetime) -> int:
     """Drop the hourly sums older than the learning period; how many rows went."""
     cur = await conn.execute("DELETE FROM road_traversal_hours WHERE hour_start < %s", (before,))
+    await conn.execute("DELETE FROM road_turn_hours WHERE hour_start < %s", (before,))
     return cur.rowcount
 
 

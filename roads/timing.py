@@ -12,7 +12,13 @@ its share of each edge's time): pgRouting prorates an edge's cost by the part of
 route from a vehicle 20 m before a red light would keep a tenth of the wait, and a route to a scene
 just before a junction would pay all of it. The first piece of a route that starts part-way along
 an edge therefore keeps the edge's whole wait, and the last piece pays none of its own: the
-target is reached before the stop line.
+target is reached before the stop line. Between two pieces the wait is scaled by what the turn
+taken there costs against all the turns at that end of the edge (road_turn_factors, learned with
+the speeds, its own factors pooled with the network's by turn) when `turn_costs` is on: where left
+turns wait for their own phase, straight on through a junction is cheaper than the left turn. The
+path itself is chosen without turn costs (pgRouting's node graph); they only cost it. Off by
+default: on the accuracy bench's streets, whose lights stop every turn alike, it measured worse
+than the edge's average wait (docs/benchmarks.md).
 
 The edges' costs at all 24 hours (SQL road_edge_costs, what route_edges.sql gives pgRouting) are
 cached per process for `COST_CACHE_S`: the tracker routes over the same streets all day, so
@@ -25,6 +31,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,10 +49,48 @@ HOURS = list(range(24))
 HourCosts = tuple[float, float, float, float]
 # (edge, min_samples) -> (when fetched, monotonic; per hour)
 _costs: dict[tuple[int, int], tuple[float, tuple[HourCosts, ...]]] = {}
+STRAIGHT_DEG, BACK_DEG = 35.0, 150.0  # SQL road_turn's classes: 0 straight, 1 right, 2 left, 3 back
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeTurns:
+    """An edge's direction at its ends (degrees, drawn source -> target) and its turn factors:
+    (driven forward, turn class) -> factor."""
+
+    start_bearing: float | None
+    end_bearing: float | None
+    factors: dict[tuple[bool, int], float]
+
+    def arriving(self, forward: bool) -> float | None:
+        if forward:
+            return self.end_bearing
+        return None if self.start_bearing is None else self.start_bearing + 180
+
+    def leaving(self, forward: bool) -> float | None:
+        if forward:
+            return self.start_bearing
+        return None if self.end_bearing is None else self.end_bearing + 180
+
+
+# edge -> (when fetched, its turns); 0 -> the network's factors (bearings None)
+_turns: dict[int, tuple[float, EdgeTurns]] = {}
+
+
+def turn_class(arrive: float | None, leave: float | None) -> int | None:
+    """The turn from a direction of arrival into one of leaving (SQL road_turn)."""
+    if arrive is None or leave is None:
+        return None
+    d = (leave - arrive + 540) % 360 - 180
+    if abs(d) <= STRAIGHT_DEG:
+        return 0
+    if abs(d) > BACK_DEG:
+        return 3
+    return 1 if d > 0 else 2
 
 
 def forget_costs() -> None:
     _costs.clear()
+    _turns.clear()
 
 
 def local_clock_hours(at: datetime, tz: Any) -> float:
@@ -82,6 +127,36 @@ async def edge_costs(
     return {e: _costs[(e, n)][1] for e in edges}
 
 
+async def edge_turns(conn: AsyncConnection[Any], edges: Sequence[int]) -> dict[int, EdgeTurns]:
+    """Each edge's EdgeTurns, and the network's under 0, from the cache or one query."""
+    now = time.monotonic()
+    wanted = {0, *edges}
+    missing = sorted(e for e in wanted if (hit := _turns.get(e)) is None or now - hit[0] > COST_CACHE_S)
+    if missing:
+        if len(_turns) > COST_CACHE_MAX_EDGES:
+            _turns.clear()
+        fetched: dict[int, EdgeTurns] = {0: EdgeTurns(None, None, {})}
+        async with conn.cursor() as cur:
+            await cur.execute(query("roads/route_turns"), {"edges": [e for e in missing if e]})
+            for edge, start, end, forward, turn, factor in await cur.fetchall():
+                got = fetched.setdefault(int(edge), EdgeTurns(start, end, {}))
+                if turn is not None:
+                    got.factors[(bool(forward), int(turn))] = float(factor)
+        for edge in missing:
+            _turns[edge] = (now, fetched.get(edge, EdgeTurns(None, None, {})))
+    return {e: _turns[e][1] for e in wanted}
+
+
+def _turn_factor(turns: dict[int, EdgeTurns], piece: Piece, after: Piece) -> float:
+    """What the turn from `piece` into `after` costs against the average at that end of the edge."""
+    edge, forward, _ = piece
+    turn = turn_class(turns[edge].arriving(forward), turns[after[0]].leaving(after[1]))
+    if turn is None:
+        return 1.0
+    own = turns[edge].factors.get((forward, turn))
+    return own if own is not None else turns[0].factors.get((True, turn), 1.0)
+
+
 async def timed_seconds(
     conn: AsyncConnection[Any],
     pieces: Sequence[Piece],
@@ -97,12 +172,15 @@ async def timed_seconds(
     if flat <= 0:
         return flat
     costs = await edge_costs(conn, [p[0] for p in pieces], settings)
+    by_turn = settings.turn_costs and len(pieces) > 1
+    turns = await edge_turns(conn, [p[0] for p in pieces]) if by_turn else {}
     elapsed = 0.0
     last = len(pieces) - 1
     for i, (edge, forward, seconds) in enumerate(pieces):
         by_hour = costs[edge]
         side = 0 if forward else 1
-        seconds = _with_wait(seconds, by_hour[hour % 24], side, i == 0 and partial_start, i == last)
+        factor = _turn_factor(turns, pieces[i], pieces[i + 1]) if by_turn and i < last else 1.0
+        seconds = _with_wait(seconds, by_hour[hour % 24], side, i == 0 and partial_start, i == last, factor)
         tau = clock_h + elapsed / 3600 - 0.5
         k = math.floor(tau)
         base, c0, c1 = by_hour[hour % 24][side], by_hour[k % 24][side], by_hour[(k + 1) % 24][side]
@@ -114,13 +192,15 @@ async def timed_seconds(
     return elapsed
 
 
-def _with_wait(seconds: float, at_hour: HourCosts, side: int, partial_start: bool, last: bool) -> float:
-    """A piece's seconds with its edge's junction wait where it falls: all of it ahead of a piece
-    that starts part-way along the edge, none of it on the last piece."""
+def _with_wait(
+    seconds: float, at_hour: HourCosts, side: int, partial_start: bool, last: bool, turn_factor: float = 1.0
+) -> float:
+    """A piece's seconds with its edge's junction wait where it falls - all of it ahead of a piece
+    that starts part-way along the edge, none of it on the last piece - scaled by the turn taken."""
     full, wait = at_hour[side], at_hour[2 + side]
     if wait <= 0 or full <= 0:
         return seconds
     moving = seconds * (1 - wait)
     if last:
         return moving
-    return moving + full * wait if partial_start else seconds
+    return moving + (full if partial_start else seconds) * wait * turn_factor

@@ -56,17 +56,13 @@ WITH fixes AS MATERIALIZED (
     WHERE fix_time >= %(since)s AND prev_time IS NOT NULL
       AND fix_time - prev_time <= make_interval(secs => %(max_gap_s)s)
       AND ((edge_id = prev_edge AND forward = prev_forward) OR entry = prev_exit)
-), pieces AS (
-    -- On one edge: all the time on it. Across a junction: the second edge gets the time to drive
-    -- its start at the later fix's speed (never more than its share of the distance), the first
-    -- edge the rest: a wait at the junction lands on the edge leading into it. What the distance
-    -- does not explain at the two fixes' mean speed was spent stopped.
-    SELECT edge_id, forward, hour_start, dt AS seconds, greatest(pos - prev_pos, 0) * length_m AS metres,
-           (prev_kmh + kmh) / 7.2 AS mps
-    FROM kept
-    WHERE edge_id = prev_edge AND forward = prev_forward
-    UNION ALL
-    SELECT x.edge_id, x.forward, k.hour_start, x.seconds, x.metres, x.mps
+), crossings AS MATERIALIZED (
+    -- Pairs across a junction: the second edge gets the time to drive its start at the later fix's
+    -- speed (never more than its share of the distance), the first edge the rest - so a wait at
+    -- the junction lands on the edge leading into it - with the turn taken there (road_turn).
+    SELECT k.*, t.t2, road_turn(
+               CASE WHEN k.prev_forward THEN a.end_bearing ELSE a.start_bearing + 180 END,
+               CASE WHEN k.forward THEN b.start_bearing ELSE b.end_bearing + 180 END) AS turn
     FROM (
         SELECT k.*, (1 - prev_pos) * prev_length AS d1, pos * length_m AS d2
         FROM kept k
@@ -77,10 +73,31 @@ WITH fixes AS MATERIALIZED (
                     THEN least(k.dt * k.d2 / (k.d1 + k.d2), k.d2 / greatest(k.kmh / 3.6, 1.0))
                     ELSE 0 END AS t2
     ) t
+    JOIN road_edges a ON a.id = k.prev_edge
+    JOIN road_edges b ON b.id = k.edge_id
+), pieces AS (
+    -- On one edge: all the time on it. Across a junction: split as in `crossings`. What the
+    -- distance does not explain at the two fixes' mean speed was spent stopped (or slowing).
+    SELECT edge_id, forward, hour_start, dt AS seconds, greatest(pos - prev_pos, 0) * length_m AS metres,
+           (prev_kmh + kmh) / 7.2 AS mps
+    FROM kept
+    WHERE edge_id = prev_edge AND forward = prev_forward
+    UNION ALL
+    SELECT x.edge_id, x.forward, k.hour_start, x.seconds, x.metres, x.mps
+    FROM crossings k
     CROSS JOIN LATERAL (
-        VALUES (k.prev_edge, k.prev_forward, k.dt - t.t2, k.d1, (k.prev_kmh + k.kmh) / 7.2),
-               (k.edge_id, k.forward, t.t2, k.d2, NULL)
+        VALUES (k.prev_edge, k.prev_forward, k.dt - k.t2, k.d1, (k.prev_kmh + k.kmh) / 7.2),
+               (k.edge_id, k.forward, k.t2, k.d2, NULL)
     ) AS x(edge_id, forward, seconds, metres, mps)
+), turns_written AS (
+    -- Each crossing's delay (as `hourly` counts it on the first edge) by the turn taken.
+    INSERT INTO road_turn_hours (edge_id, forward, turn, hour_start, delay_seconds, crossings)
+    SELECT prev_edge, prev_forward, turn, hour_start,
+           sum(greatest(dt - t2 - d1 / greatest((prev_kmh + kmh) / 7.2, 1.0), 0)), count(*)::int
+    FROM crossings
+    WHERE turn IS NOT NULL
+    GROUP BY prev_edge, prev_forward, turn, hour_start
+    RETURNING 1
 ), hourly AS (
     SELECT edge_id, forward, hour_start, sum(seconds) AS seconds, sum(metres) AS metres, count(*)::int AS pairs,
            sum(greatest(seconds - metres / greatest(mps, 1.0), 0)) FILTER (WHERE mps IS NOT NULL) AS stopped
@@ -94,4 +111,5 @@ WITH fixes AS MATERIALIZED (
 SELECT (SELECT count(*) FROM fixes WHERE fix_time >= %(since)s) AS fixes,
        (SELECT count(*) FROM matched WHERE fix_time >= %(since)s) AS matched,
        (SELECT count(*) FROM kept) AS pairs,
-       (SELECT count(*) FROM written) AS cells
+       (SELECT count(*) FROM written) AS cells,
+       (SELECT count(*) FROM turns_written) AS turn_cells

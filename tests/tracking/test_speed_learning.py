@@ -30,6 +30,9 @@ DBP_WEST, DBP_EAST = 6680806885765797220, 6971573851756412882
 # Two consecutive stretches of a one-way primary road in the network's main component, straight on
 # (352 m, then 231 m).
 ONE_WAY_IN, ONE_WAY_OUT = 4884893195285516939, 3906687430736395448
+# A junction in the main component: from APPROACH (585 m) straight on into STRAIGHT_ON (240 m) or
+# right into RIGHT_TURN (656 m), all driven source -> target.
+APPROACH, STRAIGHT_ON, RIGHT_TURN = 1127238570693710646, 6485701227901873901, 1541791146335747225
 DAY = (datetime.now(LOCAL_TIME) - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
 SINCE, UNTIL = DAY.astimezone(UTC), (DAY + timedelta(days=1)).astimezone(UTC)
 EXACT = RoutingSettings(learn_smooth_hours=0)  # every cell from its own hour only
@@ -49,7 +52,14 @@ async def conn(database_url: str) -> AsyncIterator[psycopg.AsyncConnection]:
 
 
 async def _forget(c: psycopg.AsyncConnection) -> None:
-    for table in ("road_speeds", "road_traversal_hours", "road_learning_state", "road_area_factors"):
+    for table in (
+        "road_speeds",
+        "road_traversal_hours",
+        "road_learning_state",
+        "road_area_factors",
+        "road_turn_hours",
+        "road_turn_factors",
+    ):
         await c.execute(f"DELETE FROM {table}")
 
 
@@ -233,6 +243,38 @@ async def test_a_route_from_before_a_red_light_keeps_its_whole_wait_and_a_route_
     # A target before the stop line is reached without waiting at it.
     before = await route(conn, point(in_coords, 0.1), point(in_coords, 0.6), at)
     assert before.duration_s == pytest.approx(0.5 * length_in / 10, rel=0.08)
+
+
+async def test_a_turn_costs_what_it_costs_at_its_junction(
+    conn: psycopg.AsyncConnection, db: psycopg.Connection, drive: Drive
+) -> None:
+    # Straight on waits 10 s at the junction, the right turn 40 s (its own light phase).
+    await drive([(APPROACH, True), (STRAIGHT_ON, True)], local(9), 36.0, waits={0: 10.0}, times=20)
+    await drive([(APPROACH, True), (RIGHT_TURN, True)], local(9, 5), 36.0, waits={0: 40.0}, times=20)
+    await learn(conn)
+    cur = await conn.execute(
+        "SELECT turn, factor, crossings FROM road_turn_factors WHERE edge_id = %s AND forward", (APPROACH,)
+    )
+    factors = {turn: (factor, n) for turn, factor, n in await cur.fetchall()}
+    assert factors[0][1] == factors[1][1] == 20  # 0 straight on, 1 right
+    assert factors[0][0] == pytest.approx(10 / 25, abs=0.08)
+    assert factors[1][0] == pytest.approx(40 / 25, abs=0.08)
+    cur = await conn.execute("SELECT turn FROM road_turn_factors WHERE edge_id = 0 ORDER BY turn")
+    assert [t for (t,) in await cur.fetchall()] == [0, 1]  # the network's, from the same crossings
+
+    approach, straight, right = (_line(db, e, True) for e in (APPROACH, STRAIGHT_ON, RIGHT_TURN))
+    start = RoutePoint(*_at(approach[0], 0.5))
+    ends = {10.0: RoutePoint(*_at(straight[0], 0.5)), 40.0: RoutePoint(*_at(right[0], 0.5))}
+    half_next = {10.0: 0.5 * straight[1] / 10, 40.0: 0.5 * right[1] / 10}
+    at = local(10, 30).astimezone(UTC)
+    by_turn = RoutingSettings(learn_smooth_hours=0, turn_costs=True)
+    for wait, end in ends.items():
+        # Half of the approach at 10 m/s, the turn's own wait, half of the next edge ...
+        turned = await route(conn, start, end, at, by_turn)
+        assert turned.duration_s == pytest.approx(0.5 * approach[1] / 10 + wait + half_next[wait], rel=0.1)
+        # ... or, by default, the junction's average wait (25 s) whichever way.
+        average = await route(conn, start, end, at, EXACT)
+        assert average.duration_s == pytest.approx(0.5 * approach[1] / 10 + 25 + half_next[wait], rel=0.1)
 
 
 async def test_routing_uses_a_learned_time_from_the_minimum_sample_count(
