@@ -283,7 +283,8 @@ async def predict(
                 actual = (journey.arrival - when).total_seconds()
                 if actual <= 0:
                     continue
-                start = RoutePoint(lat, lon, moving_heading)
+                stopped = kmh < MOVING_KMH and moving_heading is not None  # waiting on the way
+                start = RoutePoint(lat, lon, moving_heading, stopped=stopped)
                 try:
                     r = await route(conn, start, target, when)
                 except NoRouteError:

@@ -536,6 +536,19 @@ CREATE TABLE IF NOT EXISTS road_turn_hours (
     PRIMARY KEY (edge_id, forward, turn, hour_start)
 );
 CREATE INDEX IF NOT EXISTS road_turn_hours_hour_idx ON road_turn_hours (hour_start);
+-- Of those crossings, the ones that stopped (a delay of 8 s or more: a red light, not a corner),
+-- and their delay: how long a vehicle waiting at that stop line still has to wait (roads/timing.py).
+ALTER TABLE road_turn_hours ADD COLUMN IF NOT EXISTS stops integer NOT NULL DEFAULT 0;
+ALTER TABLE road_turn_hours ADD COLUMN IF NOT EXISTS stop_seconds double precision NOT NULL DEFAULT 0;
+-- The mean wait of a stop at the end of an edge (driven forward or not) over the learning period;
+-- edge_id 0 (forward true): the network's.
+CREATE TABLE IF NOT EXISTS road_junction_stops (
+    edge_id      bigint NOT NULL,
+    forward      boolean NOT NULL,
+    mean_stop_s  real NOT NULL CHECK (mean_stop_s >= 0),
+    stops        integer NOT NULL,
+    PRIMARY KEY (edge_id, forward)
+);
 -- What a turn costs at the end of an edge against all the turns taken there (delay per crossing
 -- over theirs), over the learning period; edge_id 0 (forward true): the network's, by turn.
 CREATE TABLE IF NOT EXISTS road_turn_factors (

@@ -29,11 +29,12 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from roads.settings import RoutingSettings
-from roads.timing import local_clock_hours, timed_seconds
+from roads.timing import Piece, local_clock_hours, timed_seconds, waiting_at
 from runtime.db import query
 
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 VERTEX_SNAP_M = 1.0  # a point this close to an edge's end is that vertex
+STOP_LINE_M = 15.0  # a vehicle standing this close to the end of its edge waits at that junction
 METRES_PER_DEGREE = 111_320.0
 WHOLE_WORLD = (-180.0, -90.0, 180.0, 90.0)  # west, south, east, north
 
@@ -52,6 +53,8 @@ class RoutePoint:
     lat: float
     lon: float
     heading: float | None = None
+    # Standing still on the way (not parked): at a stop line, it is waiting at that junction.
+    stopped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,16 @@ class Snap:
     vertex: int | None  # the edge's end when the spot is on it
     lon: float
     lat: float
+    length_m: float = 0.0  # the edge's
+
+    def stop_line(self) -> tuple[int, bool] | None:
+        """(edge, driven forward) when the spot is within STOP_LINE_M of the end of its edge in the
+        direction it snapped with (a heading): where a vehicle waits for the junction's light."""
+        if self.side not in ("r", "l"):
+            return None
+        forward = self.side == "r"
+        left_m = (1 - self.fraction if forward else self.fraction) * self.length_m
+        return (self.edge_id, forward) if left_m <= STOP_LINE_M else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +187,7 @@ async def snap_points(
                 vertex=row["vertex"],
                 lon=row["lon"],
                 lat=row["lat"],
+                length_m=row["length_m"],
             )
     return snaps
 
@@ -248,8 +262,11 @@ async def route(
             raise NoRouteError("no road path joins the start to the end")
     # Each edge costed at the time the vehicle reaches it (roads/timing.py).
     pieces = [(edge, fwd, cost) for (edge, fwd), cost in zip(road.edges, road.costs, strict=True)]
+    waiting_s = await _waiting_s(conn, start, s, pieces)
     road_s = (
-        await timed_seconds(conn, pieces, clock, hour, settings, partial_start=start_node < 0)
+        await timed_seconds(
+            conn, pieces, clock, hour, settings, partial_start=start_node < 0, waiting_s=waiting_s
+        )
         if pieces
         else road.duration_s
     )
@@ -262,6 +279,20 @@ async def route(
         hour=hour,
         edges=road.edges,
     )
+
+
+async def _waiting_s(
+    conn: AsyncConnection[Any], start: RoutePoint, snap: Snap, pieces: Sequence[Piece]
+) -> float | None:
+    """What a vehicle standing at a stop line still has to wait there (roads/timing.py's
+    waiting_at), when the route goes on through that junction; None otherwise."""
+    line = snap.stop_line() if start.stopped else None
+    if line is None or not pieces:
+        return None
+    at_vertex = snap.vertex is not None
+    if not at_vertex and ((pieces[0][0], pieces[0][1]) != line or len(pieces) == 1):
+        return None  # not on the route's first edge, or the target comes before the junction
+    return await waiting_at(conn, *line)
 
 
 async def _path(

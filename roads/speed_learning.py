@@ -67,6 +67,7 @@ HOUR = timedelta(hours=1)
 # An edge's turn factors are pooled with the network's as if it had this many crossings more at
 # them (roads/sql/learn_turns.sql): the red lights' draws would make 20 crossings' factor noise.
 TURN_PRIOR = 50
+STOP_DELAY_S = 8.0  # a crossing delayed this much stopped (a red light): more than a corner slows
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,8 @@ async def learn_speeds(
             query("roads/learn_turns"),
             {**rebuild_params(since, until, settings), "prior_crossings": TURN_PRIOR},
         )
+        await cur.execute("DELETE FROM road_junction_stops")
+        await cur.execute(query("roads/learn_stops"), rebuild_params(since, until, settings))
     assert built is not None
     return LearnReport(
         since=since,
@@ -196,6 +199,7 @@ def traversal_params(since: datetime, until: datetime, settings: RoutingSettings
         "match_m": settings.learn_match_m,
         "cos_tolerance": math.cos(math.radians(settings.learn_heading_tolerance_deg)),
         "max_gap_s": settings.learn_max_gap_s,
+        "stop_delay_s": STOP_DELAY_S,
     }
 
 

@@ -74,6 +74,9 @@ class EdgeTurns:
 
 # edge -> (when fetched, its turns); 0 -> the network's factors (bearings None)
 _turns: dict[int, tuple[float, EdgeTurns]] = {}
+# (edge, forward) -> (when fetched, the rest of the wait of a vehicle found at its stop line)
+_stops: dict[tuple[int, bool], tuple[float, float]] = {}
+RESIDUAL_SHARE = 0.62
 
 
 def turn_class(arrive: float | None, leave: float | None) -> int | None:
@@ -91,6 +94,7 @@ def turn_class(arrive: float | None, leave: float | None) -> int | None:
 def forget_costs() -> None:
     _costs.clear()
     _turns.clear()
+    _stops.clear()
 
 
 def local_clock_hours(at: datetime, tz: Any) -> float:
@@ -157,6 +161,27 @@ def _turn_factor(turns: dict[int, EdgeTurns], piece: Piece, after: Piece) -> flo
     return own if own is not None else turns[0].factors.get((True, turn), 1.0)
 
 
+async def waiting_at(conn: AsyncConnection[Any], edge: int, forward: bool) -> float:
+    """How long a vehicle found standing at the stop line at the end of the edge still waits, on
+    average: RESIDUAL_SHARE of a stop's mean wait there (road_junction_stops: the edge's, else
+    the network's). A vehicle is found during a long wait more often than during a short one, and
+    part-way through it: for waits spread evenly over 5-55 s the rest is 0.62 of their mean."""
+    now = time.monotonic()
+    hit = _stops.get((edge, forward))
+    if hit is None or now - hit[0] > COST_CACHE_S:
+        if len(_stops) > COST_CACHE_MAX_EDGES:
+            _stops.clear()
+        cur = await conn.execute(
+            "SELECT mean_stop_s FROM road_junction_stops WHERE (edge_id, forward) IN ((%s, %s), (0, true))"
+            " ORDER BY edge_id = 0 LIMIT 1",
+            (edge, forward),
+        )
+        row = await cur.fetchone()
+        hit = (now, RESIDUAL_SHARE * float(row[0]) if row else 0.0)
+        _stops[(edge, forward)] = hit
+    return hit[1]
+
+
 async def timed_seconds(
     conn: AsyncConnection[Any],
     pieces: Sequence[Piece],
@@ -164,11 +189,16 @@ async def timed_seconds(
     hour: int,
     settings: RoutingSettings,
     partial_start: bool = False,
+    waiting_s: float | None = None,
 ) -> float:
     """The pieces' seconds driven from `clock_h` (local hours) on, each at the time it is reached;
     `hour` is the hour whose costs the pieces' seconds were computed at; `partial_start` when the
-    first piece starts part-way along its edge (the junction waits: see the module docstring)."""
+    first piece starts part-way along its edge (the junction waits: see the module docstring);
+    `waiting_s` when the vehicle stands at the stop line at the end of the first piece (or, the
+    route starting at a vertex, before it), for the rest of its wait there (`waiting_at`)."""
     flat = sum(p[2] for p in pieces)
+    if waiting_s is not None and not partial_start:
+        return waiting_s + await timed_seconds(conn, pieces, clock_h + waiting_s / 3600, hour, settings)
     if flat <= 0:
         return flat
     costs = await edge_costs(conn, [p[0] for p in pieces], settings)
@@ -180,7 +210,12 @@ async def timed_seconds(
         by_hour = costs[edge]
         side = 0 if forward else 1
         factor = _turn_factor(turns, pieces[i], pieces[i + 1]) if by_turn and i < last else 1.0
-        seconds = _with_wait(seconds, by_hour[hour % 24], side, i == 0 and partial_start, i == last, factor)
+        if i == 0 and waiting_s is not None:
+            seconds = seconds * (1 - by_hour[hour % 24][2 + side]) + waiting_s
+        else:
+            seconds = _with_wait(
+                seconds, by_hour[hour % 24], side, i == 0 and partial_start, i == last, factor
+            )
         tau = clock_h + elapsed / 3600 - 0.5
         k = math.floor(tau)
         base, c0, c1 = by_hour[hour % 24][side], by_hour[k % 24][side], by_hour[(k + 1) % 24][side]

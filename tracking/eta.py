@@ -26,6 +26,7 @@ from tracking.eta_calibration import Calibration, cached_calibration
 log = logging.getLogger(__name__)
 
 HEADING_STATUSES = ("dispatched", "en_route", "transporting")
+STOPPED_KMH = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,9 @@ def _calibrated(calibration: Calibration, row: dict[str, Any], seconds: float) -
 async def _routed(
     conn: AsyncConnection, row: dict[str, Any], now: datetime, calibration: Calibration
 ) -> dict[str, Any] | None:
-    start = RoutePoint(row["lat"], row["lon"], row["course"])
+    # Standing on the way to the target: at a stop line, it is waiting for that junction's light.
+    stopped = row["speed_kmh"] is not None and row["speed_kmh"] < STOPPED_KMH
+    start = RoutePoint(row["lat"], row["lon"], row["course"], stopped=stopped)
     target = RoutePoint(row["target_lat"], row["target_lon"])
     try:
         r = await route(conn, start, target, now)

@@ -90,12 +90,17 @@ WITH fixes AS MATERIALIZED (
                (k.edge_id, k.forward, k.t2, k.d2, NULL)
     ) AS x(edge_id, forward, seconds, metres, mps)
 ), turns_written AS (
-    -- Each crossing's delay (as `hourly` counts it on the first edge) by the turn taken.
-    INSERT INTO road_turn_hours (edge_id, forward, turn, hour_start, delay_seconds, crossings)
-    SELECT prev_edge, prev_forward, turn, hour_start,
-           sum(greatest(dt - t2 - d1 / greatest((prev_kmh + kmh) / 7.2, 1.0), 0)), count(*)::int
-    FROM crossings
-    WHERE turn IS NOT NULL
+    -- Each crossing's delay (as `hourly` counts it on the first edge) by the turn taken, and the
+    -- crossings that stopped (%(stop_delay_s)s s or more: a red light, not a corner).
+    INSERT INTO road_turn_hours (edge_id, forward, turn, hour_start, delay_seconds, crossings, stops, stop_seconds)
+    SELECT prev_edge, prev_forward, turn, hour_start, sum(delay), count(*)::int,
+           count(*) FILTER (WHERE delay >= %(stop_delay_s)s)::int,
+           coalesce(sum(delay) FILTER (WHERE delay >= %(stop_delay_s)s), 0)
+    FROM (
+        SELECT *, greatest(dt - t2 - d1 / greatest((prev_kmh + kmh) / 7.2, 1.0), 0) AS delay
+        FROM crossings
+        WHERE turn IS NOT NULL
+    ) c
     GROUP BY prev_edge, prev_forward, turn, hour_start
     RETURNING 1
 ), hourly AS (

@@ -245,6 +245,37 @@ async def test_a_route_from_before_a_red_light_keeps_its_whole_wait_and_a_route_
     assert before.duration_s == pytest.approx(0.5 * length_in / 10, rel=0.08)
 
 
+async def test_a_vehicle_standing_at_the_stop_line_waits_the_rest_of_a_stop_there(
+    conn: psycopg.AsyncConnection, db: psycopg.Connection, drive: Drive
+) -> None:
+    legs = [(ONE_WAY_IN, True), (ONE_WAY_OUT, True)]
+    await drive(legs, local(14), 36.0, waits={0: 40.0}, times=20)
+    await learn(conn)
+    cur = await conn.execute(
+        "SELECT edge_id, forward, mean_stop_s, stops FROM road_junction_stops ORDER BY edge_id = 0"
+    )
+    rows = await cur.fetchall()
+    assert rows[0][:2] == (ONE_WAY_IN, True) and rows[0][3] == 20
+    assert rows[0][2] == pytest.approx(40, abs=3)  # the wait, and the time to brake and start again
+    assert rows[-1][0] == 0  # the network's
+
+    (in_coords, _), (out_coords, length_out) = _line(db, ONE_WAY_IN, True), _line(db, ONE_WAY_OUT, True)
+    lat, lon, heading = _at(in_coords, 0.985)  # 5 m before the junction
+    end = RoutePoint(*_at(out_coords, 0.5))
+    at = local(14, 30).astimezone(UTC)
+    driving = await route(conn, RoutePoint(lat, lon, heading), end, at)
+    standing = await route(conn, RoutePoint(lat, lon, heading, stopped=True), end, at)
+    rest = 0.5 + 0.5 * length_out / 10
+    assert driving.duration_s == pytest.approx(rest + 40, rel=0.1)  # every traversal waited 40 s
+    # Found standing there, part-way through a wait: 0.62 of a stop's mean wait is left.
+    assert standing.duration_s == pytest.approx(rest + 0.62 * rows[0][2], rel=0.1)
+    # Standing in the middle of the edge (a queue, a patient loaded) is not waiting at the light.
+    middle = RoutePoint(*_at(in_coords, 0.5), stopped=True)
+    assert (await route(conn, middle, end, at)).duration_s == pytest.approx(
+        (await route(conn, RoutePoint(*_at(in_coords, 0.5)), end, at)).duration_s
+    )
+
+
 async def test_a_turn_costs_what_it_costs_at_its_junction(
     conn: psycopg.AsyncConnection, db: psycopg.Connection, drive: Drive
 ) -> None:
