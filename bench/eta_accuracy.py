@@ -80,6 +80,11 @@ NETWORKS = {"central": [CENTRAL], "make-run": [CENTRAL, DEFAULT_DATA_DIR / "haic
 STOPPED_FIX_S = 60  # a stopped tracker reports once a minute
 MOVING_KMH = 5.0  # below this a fix's heading is stale: the router gets the last moving fix's of the journey
 STORE_BATCH = 5000
+# Everything learning leaves behind: the default profile must see none of it.
+FORGET_LEARNED = (
+    "TRUNCATE road_speeds, road_traversal_hours, road_learning_state, road_area_factors,"
+    " road_turn_hours, road_turn_factors, road_junction_stops"
+)
 
 
 @dataclass(slots=True)
@@ -116,7 +121,7 @@ def prepare(network: str) -> None:
     apply_schema(URL)
     with psycopg.connect(URL, autocommit=True) as conn:
         conn.execute("TRUNCATE positions, vehicle_latest, tracking_inbox, devices, vehicles CASCADE")
-        conn.execute("TRUNCATE road_speeds, road_traversal_hours, road_learning_state, road_area_factors")
+        conn.execute(FORGET_LEARNED)
         conn.execute("DELETE FROM eta_outcomes")
         conn.execute("DELETE FROM eta_calibration")
         load_hospitals(conn, DEFAULT_DATA_DIR / "hospitals.csv")
@@ -127,7 +132,7 @@ def prepare(network: str) -> None:
 def import_network(network: str) -> None:
     with psycopg.connect(URL, autocommit=True) as conn:
         report = import_roads(conn, NETWORKS[network], replace=True)
-        conn.execute("TRUNCATE road_speeds, road_traversal_hours, road_learning_state, road_area_factors")
+        conn.execute(FORGET_LEARNED)
     print(f"   network {network}: {report.summary()}", flush=True)
 
 
@@ -363,9 +368,7 @@ async def evaluate_network(
         )
     settings = RoutingSettings()
     async with await psycopg.AsyncConnection.connect(URL, autocommit=True) as conn:
-        await conn.execute(
-            "TRUNCATE road_speeds, road_traversal_hours, road_learning_state, road_area_factors"
-        )
+        await conn.execute(FORGET_LEARNED)
         report = await learn_speeds(conn, since, until, settings)
     forget_costs()  # as amb-tracker does after learning: its routes see the new costs at once
     print(f"   {report.summary()}", flush=True)

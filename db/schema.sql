@@ -608,6 +608,11 @@ CREATE TABLE IF NOT EXISTS journey_eta (
 -- for ETAs like this one. `remaining_s` and `arrival_at` are calibrated too (the median).
 ALTER TABLE journey_eta ADD COLUMN IF NOT EXISTS arrival_early_at timestamptz;
 ALTER TABLE journey_eta ADD COLUMN IF NOT EXISTS arrival_late_at timestamptz;
+-- The route's profile (roads/routing.py Route.profile): metres and seconds from its start at each
+-- end of its pieces, so that a fix along it leaves what the route says is left from there (a red
+-- light's wait at its junction), not a share of the time by distance.
+ALTER TABLE journey_eta ADD COLUMN IF NOT EXISTS route_profile_m double precision[];
+ALTER TABLE journey_eta ADD COLUMN IF NOT EXISTS route_profile_s double precision[];
 
 -- Each routed ETA as predicted (raw, before calibration), until its journey arrives or ends.
 CREATE TABLE IF NOT EXISTS eta_predictions (

@@ -17,6 +17,7 @@ points confuse its edge splitting (they are merged into one).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Hashable, Sequence
@@ -29,7 +30,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from roads.settings import RoutingSettings
-from roads.timing import Piece, local_clock_hours, timed_seconds, waiting_at
+from roads.timing import Piece, local_clock_hours, timed_pieces, waiting_at
 from runtime.db import query
 
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -71,6 +72,21 @@ class Route:
     hour: int = 0  # the local hour (Asia/Ho_Chi_Minh) whose costs were used
     # The edges driven, in order: (road_edges.id, True when driven source -> target).
     edges: list[tuple[int, bool]] = field(default_factory=list)
+    # (metres, seconds) from the start at each end of the joins and edges: what is left of the
+    # route at any point along it (a red light's wait is at its junction, not spread by distance).
+    profile: list[tuple[float, float]] = field(default_factory=list)
+
+
+def seconds_at(profile: Sequence[tuple[float, float]], metres: float) -> float:
+    """The seconds from the start at `metres` along a route's profile (linear within a piece)."""
+    if not profile:
+        return 0.0
+    if metres <= profile[0][0]:
+        return profile[0][1]
+    for (m0, s0), (m1, s1) in itertools.pairwise(profile):
+        if metres <= m1:
+            return s0 if m1 <= m0 else s0 + (s1 - s0) * (metres - m0) / (m1 - m0)
+    return profile[-1][1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +121,7 @@ class _RoadPath:
     line: list[tuple[float, float]]
     edges: list[tuple[int, bool]]
     costs: list[float] = field(default_factory=list)  # each edge's seconds at the departure hour
+    lengths: list[float] = field(default_factory=list)  # each edge's metres driven
 
 
 @dataclass(slots=True)
@@ -263,21 +280,26 @@ async def route(
     # Each edge costed at the time the vehicle reaches it (roads/timing.py).
     pieces = [(edge, fwd, cost) for (edge, fwd), cost in zip(road.edges, road.costs, strict=True)]
     waiting_s = await _waiting_s(conn, start, s, pieces)
-    road_s = (
-        await timed_seconds(
+    timed = (
+        await timed_pieces(
             conn, pieces, clock, hour, settings, partial_start=start_node < 0, waiting_s=waiting_s
         )
         if pieces
-        else road.duration_s
+        else [road.duration_s]
     )
+    profile = [(0.0, 0.0), (s.distance_m, _off_network_s(s, settings))]
+    for metres, seconds in zip(road.lengths or [road.distance_m], timed, strict=True):
+        profile.append((profile[-1][0] + metres, profile[-1][1] + seconds))
+    profile.append((profile[-1][0] + e.distance_m, profile[-1][1] + _off_network_s(e, settings)))
     return Route(
-        distance_m=road.distance_m + s.distance_m + e.distance_m,
-        duration_s=road_s + _off_network_s(s, settings) + _off_network_s(e, settings),
+        distance_m=profile[-1][0],
+        duration_s=profile[-1][1],
         geometry=_dedupe([(start.lon, start.lat), *road.line, (end.lon, end.lat)]),
         snapped_start_m=s.distance_m,
         snapped_end_m=e.distance_m,
         hour=hour,
         edges=road.edges,
+        profile=profile,
     )
 
 
@@ -316,7 +338,7 @@ async def _path(
         row = await cur.fetchone()
     if row is None:
         return None
-    duration, distance, geojson, edges, forward, costs = row
+    duration, distance, geojson, edges, forward, costs, lengths = row
     coords = json.loads(geojson)["coordinates"] if geojson else []
     if coords and isinstance(coords[0], float | int):  # a single point
         coords = [coords]
@@ -326,6 +348,7 @@ async def _path(
         [(float(x), float(y)) for x, y in coords],
         [(int(edge), bool(fwd)) for edge, fwd in zip(edges, forward, strict=True)],
         [float(c) for c in costs],
+        [float(m) for m in lengths],
     )
 
 

@@ -182,7 +182,7 @@ async def waiting_at(conn: AsyncConnection[Any], edge: int, forward: bool) -> fl
     return hit[1]
 
 
-async def timed_seconds(
+async def timed_pieces(
     conn: AsyncConnection[Any],
     pieces: Sequence[Piece],
     clock_h: float,
@@ -190,41 +190,44 @@ async def timed_seconds(
     settings: RoutingSettings,
     partial_start: bool = False,
     waiting_s: float | None = None,
-) -> float:
-    """The pieces' seconds driven from `clock_h` (local hours) on, each at the time it is reached;
-    `hour` is the hour whose costs the pieces' seconds were computed at; `partial_start` when the
-    first piece starts part-way along its edge (the junction waits: see the module docstring);
-    `waiting_s` when the vehicle stands at the stop line at the end of the first piece (or, the
-    route starting at a vertex, before it), for the rest of its wait there (`waiting_at`)."""
-    flat = sum(p[2] for p in pieces)
+) -> list[float]:
+    """Each piece's seconds, driven from `clock_h` (local hours) on and each at the time it is
+    reached; `hour` is the hour whose costs the pieces' seconds were computed at; `partial_start`
+    when the first piece starts part-way along its edge (the junction waits: see the module
+    docstring); `waiting_s` when the vehicle stands at the stop line at the end of the first piece
+    (or, the route starting at a vertex, before it) for the rest of its wait there (`waiting_at`):
+    it is in the first piece's seconds."""
     if waiting_s is not None and not partial_start:
-        return waiting_s + await timed_seconds(conn, pieces, clock_h + waiting_s / 3600, hour, settings)
-    if flat <= 0:
-        return flat
+        rest = await timed_pieces(conn, pieces, clock_h + waiting_s / 3600, hour, settings)
+        return [waiting_s + rest[0], *rest[1:]] if rest else [waiting_s]
+    if sum(p[2] for p in pieces) <= 0:
+        return [p[2] for p in pieces]
     costs = await edge_costs(conn, [p[0] for p in pieces], settings)
     by_turn = settings.turn_costs and len(pieces) > 1
     turns = await edge_turns(conn, [p[0] for p in pieces]) if by_turn else {}
+    out: list[float] = []
     elapsed = 0.0
     last = len(pieces) - 1
     for i, (edge, forward, seconds) in enumerate(pieces):
         by_hour = costs[edge]
         side = 0 if forward else 1
-        factor = _turn_factor(turns, pieces[i], pieces[i + 1]) if by_turn and i < last else 1.0
+        waited = 0.0  # seen, not learned: not scaled by the hour
         if i == 0 and waiting_s is not None:
-            seconds = seconds * (1 - by_hour[hour % 24][2 + side]) + waiting_s
+            seconds, waited = seconds * (1 - by_hour[hour % 24][2 + side]), waiting_s
         else:
+            factor = _turn_factor(turns, pieces[i], pieces[i + 1]) if by_turn and i < last else 1.0
             seconds = _with_wait(
                 seconds, by_hour[hour % 24], side, i == 0 and partial_start, i == last, factor
             )
         tau = clock_h + elapsed / 3600 - 0.5
         k = math.floor(tau)
         base, c0, c1 = by_hour[hour % 24][side], by_hour[k % 24][side], by_hour[(k + 1) % 24][side]
-        if base <= 0 or c0 <= 0 or c1 <= 0:
-            elapsed += seconds
-            continue
-        w = tau - k
-        elapsed += seconds * ((1 - w) * c0 + w * c1) / base
-    return elapsed
+        if base > 0 and c0 > 0 and c1 > 0:
+            w = tau - k
+            seconds *= ((1 - w) * c0 + w * c1) / base
+        out.append(seconds + waited)
+        elapsed += seconds + waited
+    return out
 
 
 def _with_wait(

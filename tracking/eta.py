@@ -19,7 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from fixes.model import iso_utc
-from roads.routing import NoRouteError, RoutePoint, route
+from roads.routing import NoRouteError, RoutePoint, route, seconds_at
 from runtime.db import query
 from tracking.eta_calibration import Calibration, cached_calibration
 
@@ -124,6 +124,8 @@ async def _routed(
                 "line": f"LINESTRING({coords})" if coords else None,
                 "distance": r.distance_m,
                 "duration": r.duration_s,
+                "profile_m": [m for m, _ in r.profile],
+                "profile_s": [t for _, t in r.profile],
                 **_calibrated(calibration, row, r.duration_s),
             },
         )
@@ -135,7 +137,13 @@ async def _followed(
     conn: AsyncConnection, row: dict[str, Any], calibration: Calibration
 ) -> dict[str, Any] | None:
     left = max(0.0, 1.0 - float(row["fraction"]))
-    remaining_s = float(row["route_duration_s"]) * left
+    duration = float(row["route_duration_s"])
+    if row["route_profile_m"]:  # what the route says is left from here
+        profile = list(zip(row["route_profile_m"], row["route_profile_s"], strict=True))
+        done_m = float(row["route_distance_m"]) * (1.0 - left)
+        remaining_s = max(0.0, duration - seconds_at(profile, done_m))
+    else:  # a route held from before profiles were kept
+        remaining_s = duration * left
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             query("tracking/eta_update_progress"),

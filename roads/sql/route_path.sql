@@ -1,6 +1,6 @@
 -- One path between two nodes (vertex ids, or -pid of the virtual points %(pids)s on edges),
 -- driving side 'r' (see roads/routing.py). Returns its seconds, metres, geometry (GeoJSON, in
--- driving order), edges (with true when driven source -> target) and each edge's seconds; no row
+-- driving order), edges (with true when driven source -> target), each edge's seconds and metres; no row
 -- when there is no path. Each leg runs along one edge between two
 -- positions on it (0 = source, 1 = target, or a point's fraction).
 WITH pts AS (
@@ -26,6 +26,6 @@ WITH pts AS (
 SELECT sum(cost) AS duration_s, sum(length_m) AS distance_m,
        ST_AsGeoJSON(ST_Transform(ST_MakeLine(geom ORDER BY seq), 4326), 7) AS geometry,
        array_agg(edge ORDER BY seq) AS edges, array_agg(forward ORDER BY seq) AS forward,
-       array_agg(cost ORDER BY seq) AS costs
+       array_agg(cost ORDER BY seq) AS costs, array_agg(length_m ORDER BY seq) AS lengths
 FROM pieces
 HAVING count(*) > 0

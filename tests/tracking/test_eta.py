@@ -84,6 +84,52 @@ async def test_route_then_progress_then_recompute(
         assert (await hospital_inbound(conn, hospital_id))[0]["eta_s"] == 0
 
 
+async def test_progress_along_a_route_leaves_what_its_profile_says_is_left(
+    db: psycopg.Connection, database_url: str, vehicle: tuple[int, str], hospital_id: int
+) -> None:
+    vehicle_id, device = vehicle
+    place_vehicle(db, vehicle_id, device, *SON_TRA)
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute("DELETE FROM eta_calibration")  # the router's seconds as they are
+        journey, _ = await journeys.create_journey(
+            conn, vehicle_id, 16.0612, 108.2240, "scene", 1, hospital_id, 150, "t"
+        )
+        (first,) = await update_etas(conn, [vehicle_id])
+        cur = await conn.execute(
+            "SELECT route_distance_m, route_duration_s, route_profile_m, route_profile_s FROM journey_eta"
+            " WHERE journey_id = %s",
+            (journey["id"],),
+        )
+        distance, duration, metres, seconds = await cur.fetchone()  # type: ignore[misc]
+        assert metres[0] == seconds[0] == 0 and len(metres) == len(seconds) >= 4
+        assert metres[-1] == pytest.approx(distance) and seconds[-1] == pytest.approx(duration)
+        assert round(duration) == first["remaining_s"]
+        # A long red light 10 % along the route: its wait is behind a vehicle half-way along.
+        at_light = 0.1 * distance
+        wait = 0.4 * duration
+        await conn.execute(
+            "UPDATE journey_eta SET route_profile_m = %s, route_profile_s = %s, route_duration_s = %s"
+            " WHERE journey_id = %s",
+            (
+                [0.0, at_light, distance],
+                [0.0, 0.1 * duration + wait, duration + wait],
+                duration + wait,
+                journey["id"],
+            ),
+        )
+        cur = await conn.execute(
+            "SELECT ST_Y(p), ST_X(p) FROM (SELECT ST_LineInterpolatePoint(route_geom, 0.5) AS p"
+            " FROM journey_eta WHERE journey_id = %s) q",
+            (journey["id"],),
+        )
+        lat, lon = await cur.fetchone()  # type: ignore[misc]
+        place_vehicle(db, vehicle_id, device, lat, lon, seconds_ago=0)
+        (half,) = await update_etas(conn, [vehicle_id])
+        assert half["computed_at"] == first["computed_at"]  # followed
+        # Half of the driving is left, none of the wait (by distance alone: half of both).
+        assert half["remaining_s"] == pytest.approx(0.5 * duration, rel=0.05)
+
+
 async def test_heading_to_the_scene_reports_the_scene_eta(
     db: psycopg.Connection, database_url: str, vehicle: tuple[int, str], hospital_id: int
 ) -> None:

@@ -6,6 +6,7 @@ SELECT j.id AS journey_id, j.vehicle_id,
        CASE WHEN j.status = 'transporting' THEN ST_X(h.geom) ELSE ST_X(j.incident_geom) END AS target_lon,
        ST_Y(l.geom) AS lat, ST_X(l.geom) AS lon, l.course, l.speed_kmh, l.fix_time,
        e.target_kind AS previous_target, e.computed_at, e.route_distance_m, e.route_duration_s,
+       e.route_profile_m, e.route_profile_s,
        ST_Distance(e.route_geom::geography, l.geom::geography) AS off_route_m,
        ST_LineLocatePoint(e.route_geom, l.geom) AS fraction
 FROM journeys j

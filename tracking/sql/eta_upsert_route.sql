@@ -4,16 +4,18 @@
 WITH up AS (
     INSERT INTO journey_eta AS e (journey_id, target_kind, route_geom, route_distance_m, route_duration_s,
                                   computed_at, fix_time, remaining_m, remaining_s, arrival_at,
-                                  arrival_early_at, arrival_late_at)
+                                  arrival_early_at, arrival_late_at, route_profile_m, route_profile_s)
     VALUES (%(journey)s, %(kind)s, ST_SetSRID(ST_GeomFromText(%(line)s), 4326), %(distance)s, %(duration)s,
-            now(), %(fix_time)s, %(distance)s, %(expected)s, %(arrival)s, %(early)s, %(late)s)
+            now(), %(fix_time)s, %(distance)s, %(expected)s, %(arrival)s, %(early)s, %(late)s,
+            %(profile_m)s, %(profile_s)s)
     ON CONFLICT (journey_id) DO UPDATE
         SET target_kind = EXCLUDED.target_kind, route_geom = EXCLUDED.route_geom,
             route_distance_m = EXCLUDED.route_distance_m, route_duration_s = EXCLUDED.route_duration_s,
             computed_at = EXCLUDED.computed_at, fix_time = EXCLUDED.fix_time,
             remaining_m = EXCLUDED.remaining_m, remaining_s = EXCLUDED.remaining_s,
             arrival_at = EXCLUDED.arrival_at, arrival_early_at = EXCLUDED.arrival_early_at,
-            arrival_late_at = EXCLUDED.arrival_late_at
+            arrival_late_at = EXCLUDED.arrival_late_at, route_profile_m = EXCLUDED.route_profile_m,
+            route_profile_s = EXCLUDED.route_profile_s
     RETURNING e.*
 ), predicted AS (
     INSERT INTO eta_predictions (journey_id, target_kind, fix_time, predicted_s, shown_s, early_s, late_s)
