@@ -17,7 +17,8 @@ hours, a factor per day, incidents), all in simulated time, as fast as the machi
    the arrivals known then - the calibration day's and the evaluation day's so far - with its
    p10-p90 window: bench/eta_calibrated.py). The error is reported in seconds and as a share of
    the time actually remaining, median and p90, with the bias and the window's coverage, against
-   issue 16's targets (bench/eta_figures.py).
+   issue 16's targets (bench/eta_figures.py), by hour and by point of the trip; beside them the
+   floor, what an oracle knowing everything but the red lights' draws would predict.
 
 The routed network, `--network`: `central` is the emulator's own road graph (roads-central.geojson),
 so the router and the vehicles choose among the same roads; `make-run` is what `make run` imports,
@@ -32,6 +33,11 @@ cores with the defaults).
 
     .venv/bin/python bench/eta_accuracy.py [--vehicles 30] [--training-days 4] [--journeys 240]
                                            [--every 2] [--network central|make-run|both] [--explain]
+                                           [--reuse FILE] [--no-default]
+
+`--reuse FILE` keeps the simulated days in FILE (and the fixes in the database) and, when FILE
+exists, only learns and predicts again (2-3 minutes); AMB_ROUTING_TURN_COSTS=1 predicts with turn
+costs (roads/timing.py).
 """
 
 from __future__ import annotations
