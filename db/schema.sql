@@ -569,8 +569,16 @@ ALTER TABLE road_area_factors ADD COLUMN IF NOT EXISTS wait_share real NOT NULL 
 -- of each that is the wait at the edge's end: what roads/sql/route_edges.sql gives pgRouting at
 -- that hour (keep the two in step). For costing a route at the time the vehicle reaches each edge
 -- (roads/timing.py).
-DROP FUNCTION IF EXISTS road_edge_costs(bigint[], int[], int);
-CREATE FUNCTION road_edge_costs(edges bigint[], hours int[], min_samples int)
+-- (Its first version returned no wait shares: replaced once, not dropped at every start while
+-- trackers call it.)
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'road_edge_costs' AND array_length(proallargtypes, 1) = 7) THEN
+        DROP FUNCTION road_edge_costs(bigint[], int[], int);
+    END IF;
+END
+$$;
+CREATE OR REPLACE FUNCTION road_edge_costs(edges bigint[], hours int[], min_samples int)
 RETURNS TABLE (id bigint, hour int, cost double precision, reverse_cost double precision,
                wait_share real, reverse_wait_share real)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
