@@ -10,10 +10,10 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -24,10 +24,24 @@ from analytics import backfill
 from fixes.quarantine import GATEWAY, TRACKER, QuarantineRow, ReplayResult, open_rows, replay_rows
 from roads import importer as roads_import
 from roads import speed_learning
-from runtime.config import DatabaseSettings
 from runtime.progress import Heartbeat, Progress
 from tracking import eta_calibration, fleet, geofences
 from tracking.settings import TrackingSettings
+
+T = TypeVar("T")
+
+
+def on_async_connection(
+    args: argparse.Namespace, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]
+) -> T:
+    """Run `work` on an autocommit async connection of its own to the command's database
+    (admin/cli.py resolved args.database_url), for the commands built on the services' async code."""
+
+    async def run() -> T:
+        async with await psycopg.AsyncConnection.connect(args.database_url, autocommit=True) as aconn:
+            return await work(aconn)
+
+    return asyncio.run(run())
 
 
 def migrate(conn: psycopg.Connection, args: argparse.Namespace) -> str:
@@ -55,31 +69,25 @@ def import_roads(conn: psycopg.Connection, args: argparse.Namespace) -> str:
 
 
 def learn_speeds(conn: psycopg.Connection, args: argparse.Namespace) -> str:
-    url = args.database_url or DatabaseSettings().database_url
     until = datetime.now(UTC)
 
-    async def learn() -> speed_learning.LearnReport:
-        async with (
-            await psycopg.AsyncConnection.connect(url, autocommit=True) as aconn,
-            Heartbeat("learn-speeds", f"learning from the fixes of the last {args.days:g} days"),
-        ):
+    async def learn(aconn: psycopg.AsyncConnection[Any]) -> speed_learning.LearnReport:
+        async with Heartbeat("learn-speeds", f"learning from the fixes of the last {args.days:g} days"):
             return await speed_learning.learn_speeds(aconn, until - timedelta(days=args.days), until)
 
-    return asyncio.run(learn()).summary()
+    return on_async_connection(args, learn).summary()
 
 
 def eta_accuracy(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     """The ETAs shown against the arrivals of the last days: first the journeys that have arrived
     since amb-tracker's last calibration become outcomes, as it would do within the hour."""
-    url = args.database_url or DatabaseSettings().database_url
     now = datetime.now(UTC)
 
-    async def report() -> list[eta_calibration.AccuracyRow]:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as aconn:
-            await eta_calibration.collect_outcomes(aconn, now)
-            return await eta_calibration.eta_accuracy(aconn, now - timedelta(days=args.days))
+    async def report(aconn: psycopg.AsyncConnection[Any]) -> list[eta_calibration.AccuracyRow]:
+        await eta_calibration.collect_outcomes(aconn, now)
+        return await eta_calibration.eta_accuracy(aconn, now - timedelta(days=args.days))
 
-    rows = asyncio.run(report())
+    rows = on_async_connection(args, report)
     if not rows:
         return f"no arrival with an ETA in the last {args.days:g} days"
     which = {"true": "first ETA of the leg", "false": "later ETAs", "any": "every ETA"}
@@ -194,30 +202,33 @@ def create_user(conn: psycopg.Connection, args: argparse.Namespace) -> str:
     access.check_role(args.role, hospital_id, vehicle_id)
     password = read_password(args)
     accounts.check_password(password, args.username)
-    user = asyncio.run(store_user(args.database_url, args, password, hospital_id, vehicle_id))
+    user = on_async_connection(args, lambda a: store_user(a, args, password, hospital_id, vehicle_id))
     where = f" of hospital {user['hospital_id']}" if user["hospital_id"] else ""
     return f"user {user['id']}: {user['username']} ({user['role']}{where})"
 
 
 async def store_user(
-    url: str, args: argparse.Namespace, password: str, hospital_id: int | None, vehicle_id: int | None
+    aconn: psycopg.AsyncConnection[Any],
+    args: argparse.Namespace,
+    password: str,
+    hospital_id: int | None,
+    vehicle_id: int | None,
 ) -> dict[str, Any]:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as aconn:
-        existing = await accounts.find_user_id(aconn, args.username) if args.replace else None
-        if existing is None:
-            return await accounts.create_user(
-                aconn, args.username, password, args.role, hospital_id, args.display_name, vehicle_id
-            )
-        changes = {
-            "role": args.role,
-            "hospital_id": hospital_id,
-            "vehicle_id": vehicle_id,
-            "disabled": False,
-            "password": password,
-        }
-        if args.display_name:
-            changes["display_name"] = args.display_name
-        return await accounts.update_user(aconn, existing, changes)
+    existing = await accounts.find_user_id(aconn, args.username) if args.replace else None
+    if existing is None:
+        return await accounts.create_user(
+            aconn, args.username, password, args.role, hospital_id, args.display_name, vehicle_id
+        )
+    changes = {
+        "role": args.role,
+        "hospital_id": hospital_id,
+        "vehicle_id": vehicle_id,
+        "disabled": False,
+        "password": password,
+    }
+    if args.display_name:
+        changes["display_name"] = args.display_name
+    return await accounts.update_user(aconn, existing, changes)
 
 
 def apply_broker_auth(conn: psycopg.Connection, args: argparse.Namespace) -> str:
@@ -291,14 +302,11 @@ def owntracks_config(conn: psycopg.Connection, args: argparse.Namespace) -> str:
 
 
 def quarantine_list(conn: psycopg.Connection, args: argparse.Namespace) -> str:
-    async def rows() -> list[QuarantineRow]:
-        async with await psycopg.AsyncConnection.connect(args.database_url, autocommit=True) as aconn:
-            return await open_rows(aconn, args.stage, args.limit)
-
+    rows: list[QuarantineRow] = on_async_connection(args, lambda a: open_rows(a, args.stage, args.limit))
     lines = [
         f"{r.id}\t{r.created_at:%Y-%m-%d %H:%M:%S}\t{r.stage}\t{r.protocol or '-'}\t{r.device_id or '-'}"
         f"\t{r.fix_time.isoformat() if r.fix_time else '-'}\tattempts {r.attempts}\t{first_line(r.error)}"
-        for r in asyncio.run(rows())
+        for r in rows
     ]
     return "\n".join(lines) if lines else "no open quarantine rows"
 
@@ -307,11 +315,9 @@ def quarantine_replay(conn: psycopg.Connection, args: argparse.Namespace) -> str
     if not args.all and not args.ids:
         raise fleet.FleetError("name the rows to replay (IDs), or --all")
 
-    async def replay() -> list[ReplayResult]:
-        async with await psycopg.AsyncConnection.connect(args.database_url, autocommit=True) as aconn:
-            return await replay_rows(aconn, None if args.all else args.ids)
-
-    results = asyncio.run(replay())
+    results: list[ReplayResult] = on_async_connection(
+        args, lambda a: replay_rows(a, None if args.all else args.ids)
+    )
     lines = [f"{r.id}: {'replayed' if r.replayed else 'still failing'} ({r.detail})" for r in results]
     done = sum(r.replayed for r in results)
     return "\n".join([*lines, f"{done} replayed, {len(results) - done} left open"])
