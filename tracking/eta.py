@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 HEADING_STATUSES = ("dispatched", "en_route", "transporting")
 STOPPED_KMH = 5.0
+UNDER_WAY = ("en_route", "transporting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +105,9 @@ def _calibrated(calibration: Calibration, row: dict[str, Any], seconds: float) -
 async def _routed(
     conn: AsyncConnection, row: dict[str, Any], now: datetime, calibration: Calibration
 ) -> dict[str, Any] | None:
-    # Standing on the way to the target: at a stop line, it is waiting for that junction's light.
-    stopped = row["speed_kmh"] is not None and row["speed_kmh"] < STOPPED_KMH
+    # Standing on the way (it has moved since dispatch, or left the scene): at a stop line, it is
+    # waiting for that junction's light. A unit still parked at its station is not.
+    stopped = row["status"] in UNDER_WAY and row["speed_kmh"] is not None and row["speed_kmh"] < STOPPED_KMH
     start = RoutePoint(row["lat"], row["lon"], row["course"], stopped=stopped)
     target = RoutePoint(row["target_lat"], row["target_lon"])
     try:

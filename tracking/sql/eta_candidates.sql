@@ -1,6 +1,6 @@
 -- The open journeys of these vehicles that head somewhere, with the vehicle's latest fix, the
 -- target (the scene, or the destination hospital once transporting) and the route held so far.
-SELECT j.id AS journey_id, j.vehicle_id,
+SELECT j.id AS journey_id, j.vehicle_id, j.status,
        CASE WHEN j.status = 'transporting' THEN 'hospital' ELSE 'scene' END AS target_kind,
        CASE WHEN j.status = 'transporting' THEN ST_Y(h.geom) ELSE ST_Y(j.incident_geom) END AS target_lat,
        CASE WHEN j.status = 'transporting' THEN ST_X(h.geom) ELSE ST_X(j.incident_geom) END AS target_lon,
