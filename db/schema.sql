@@ -468,7 +468,7 @@ CREATE OR REPLACE FUNCTION road_turn(arrive double precision, leave double preci
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN d IS NULL THEN NULL WHEN abs(d) <= 35 THEN 0 WHEN abs(d) > 150 THEN 3
                 WHEN d > 0 THEN 1 ELSE 2 END::smallint
-    FROM (SELECT (mod((leave - arrive + 540)::numeric, 360) - 180)::float8 AS d) t
+    FROM (SELECT (mod(mod((leave - arrive)::numeric, 360) + 540, 360) - 180)::float8 AS d) t
 $$;
 CREATE INDEX IF NOT EXISTS road_edges_geom_idx ON road_edges USING gist (geom);
 CREATE INDEX IF NOT EXISTS road_edges_merc_idx ON road_edges USING gist (geom_merc);

@@ -20,7 +20,7 @@ from fixes.positions import PartitionCache, prepare_connection, store_fixes
 from roads.routing import LOCAL_TIME, RoutePoint, route
 from roads.settings import RoutingSettings
 from roads.speed_learning import LearnReport, SpeedLearningJob, learn_speeds
-from roads.timing import forget_costs
+from roads.timing import forget_costs, turn_class
 
 # Hoàng Diệu, two-way, north-south; Nguyễn Tri Phương's southbound carriageway, one-way (see
 # test_routing.py); two consecutive stretches of Điện Biên Phủ, eastbound (360 m, then 871 m).
@@ -274,6 +274,19 @@ async def test_a_vehicle_standing_at_the_stop_line_waits_the_rest_of_a_stop_ther
     assert (await route(conn, middle, end, at)).duration_s == pytest.approx(
         (await route(conn, RoutePoint(*_at(in_coords, 0.5)), end, at)).duration_s
     )
+
+
+async def test_the_router_and_the_learner_class_turns_alike(conn: psycopg.AsyncConnection) -> None:
+    pairs = [
+        (a, b) for a in range(-180, 541, 15) for b in (*range(-180, 541, 7), 35.0, 35.001, 150.0, 150.001)
+    ]
+    cur = await conn.execute(
+        "SELECT road_turn(a, b) FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS u(a, b, i) ORDER BY i",
+        ([float(a) for a, _ in pairs], [float(b) for _, b in pairs]),
+    )
+    assert [t for (t,) in await cur.fetchall()] == [turn_class(a, b) for a, b in pairs]
+    assert (turn_class(0, 0), turn_class(0, 90), turn_class(0, 270), turn_class(10, 190)) == (0, 1, 2, 3)
+    assert turn_class(None, 90) is None
 
 
 async def test_a_turn_costs_what_it_costs_at_its_junction(
