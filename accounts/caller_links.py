@@ -117,7 +117,7 @@ async def _calibrated(
 ) -> tuple[datetime, datetime, datetime]:
     """The arrival, early and late, of a raw route of the vehicle from `fix_time`
     (tracking/eta_calibration.py)."""
-    expected, early, late = (await cached_calibration(conn)).window(fix_time, seconds, vehicle_id)
+    expected, early, late = (await cached_calibration(conn)).window(fix_time, seconds, vehicle_id, "scene")
     return (
         fix_time + timedelta(seconds=expected),
         fix_time + timedelta(seconds=early),

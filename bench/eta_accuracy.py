@@ -309,6 +309,7 @@ async def predict(
                         at=when,
                         trip_share=journey.trip_share(when),
                         vehicle=vehicles.get(journey.device_id),
+                        target="scene" if journey.phase is Phase.TO_SCENE else "hospital",
                     )
                 )
                 if done % 2000 == 0:

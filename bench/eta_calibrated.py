@@ -40,8 +40,9 @@ async def calibrated(url: str, predictions: list[Prediction], history: list[Pred
                 i += 1
             async with conn.cursor() as cur:
                 await cur.executemany(
-                    "INSERT INTO eta_outcomes (at, predicted_s, actual_s, vehicle_id) VALUES (%s, %s, %s, %s)",
-                    [(p.at, p.predicted_s, p.actual_s, p.vehicle) for p in known],
+                    "INSERT INTO eta_outcomes (at, predicted_s, actual_s, vehicle_id, target_kind)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    [(p.at, p.predicted_s, p.actual_s, p.vehicle, p.target) for p in known],
                 )
             bands.append((await calibrate(conn, hour))[1])
             batch = by_hour[hour]
@@ -50,6 +51,7 @@ async def calibrated(url: str, predictions: list[Prediction], history: list[Pred
                 [p.at for p in batch if p.at],
                 [p.predicted_s for p in batch],
                 [p.vehicle for p in batch],
+                [p.target for p in batch],
             )
             out += [
                 replace(p, predicted_s=expected, low_s=low, high_s=high)

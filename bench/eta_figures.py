@@ -36,6 +36,7 @@ class Prediction:
     at: datetime | None = None  # when it was predicted
     trip_share: float | None = None  # share of the journey driven when it was predicted (0: at the start)
     vehicle: int | None = None  # the vehicle's id (its own calibration factor)
+    target: str | None = None  # 'scene' or 'hospital'
 
     @property
     def error_s(self) -> float:

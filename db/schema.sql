@@ -649,16 +649,28 @@ ALTER TABLE eta_outcomes ADD COLUMN IF NOT EXISTS first_of_leg boolean NOT NULL 
 ALTER TABLE eta_outcomes ADD COLUMN IF NOT EXISTS shown_s double precision;
 ALTER TABLE eta_outcomes ADD COLUMN IF NOT EXISTS early_s double precision;
 ALTER TABLE eta_outcomes ADD COLUMN IF NOT EXISTS late_s double precision;
--- Per local hour band (hour / 3) and length band (eta_length_band; -1 = every band): p10 and p90
--- of actual / predicted, and the correction factor of the ETA.
+-- Per target (scene, hospital; 'any' = both), local hour band (hour / 3; -1 = every hour) and
+-- length band (eta_length_band; -1 = every band): p10 and p90 of actual / predicted, and the
+-- correction factor of the ETA. Rebuilt every hour from eta_outcomes: its first version, without
+-- the target, is replaced whole.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.tables WHERE table_name = 'eta_calibration')
+       AND NOT EXISTS (SELECT 1 FROM information_schema.columns
+                       WHERE table_name = 'eta_calibration' AND column_name = 'target_kind') THEN
+        DROP TABLE eta_calibration;
+    END IF;
+END
+$$;
 CREATE TABLE IF NOT EXISTS eta_calibration (
+    target_kind  text NOT NULL CHECK (target_kind IN ('scene', 'hospital', 'any')),
     hour_band    smallint NOT NULL,
     length_band  smallint NOT NULL,
     q10          real NOT NULL,
     factor       real NOT NULL,  -- the correction of the ETA (tracking/sql/eta_calibrate.sql)
     q90          real NOT NULL,
     samples      integer NOT NULL,
-    PRIMARY KEY (hour_band, length_band)
+    PRIMARY KEY (target_kind, hour_band, length_band)
 );
 -- Each vehicle's own pace against the fleet's (tracking/eta_calibration.py): the median of its
 -- outcomes' actual / predicted over the fleet's, shrunk towards 1 where it has few. The vehicle of

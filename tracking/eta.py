@@ -91,7 +91,7 @@ def _route_urgency(row: dict[str, Any], now: datetime, policy: EtaPolicy) -> flo
 def _calibrated(calibration: Calibration, row: dict[str, Any], seconds: float) -> dict[str, Any]:
     """The bind parameters of a calibrated ETA: expected seconds, arrival, the window's ends."""
     fix_time = row["fix_time"]
-    expected, early, late = calibration.window(fix_time, seconds, row["vehicle_id"])
+    expected, early, late = calibration.window(fix_time, seconds, row["vehicle_id"], row["target_kind"])
     return {
         "expected": expected,
         "arrival": fix_time + timedelta(seconds=expected),

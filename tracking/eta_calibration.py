@@ -4,12 +4,14 @@ Every routed ETA is kept as predicted (`eta_predictions`, raw: the router's seco
 journey reaches the target (on_scene_at for a scene, at_hospital_at for a hospital) it becomes an
 outcome (`eta_outcomes`: predicted vs. actual seconds left); journeys that end otherwise drop
 theirs. Calibration takes the outcomes of the last `days` days (one: what the day is like - a
-slow day, rain - reaches the ETAs within the hour) and keeps, per length band (< 2, 2-5, 5-15,
+slow day, rain - reaches the ETAs within the hour) and keeps, per target (the scene, the
+hospital: their arrivals are detected differently - stopping within the scene's radius, within
+the hospital's area - and measured apart in `make run`) and length band (< 2, 2-5, 5-15,
 15+ minutes predicted) - and per local hour band (3 hours) too where a band has `MIN_HOUR_SAMPLES`
 outcomes, which a city's fleet reaches only in a busy day - the 10th and 90th percentiles of
 actual / predicted and the correction factor that makes the median relative error smallest,
-shrunk towards 1 where it is within the band's noise (`eta_calibration`; a length band with fewer than
-`min_samples` falls back to everything). Not the median ratio: arrivals scatter late far more
+shrunk towards 1 where it is within the band's noise (`eta_calibration`; a band with fewer than
+`min_samples` falls back to its length band over both targets, then to everything). Not the median ratio: arrivals scatter late far more
 than early (a red light, a queue), and centring on them moves the many close ETAs off; not hour
 bands from a few hundred outcomes either: their noise moved the windows more than the hours did
 (measured: docs/benchmarks.md, coverage 73 % with them, 80 % without).
@@ -155,29 +157,34 @@ def length_band(predicted_s: float) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
-    """eta_calibration as loaded: (hour band, length band) -> (p10 of actual / predicted, the
-    correction factor, p90); and eta_vehicle_factors: vehicle id -> its factor."""
+    """eta_calibration as loaded: (target, hour band, length band) -> (p10 of actual / predicted,
+    the correction factor, p90); and eta_vehicle_factors: vehicle id -> its factor."""
 
-    bands: dict[tuple[int, int], tuple[float, float, float]] = field(default_factory=dict)
+    bands: dict[tuple[str, int, int], tuple[float, float, float]] = field(default_factory=dict)
     vehicles: dict[int, float] = field(default_factory=dict)
 
     def window(
-        self, at: datetime, predicted_s: float, vehicle_id: int | None = None
+        self, at: datetime, predicted_s: float, vehicle_id: int | None = None, target: str | None = None
     ) -> tuple[float, float, float]:
         """(expected, early, late) seconds left for a raw prediction made at `at` for
-        `vehicle_id`: its narrowest band with enough outcomes, then its length band over all
-        hours, then everything; times the vehicle's own factor."""
+        `vehicle_id` to a `target` ('scene', 'hospital'): its narrowest band with enough outcomes,
+        then its target's length band over all hours, its length band over both targets, then
+        everything; times the vehicle's own factor."""
         hb, lb = hour_band(at), length_band(predicted_s)
-        q10, factor, q90 = next(
-            (self.bands[k] for k in ((hb, lb), (-1, lb), (-1, -1)) if k in self.bands), ASSUMED
-        )
+        kind = target or "any"
+        keys = ((kind, hb, lb), (kind, -1, lb), ("any", -1, lb), ("any", -1, -1))
+        q10, factor, q90 = next((self.bands[k] for k in keys if k in self.bands), ASSUMED)
         seconds = predicted_s * self.vehicles.get(vehicle_id, 1.0) if vehicle_id is not None else predicted_s
         return seconds * factor, seconds * q10, seconds * q90
 
 
 async def load_calibration(conn: AsyncConnection[Any]) -> Calibration:
-    cur = await conn.execute("SELECT hour_band, length_band, q10, factor, q90 FROM eta_calibration")
-    bands = {(int(h), int(b)): (float(a), float(m), float(z)) for h, b, a, m, z in await cur.fetchall()}
+    cur = await conn.execute(
+        "SELECT target_kind, hour_band, length_band, q10, factor, q90 FROM eta_calibration"
+    )
+    bands = {
+        (str(k), int(h), int(b)): (float(a), float(m), float(z)) for k, h, b, a, m, z in await cur.fetchall()
+    }
     cur = await conn.execute("SELECT vehicle_id, factor FROM eta_vehicle_factors")
     return Calibration(bands, {int(v): float(f) for v, f in await cur.fetchall()})
 
@@ -204,9 +211,13 @@ async def eta_windows(
     at: list[datetime],
     predicted_s: list[float],
     vehicles: list[int | None] | None = None,
+    targets: list[str | None] | None = None,
 ) -> list[tuple[float, float, float]]:
-    """(expected, early, late) seconds of raw predictions (of these vehicles), by the calibration
-    as it is now."""
+    """(expected, early, late) seconds of raw predictions (of these vehicles, to these targets), by
+    the calibration as it is now."""
     calibration = await load_calibration(conn)
     vehicles = vehicles or [None] * len(at)
-    return [calibration.window(a, p, v) for a, p, v in zip(at, predicted_s, vehicles, strict=True)]
+    targets = targets or [None] * len(at)
+    return [
+        calibration.window(a, p, v, t) for a, p, v, t in zip(at, predicted_s, vehicles, targets, strict=True)
+    ]

@@ -106,7 +106,10 @@ async def eta(
         raise HTTPException(422, f"no route: {exc}") from exc
     fix_time = datetime.fromisoformat(position["time"])
     # Calibrated by the fleet's recent arrivals: the expected arrival and its p10-p90 window.
-    expected_s, low_s, high_s = (await cached_calibration(conn)).window(fix_time, r.duration_s, vehicle_id)
+    target_kind = "hospital" if hospital_id is not None else None  # else a point: both targets' bands
+    expected_s, low_s, high_s = (await cached_calibration(conn)).window(
+        fix_time, r.duration_s, vehicle_id, target_kind
+    )
     return {
         "vehicle_id": vehicle_id,
         "from": position,

@@ -71,21 +71,24 @@ async def test_outcomes_set_the_median_and_the_window_of_their_band(conn: psycop
     # 100 ten-minute predictions: arrivals 1.00-1.99 times as long (too early, as routers are).
     ratios = [1.0 + i / 100 for i in range(100)]
     await conn.execute(
-        "INSERT INTO eta_outcomes (at, predicted_s, actual_s) SELECT %s, 600, 600 * r FROM unnest(%s::float8[]) r",
+        "INSERT INTO eta_outcomes (at, predicted_s, actual_s, target_kind)"
+        " SELECT %s, 600, 600 * r, 'scene' FROM unnest(%s::float8[]) r",
         (at, ratios),
     )
     # ... and 60 short ones at night, right on time.
     night = at.replace(hour=17)
     await conn.execute(
-        "INSERT INTO eta_outcomes (at, predicted_s, actual_s) SELECT %s, 90, 90 FROM generate_series(1, 60)",
+        "INSERT INTO eta_outcomes (at, predicted_s, actual_s, target_kind)"
+        " SELECT %s, 90, 90, 'scene' FROM generate_series(1, 60)",
         (night,),
     )
 
     # An hour band needs MIN_HOUR_SAMPLES outcomes (a day of a small fleet's is its noise): the
-    # length bands over all hours (-1, 2) and (-1, 0), and everything (-1, -1).
-    assert await calibrate(conn, at + timedelta(days=1)) == (160, 3, 0)
-    # With fewer needed, the hour bands (2, 2) and (0, 0) too.
-    assert await calibrate(conn, at + timedelta(days=1), min_hour_samples=50) == (160, 5, 0)
+    # scenes' length bands over all hours (scene, -1, 2) and (scene, -1, 0), the same over both
+    # targets ('any', -1, 2) and ('any', -1, 0), and everything ('any', -1, -1).
+    assert await calibrate(conn, at + timedelta(days=1)) == (160, 5, 0)
+    # With fewer needed, the hour bands (scene, 2, 2) and (scene, 0, 0) too.
+    assert await calibrate(conn, at + timedelta(days=1), min_hour_samples=50) == (160, 7, 0)
 
     (peak, other_hour, short, long_) = await eta_windows(
         conn, [at, at.replace(hour=7), at, at], [600.0, 600.0, 90.0, 2000.0]
@@ -99,6 +102,24 @@ async def test_outcomes_set_the_median_and_the_window_of_their_band(conn: psycop
     assert long_[0] == pytest.approx(2000 * shrunk([*ratios, *[1.0] * 60]))
     # Outcomes older than the period go, and so does the calibration they made.
     assert await calibrate(conn, at + timedelta(days=30)) == (0, 0, 0)
+
+
+async def test_scenes_and_hospitals_are_calibrated_apart(conn: psycopg.AsyncConnection) -> None:
+    at = datetime(2026, 3, 2, 1, 15, tzinfo=UTC)
+    # Arrivals at hospitals are detected 25 % later than predicted, at scenes on time.
+    for kind, ratio in (("hospital", 1.25), ("scene", 1.0)):
+        await conn.execute(
+            "INSERT INTO eta_outcomes (at, predicted_s, actual_s, target_kind)"
+            " SELECT %s, 200 + i, (200 + i) * %s * (0.95 + (i %% 11) / 100.0), %s FROM generate_series(1, 80) i",
+            (at, ratio, kind),
+        )
+    await calibrate(conn, at + timedelta(hours=1))
+    hospital, scene, either = await eta_windows(
+        conn, [at] * 3, [250.0] * 3, targets=["hospital", "scene", None]
+    )
+    assert hospital[0] == pytest.approx(250 * 1.25, rel=0.04) and hospital[1] < hospital[0] < hospital[2]
+    assert scene[0] == pytest.approx(250, rel=0.04)
+    assert either[0] < hospital[0]  # a point: both targets' band
 
 
 async def test_a_band_within_its_noise_leaves_the_eta_alone(conn: psycopg.AsyncConnection) -> None:
