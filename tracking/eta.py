@@ -22,11 +22,11 @@ from fixes.model import iso_utc
 from roads.routing import NoRouteError, RoutePoint, route, seconds_at
 from runtime.db import query
 from tracking.eta_calibration import Calibration, cached_calibration
+from tracking.settings import TrackingSettings
 
 log = logging.getLogger(__name__)
 
 HEADING_STATUSES = ("dispatched", "en_route", "transporting")
-STOPPED_KMH = 5.0
 UNDER_WAY = ("en_route", "transporting")
 
 
@@ -37,6 +37,8 @@ class EtaPolicy:
     # pgRouting calls per update at most, most needed first (no route, new target, off the route,
     # then the oldest): routes computed together would otherwise all expire together.
     max_routes: int = 40
+    # Below this a unit under way stands (at a stop line: waiting there); the journey rules' own.
+    stopped_kmh: float = TrackingSettings.model_fields["stopped_kmh"].default
 
 
 async def update_etas(
@@ -67,7 +69,7 @@ async def update_etas(
     changed = []
     for row in rows:
         if row["journey_id"] in routed:
-            eta = await _routed(conn, row, now, calibration)
+            eta = await _routed(conn, row, now, calibration, policy.stopped_kmh)
         elif row["computed_at"] is not None and row["previous_target"] == row["target_kind"]:
             # a route to this target exists: move along it meanwhile
             eta = await _followed(conn, row, calibration)
@@ -103,11 +105,11 @@ def _calibrated(calibration: Calibration, row: dict[str, Any], seconds: float) -
 
 
 async def _routed(
-    conn: AsyncConnection, row: dict[str, Any], now: datetime, calibration: Calibration
+    conn: AsyncConnection, row: dict[str, Any], now: datetime, calibration: Calibration, stopped_kmh: float
 ) -> dict[str, Any] | None:
     # Standing on the way (it has moved since dispatch, or left the scene): at a stop line, it is
     # waiting for that junction's light. A unit still parked at its station is not.
-    stopped = row["status"] in UNDER_WAY and row["speed_kmh"] is not None and row["speed_kmh"] < STOPPED_KMH
+    stopped = row["status"] in UNDER_WAY and row["speed_kmh"] is not None and row["speed_kmh"] < stopped_kmh
     start = RoutePoint(row["lat"], row["lon"], row["course"], stopped=stopped)
     target = RoutePoint(row["target_lat"], row["target_lon"])
     try:

@@ -110,7 +110,7 @@ class TrackingWorker:
         self._retry = retry or WorkerRetrySettings()
         self._on_events = on_events
         # ETAs are kept only when someone listens for them (the gateway), or a policy is given.
-        policy = eta_policy or (EtaPolicy() if on_etas is not None else None)
+        policy = eta_policy or (EtaPolicy(stopped_kmh=settings.stopped_kmh) if on_etas is not None else None)
         self._etas = (
             None
             if policy is None
