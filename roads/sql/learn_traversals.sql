@@ -76,36 +76,37 @@ WITH fixes AS MATERIALIZED (
     JOIN road_edges a ON a.id = k.prev_edge
     JOIN road_edges b ON b.id = k.edge_id
 ), pieces AS (
-    -- On one edge: all the time on it. Across a junction: split as in `crossings`. What the
-    -- distance does not explain at the two fixes' mean speed was spent stopped (or slowing).
-    SELECT edge_id, forward, hour_start, dt AS seconds, greatest(pos - prev_pos, 0) * length_m AS metres,
-           (prev_kmh + kmh) / 7.2 AS mps
-    FROM kept
-    WHERE edge_id = prev_edge AND forward = prev_forward
-    UNION ALL
-    SELECT x.edge_id, x.forward, k.hour_start, x.seconds, x.metres, x.mps
-    FROM crossings k
-    CROSS JOIN LATERAL (
-        VALUES (k.prev_edge, k.prev_forward, k.dt - k.t2, k.d1, (k.prev_kmh + k.kmh) / 7.2),
-               (k.edge_id, k.forward, k.t2, k.d2, NULL)
-    ) AS x(edge_id, forward, seconds, metres, mps)
-), turns_written AS (
-    -- Each crossing's delay (as `hourly` counts it on the first edge) by the turn taken, and the
-    -- crossings that stopped (%(stop_delay_s)s s or more: a red light, not a corner).
-    INSERT INTO road_turn_hours (edge_id, forward, turn, hour_start, delay_seconds, crossings, stops, stop_seconds)
-    SELECT prev_edge, prev_forward, turn, hour_start, sum(delay), count(*)::int,
-           count(*) FILTER (WHERE delay >= %(stop_delay_s)s)::int,
-           coalesce(sum(delay) FILTER (WHERE delay >= %(stop_delay_s)s), 0)
+    -- On one edge: all the time on it. Across a junction: split as in `crossings`, the first piece
+    -- with the turn taken at its end. What the distance does not explain at the two fixes' mean
+    -- speed was spent stopped (or slowing): on a crossing's first piece, the junction's delay.
+    SELECT *, greatest(seconds - metres / greatest(mps, 1.0), 0) AS stopped
     FROM (
-        SELECT *, greatest(dt - t2 - d1 / greatest((prev_kmh + kmh) / 7.2, 1.0), 0) AS delay
-        FROM crossings
-        WHERE turn IS NOT NULL
-    ) c
-    GROUP BY prev_edge, prev_forward, turn, hour_start
+        SELECT edge_id, forward, hour_start, dt AS seconds, greatest(pos - prev_pos, 0) * length_m AS metres,
+               (prev_kmh + kmh) / 7.2 AS mps, NULL::smallint AS turn
+        FROM kept
+        WHERE edge_id = prev_edge AND forward = prev_forward
+        UNION ALL
+        SELECT x.edge_id, x.forward, k.hour_start, x.seconds, x.metres, x.mps, x.turn
+        FROM crossings k
+        CROSS JOIN LATERAL (
+            VALUES (k.prev_edge, k.prev_forward, k.dt - k.t2, k.d1, (k.prev_kmh + k.kmh) / 7.2, k.turn),
+                   (k.edge_id, k.forward, k.t2, k.d2, NULL, NULL)
+        ) AS x(edge_id, forward, seconds, metres, mps, turn)
+    ) p
+), turns_written AS (
+    -- Each crossing's delay by the turn taken, and the crossings that stopped (%(stop_delay_s)s s
+    -- or more: a red light, not a corner).
+    INSERT INTO road_turn_hours (edge_id, forward, turn, hour_start, delay_seconds, crossings, stops, stop_seconds)
+    SELECT edge_id, forward, turn, hour_start, sum(stopped), count(*)::int,
+           count(*) FILTER (WHERE stopped >= %(stop_delay_s)s)::int,
+           coalesce(sum(stopped) FILTER (WHERE stopped >= %(stop_delay_s)s), 0)
+    FROM pieces
+    WHERE turn IS NOT NULL
+    GROUP BY edge_id, forward, turn, hour_start
     RETURNING 1
 ), hourly AS (
     SELECT edge_id, forward, hour_start, sum(seconds) AS seconds, sum(metres) AS metres, count(*)::int AS pairs,
-           sum(greatest(seconds - metres / greatest(mps, 1.0), 0)) FILTER (WHERE mps IS NOT NULL) AS stopped
+           sum(stopped) AS stopped  -- NULL (not counted) on a crossing's second piece
     FROM pieces
     GROUP BY edge_id, forward, hour_start
 ), written AS (
