@@ -396,14 +396,17 @@ async def evaluate_network(
 
 
 async def simulate(
-    network: str, start: datetime, until: datetime, args: argparse.Namespace
+    network: str,
+    graph: RoadGraph,
+    trackers: list[EmulatedTracker],
+    start: datetime,
+    until: datetime,
+    args: argparse.Namespace,
 ) -> tuple[list[Journey], list[Journey]]:
-    """Training days stored, then a calibration day and an evaluation day driven; the journeys
-    kept of each of the two days."""
+    """Training days stored, then a calibration day and an evaluation day driven by the fleet of
+    `trackers`; the journeys kept of each of the two days."""
     prepare(network)
     fleet = register(args.vehicles)
-    graph = load_road_graph()
-    trackers = build_fleet(FleetConfig(vehicles=args.vehicles, seed=args.seed, traffic=True), graph)
     streets = Streets.build(graph, args.seed)
     for tracker in trackers:
         streets.adopt(tracker.vehicle)
@@ -441,10 +444,9 @@ async def run(args: argparse.Namespace) -> None:
         f"== ETA accuracy benchmark on {URL.rsplit('/', 1)[-1]}: networks {', '.join(networks)}", flush=True
     )
     today = datetime.now(LOCAL_TIME).replace(hour=0, minute=0, second=0, microsecond=0)
+    graph = load_road_graph()
+    trackers = build_fleet(FleetConfig(vehicles=args.vehicles, seed=args.seed, traffic=True), graph)
     # The emulated trackers' ids -> the vehicles registered for them, in fleet order (register()).
-    trackers = build_fleet(
-        FleetConfig(vehicles=args.vehicles, seed=args.seed, traffic=True), load_road_graph()
-    )
     plates = {t.device_id: plate(i) for i, t in enumerate(trackers, start=1)}
     cache = Path(args.reuse) if args.reuse else None
     if cache is not None and cache.exists():
@@ -456,11 +458,11 @@ async def run(args: argparse.Namespace) -> None:
     else:
         start = (today - timedelta(days=args.training_days + 2)).astimezone(UTC)
         until = start + timedelta(days=args.training_days)
-        calibration, picked = await simulate(networks[0], start, until, args)
+        calibration, picked = await simulate(networks[0], graph, trackers, start, until, args)
         if cache is not None:
             save(cache, (start, calibration, picked))
     with psycopg.connect(URL) as conn:
-        ids = dict(conn.execute("SELECT plate, id FROM vehicles").fetchall())
+        ids: dict[str, int] = dict(conn.execute("SELECT plate, id FROM vehicles").fetchall())
     vehicles = {device: ids[p] for device, p in plates.items()}
     learned_ok = True
     for i, network in enumerate(networks):
