@@ -4,6 +4,7 @@ strays, the route ages, or the target changes; the hospital's inbound list built
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -13,6 +14,25 @@ from tracking.eta import EtaPolicy, hospital_inbound, journey_eta, update_etas
 
 SON_TRA = (16.0570921, 108.2355425)  # sample station 2, on the network
 DA_NANG_HOSPITAL = "Bệnh viện Đà Nẵng"
+SCENE = (16.0612, 108.2240)  # on the network, a few km from Sơn Trà
+
+
+async def scene_journey(conn: psycopg.AsyncConnection, vehicle_id: int, hospital_id: int) -> dict[str, Any]:
+    """A journey of the vehicle to SCENE, then to the hospital."""
+    journey, _ = await journeys.create_journey(conn, vehicle_id, *SCENE, "scene", 1, hospital_id, 150, "t")
+    return journey
+
+
+async def along_route(conn: psycopg.AsyncConnection, journey_id: int, share: float) -> tuple[float, float]:
+    """(lat, lon) a share of the way along the journey's held route."""
+    cur = await conn.execute(
+        "SELECT ST_Y(p), ST_X(p) FROM (SELECT ST_LineInterpolatePoint(route_geom, %s) AS p"
+        " FROM journey_eta WHERE journey_id = %s) q",
+        (share, journey_id),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return float(row[0]), float(row[1])
 
 
 def place_vehicle(
@@ -48,19 +68,13 @@ async def test_route_then_progress_then_recompute(
     vehicle_id, device = vehicle
     place_vehicle(db, vehicle_id, device, *SON_TRA)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        journey, _ = await journeys.create_journey(
-            conn, vehicle_id, 16.0612, 108.2240, "scene", 1, hospital_id, 150, "t"
-        )
+        journey = await scene_journey(conn, vehicle_id, hospital_id)
         await journeys.set_status(conn, journey["id"], "transporting", "crew", "t")
         (first,) = await update_etas(conn, [vehicle_id])
         assert first["target"] == "hospital" and 2_000 < first["remaining_m"] < 8_000
         assert 120 < first["remaining_s"] < 900
         # Move half-way along the held route: progress only, no new route.
-        cur = await conn.execute(
-            "SELECT ST_Y(p), ST_X(p) FROM (SELECT ST_LineInterpolatePoint(route_geom, 0.5) AS p FROM journey_eta WHERE journey_id = %s) q",
-            (journey["id"],),
-        )
-        lat, lon = await cur.fetchone()  # type: ignore[misc]
+        lat, lon = await along_route(conn, journey["id"], 0.5)
         place_vehicle(db, vehicle_id, device, lat, lon, seconds_ago=0)
         (second,) = await update_etas(conn, [vehicle_id])
         assert second["computed_at"] == first["computed_at"]  # followed, not routed again
@@ -91,9 +105,7 @@ async def test_progress_along_a_route_leaves_what_its_profile_says_is_left(
     place_vehicle(db, vehicle_id, device, *SON_TRA)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await conn.execute("DELETE FROM eta_calibration")  # the router's seconds as they are
-        journey, _ = await journeys.create_journey(
-            conn, vehicle_id, 16.0612, 108.2240, "scene", 1, hospital_id, 150, "t"
-        )
+        journey = await scene_journey(conn, vehicle_id, hospital_id)
         (first,) = await update_etas(conn, [vehicle_id])
         cur = await conn.execute(
             "SELECT route_distance_m, route_duration_s, route_profile_m, route_profile_s FROM journey_eta"
@@ -117,12 +129,7 @@ async def test_progress_along_a_route_leaves_what_its_profile_says_is_left(
                 journey["id"],
             ),
         )
-        cur = await conn.execute(
-            "SELECT ST_Y(p), ST_X(p) FROM (SELECT ST_LineInterpolatePoint(route_geom, 0.5) AS p"
-            " FROM journey_eta WHERE journey_id = %s) q",
-            (journey["id"],),
-        )
-        lat, lon = await cur.fetchone()  # type: ignore[misc]
+        lat, lon = await along_route(conn, journey["id"], 0.5)
         place_vehicle(db, vehicle_id, device, lat, lon, seconds_ago=0)
         (half,) = await update_etas(conn, [vehicle_id])
         assert half["computed_at"] == first["computed_at"]  # followed
@@ -136,7 +143,7 @@ async def test_heading_to_the_scene_reports_the_scene_eta(
     vehicle_id, device = vehicle
     place_vehicle(db, vehicle_id, device, *SON_TRA)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        await journeys.create_journey(conn, vehicle_id, 16.0612, 108.2240, "scene", 1, hospital_id, 150, "t")
+        await scene_journey(conn, vehicle_id, hospital_id)
         (eta,) = await update_etas(conn, [vehicle_id])
         assert eta["target"] == "scene"
         (item,) = await hospital_inbound(conn, hospital_id)
@@ -156,7 +163,7 @@ async def test_routes_per_update_are_budgeted_most_needed_first(
         vehicles.append(v.id)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         for v in vehicles:
-            await journeys.create_journey(conn, v, 16.0612, 108.2240, "scene", 1, hospital_id, 150, "t")
+            await scene_journey(conn, v, hospital_id)
         first = await update_etas(conn, vehicles, EtaPolicy(max_routes=2))
         assert len(first) == 2  # the third waits for the next update
         for i, v in enumerate(vehicles):  # a new fix for everyone

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from tests.tracking.test_eta import SON_TRA, place_vehicle
+from tests.tracking.test_eta import SON_TRA, place_vehicle, scene_journey
 from tracking import journeys
 from tracking.eta import hospital_inbound, update_etas
 from tracking.eta_calibration import (
@@ -183,9 +183,7 @@ async def test_routed_etas_become_outcomes_and_are_calibrated_with_a_window(
 ) -> None:
     vehicle_id, device = vehicle
     place_vehicle(db, vehicle_id, device, *SON_TRA)
-    journey, _ = await journeys.create_journey(
-        conn, vehicle_id, 16.0612, 108.2240, "scene", 1, hospital_id, 150, "t"
-    )
+    journey = await scene_journey(conn, vehicle_id, hospital_id)
     await journeys.set_status(conn, journey["id"], "transporting", "crew", "t")
     (raw,) = await update_etas(conn, [vehicle_id])
     assert raw["arrival_window"] is not None  # the assumed window, before any outcome

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from tests.tracking.conftest import Put
-from tracking import journeys
+from tests.tracking.test_eta import scene_journey
 from tracking.settings import TrackingSettings
 from tracking.worker import TrackingWorker
 
@@ -52,7 +52,7 @@ async def test_an_sos_is_published_while_an_eta_round_waits(
         etas.extend(batch)
 
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        await journeys.create_journey(conn, vehicle_id, 16.0612, 108.2240, "scene", 1, hospital_id, 150, "t")
+        await scene_journey(conn, vehicle_id, hospital_id)
     worker = TrackingWorker(database_url, TrackingSettings(batch_interval_ms=10), on_events, on_etas)
     locker = psycopg.connect(database_url)  # a transaction holds the lock until its commit
     runner = asyncio.create_task(worker.run())
@@ -96,9 +96,7 @@ async def test_an_sos_is_not_held_by_an_eta_round_that_wrote_its_journeys_eta(
         events.extend(batch)
 
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        journey, _ = await journeys.create_journey(
-            conn, vehicle_id, 16.0612, 108.2240, "scene", 1, hospital_id, 150, "t"
-        )
+        journey = await scene_journey(conn, vehicle_id, hospital_id)
     worker = TrackingWorker(database_url, TrackingSettings(), on_events)  # no ETAs of its own
     eta_round = psycopg.connect(database_url)  # an ETA round under way: its row written, not committed
     runner = asyncio.create_task(worker.run())
