@@ -130,16 +130,14 @@ async def learn_speeds(
         await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LEARN_LOCK,))
         for setting in LEARN_SETTINGS:
             await cur.execute(setting)
+        params = rebuild_params(since, until, settings)
         await cur.execute("DELETE FROM road_area_factors")
-        await cur.execute(query("roads/learn_speeds"), rebuild_params(since, until, settings))
+        await cur.execute(query("roads/learn_speeds"), params)
         built = await cur.fetchone()
         await cur.execute("DELETE FROM road_turn_factors")
-        await cur.execute(
-            query("roads/learn_turns"),
-            {**rebuild_params(since, until, settings), "prior_crossings": TURN_PRIOR},
-        )
+        await cur.execute(query("roads/learn_turns"), params)
         await cur.execute("DELETE FROM road_junction_stops")
-        await cur.execute(query("roads/learn_stops"), rebuild_params(since, until, settings))
+        await cur.execute(query("roads/learn_stops"), params)
     assert built is not None
     return LearnReport(
         since=since,
@@ -204,13 +202,14 @@ def traversal_params(since: datetime, until: datetime, settings: RoutingSettings
 
 
 def rebuild_params(since: datetime, until: datetime, settings: RoutingSettings) -> dict[str, Any]:
-    """The bind parameters of roads/sql/learn_speeds.sql."""
+    """The bind parameters of the rebuild: roads/sql/learn_speeds.sql, learn_turns.sql, learn_stops.sql."""
     return {
         "since": since,
         "until": until,
         "tz": str(LOCAL_TIME),
         "smooth_hours": settings.learn_smooth_hours,
         "min_samples": settings.learned_min_samples,
+        "prior_crossings": TURN_PRIOR,
     }
 
 
