@@ -475,6 +475,30 @@ CREATE INDEX IF NOT EXISTS road_edges_merc_idx ON road_edges USING gist (geom_me
 CREATE INDEX IF NOT EXISTS road_edges_source_idx ON road_edges (source);
 CREATE INDEX IF NOT EXISTS road_edges_target_idx ON road_edges (target);
 
+-- OSM turn restrictions on the network (roads/restrictions.py): the edges driven in order, from
+-- `from` to `to`, with their directions; kept across imports of other files, replaced with --replace.
+CREATE TABLE IF NOT EXISTS road_turn_restrictions (
+    osm_id       bigint PRIMARY KEY,
+    restriction  text NOT NULL CHECK (restriction LIKE 'no\_%' OR restriction LIKE 'only\_%'),
+    edges        bigint[] NOT NULL,
+    forwards     boolean[] NOT NULL,
+    source_file  text NOT NULL DEFAULT '',
+    CHECK (cardinality(edges) >= 2 AND cardinality(edges) = cardinality(forwards))
+);
+-- The rows that turn the plain graph into one where no route drives a restricted sequence (rebuilt
+-- by every import, roads/restrictions.py): a direction of a road edge between two vertices, drawn as
+-- the edge is (source -> target is its forward direction); `split`: it replaces the edge's plain row
+-- (a `from` arc arriving at its state's vertex), else a copy leaving a state's vertex.
+CREATE TABLE IF NOT EXISTS road_turn_arcs (
+    id       bigint PRIMARY KEY,
+    edge_id  bigint NOT NULL,
+    forward  boolean NOT NULL,
+    source   bigint NOT NULL,
+    target   bigint NOT NULL,
+    split    boolean NOT NULL
+);
+CREATE INDEX IF NOT EXISTS road_turn_arcs_edge_idx ON road_turn_arcs (edge_id);
+
 -- Speeds learned from the fleet's own traces, per edge, direction and hour of day (Asia/Ho_Chi_Minh).
 -- No foreign key: a re-import replaces road_edges, and rows of edges that disappear simply stop
 -- matching. Routing uses a row once it has enough samples (AMB_ROUTING_LEARNED_MIN_SAMPLES).

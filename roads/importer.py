@@ -3,10 +3,8 @@ replacing or extending it in one transaction."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
-import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -14,7 +12,15 @@ from pathlib import Path
 
 import psycopg
 
-from roads.osm import Coord, RoadFileError, RoadLine, read_road_lines
+from roads.ids import edge_id, vertex_id
+from roads.osm import Coord, OsmRestriction, RoadFileError, RoadLine, read_restrictions, read_road_lines
+from roads.restrictions import (
+    MappedRestriction,
+    map_restriction,
+    rebuild_turn_graph,
+    segment_arcs,
+    store_restrictions,
+)
 from roads.settings import RoutingSettings
 from runtime.db import query
 from runtime.progress import Progress
@@ -56,32 +62,20 @@ class ImportReport:
     clipped: int  # edges left out by the bounding box
     largest_component: int  # vertices in the largest strongly connected component
     components: int
+    restrictions: int = 0  # OSM turn restrictions the network holds after the import
+    restrictions_left_out: int = 0  # read but not mapped onto it (why: logged)
 
     def summary(self) -> str:
         return (
             f"road network: {self.edges} edges, {self.vertices} vertices ({self.lines_read} lines read,"
             f" {self.duplicates} duplicates, {self.clipped} outside the box); largest strongly connected"
-            f" component {self.largest_component} vertices of {self.components} components"
+            f" component {self.largest_component} vertices of {self.components} components;"
+            f" {self.restrictions} turn restrictions ({self.restrictions_left_out} left out)"
         )
 
 
 class RoadImportError(ValueError):
     """An import request that cannot be carried out (bad box, no roads...)."""
-
-
-def stable_id(*values: int) -> int:
-    """A positive 63-bit id derived from integers (coordinates): the same data gets the same ids on
-    every import, so learned speeds keyed by edge id survive re-imports."""
-    digest = hashlib.blake2b(struct.pack(f"<{len(values)}q", *values), digest_size=8).digest()
-    return (int.from_bytes(digest, "little") >> 1) or 1
-
-
-def vertex_id(coord: Coord) -> int:
-    return stable_id(*coord)
-
-
-def edge_id(coords: Sequence[Coord]) -> int:
-    return stable_id(*(v for c in coords for v in c))
 
 
 def _clean(coords: Iterable[Coord]) -> list[Coord]:
@@ -178,6 +172,26 @@ def build_network(lines: Iterable[RoadLine], settings: RoutingSettings) -> Netwo
     return Network(vertices, edges, duplicates)
 
 
+def map_restrictions(
+    network: Network, relations: Sequence[tuple[OsmRestriction, str]]
+) -> list[MappedRestriction]:
+    """The OSM restrictions (with the file each came from) as arcs of the network; those that do
+    not map are logged with the reason and left out."""
+    if not relations:
+        return []
+    steps = segment_arcs((e.id, e.coords, not e.oneway) for e in network.edges)
+    mapped = []
+    for relation, source_file in relations:
+        result = map_restriction(relation, steps, source_file)
+        if isinstance(result, str):
+            log.warning(
+                "turn restriction %s (%s) left out: %s", relation.osm_id, relation.restriction, result
+            )
+        else:
+            mapped.append(result)
+    return mapped
+
+
 def parse_bbox(text: str) -> BBox:
     """`south,west,north,east` in degrees."""
     try:
@@ -216,9 +230,14 @@ def import_roads(
     settings = settings or RoutingSettings()
     step = progress.advance if progress is not None else _no_progress
     lines: list[RoadLine] = []
+    relations: list[tuple[OsmRestriction, str]] = []
+    left_out = 0
     try:
         for path in paths:
             lines.extend(read_road_lines(path))
+            found, unusable = read_restrictions(path)
+            relations.extend((r, path.name) for r in found)
+            left_out += unusable
             step(1, f"read {path.name} ({len(lines)} lines so far)")
     except RoadFileError as exc:
         raise RoadImportError(str(exc)) from exc
@@ -226,6 +245,8 @@ def import_roads(
     step(1, f"{len(network.edges)} edges built")
     if not network.edges:
         raise RoadImportError("no drivable road in " + ", ".join(str(p) for p in paths))
+    restrictions = map_restrictions(network, relations)
+    left_out += len(relations) - len(restrictions)
     south, west, north, east = bbox or (-90.0, -180.0, 90.0, 180.0)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('amb_road_import'))")
@@ -264,7 +285,9 @@ def import_roads(
         edges, vertices = _counts(conn)
         step(1, f"{edges} edges stored")
         largest, components = mark_main_component(conn)
-        step(1, f"{components} components")
+        store_restrictions(conn, restrictions, replace)
+        held = rebuild_turn_graph(conn)
+        step(1, f"{components} components, {held} turn restrictions")
         conn.execute("ANALYZE road_edges")
         conn.execute("ANALYZE road_vertices")
     report = ImportReport(
@@ -275,6 +298,8 @@ def import_roads(
         clipped=clipped,
         largest_component=largest,
         components=components,
+        restrictions=held,
+        restrictions_left_out=left_out,
     )
     log.info("%s", report.summary())
     return report

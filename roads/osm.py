@@ -126,6 +126,7 @@ def parse_maxspeed(value: str | None) -> float | None:
 class _Way:
     nodes: tuple[tuple[int, Coord | None], ...]  # (node id, location or None when missing)
     tags: dict[str, str]
+    id: int = 0
 
 
 def read_osm(path: Path) -> Iterator[RoadLine]:
@@ -161,7 +162,7 @@ def _drivable_ways(path: Path) -> Iterator[_Way]:
             if not ambulance_may_use(tags):
                 continue
             nodes = tuple((nd.ref, (nd.x, nd.y) if nd.location.valid() else None) for nd in obj.nodes)
-            yield _Way(nodes, tags)
+            yield _Way(nodes, tags, obj.id)
     except RuntimeError as exc:  # libosmium's parse errors
         raise RoadFileError(f"{path}: {exc}") from exc
 
@@ -181,6 +182,104 @@ def _split_way(nodes: Iterable[tuple[int, Coord | None]], uses: Counter[int]) ->
             piece = [coord]
     if len(piece) >= 2:
         yield piece
+
+
+# --- Turn restrictions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OsmRestriction:
+    """A `type=restriction` relation: driving `from` then `via` (a node, or ways in order) then `to`
+    is forbidden (`no_*`) or the only way on (`only_*`). Members as their nodes' coordinates."""
+
+    osm_id: int
+    restriction: str  # no_left_turn, only_straight_on...
+    from_way: tuple[Coord, ...]
+    via_node: Coord | None
+    via_ways: tuple[tuple[Coord, ...], ...]
+    to_way: tuple[Coord, ...]
+
+    @property
+    def only(self) -> bool:
+        return self.restriction.startswith("only_")
+
+
+# Restrictions that bind an ambulance: the general one, or one for motor cars. `except=` naming
+# emergency vehicles (or motorcar) lifts it.
+RESTRICTION_KEYS = ("restriction:motorcar", "restriction:motor_vehicle", "restriction")
+EXEMPT_VEHICLES = frozenset({"emergency", "motorcar", "motor_vehicle"})
+
+
+def restriction_kind(tags: Mapping[str, str]) -> str | None:
+    """The relation's restriction for an ambulance (no_* or only_*), None when it does not bind one."""
+    if tags.get("type") != "restriction":
+        return None
+    if EXEMPT_VEHICLES & {v.strip() for v in tags.get("except", "").split(";")}:
+        return None
+    for key in RESTRICTION_KEYS:
+        value = tags.get(key, "")
+        if value.startswith(("no_", "only_")):
+            return value
+    return None
+
+
+def read_restrictions(path: Path) -> tuple[list[OsmRestriction], int]:
+    """The turn restrictions of an OSM file whose members are drivable ways of it, and how many
+    others were left out (a member missing from the extract or not drivable, a via of another kind)."""
+    if not path.name.lower().endswith((".osm", ".osm.pbf", ".pbf", ".osm.bz2", ".osm.gz")):
+        return [], 0
+    relations: list[tuple[int, str, list[tuple[str, str, int]]]] = []
+    try:
+        for obj in osmium.FileProcessor(str(path), osmium.osm.RELATION):
+            if not isinstance(obj, osmium.osm.Relation):
+                continue
+            kind = restriction_kind({tag.k: tag.v for tag in obj.tags})
+            if kind is not None:
+                relations.append((obj.id, kind, [(m.type, m.role, m.ref) for m in obj.members]))
+    except RuntimeError as exc:
+        raise RoadFileError(f"{path}: {exc}") from exc
+    if not relations:
+        return [], 0
+    ways = {way.id: way for way in _drivable_ways(path)}
+    nodes = {node_id: coord for way in ways.values() for node_id, coord in way.nodes if coord is not None}
+    found: list[OsmRestriction] = []
+    for osm_id, kind, members in relations:
+        restriction = _restriction(osm_id, kind, members, ways, nodes)
+        if restriction is not None:
+            found.append(restriction)
+    return found, len(relations) - len(found)
+
+
+def _restriction(
+    osm_id: int,
+    kind: str,
+    members: list[tuple[str, str, int]],
+    ways: Mapping[int, _Way],
+    nodes: Mapping[int, Coord],
+) -> OsmRestriction | None:
+    def way_coords(ref: int) -> tuple[Coord, ...] | None:
+        way = ways.get(ref)
+        if way is None or any(coord is None for _, coord in way.nodes):
+            return None
+        return tuple(coord for _, coord in way.nodes if coord is not None)
+
+    froms = [way_coords(ref) for kind_, role, ref in members if role == "from" and kind_ == "w"]
+    tos = [way_coords(ref) for kind_, role, ref in members if role == "to" and kind_ == "w"]
+    via_nodes = [nodes.get(ref) for kind_, role, ref in members if role == "via" and kind_ == "n"]
+    via_ways = [way_coords(ref) for kind_, role, ref in members if role == "via" and kind_ == "w"]
+    if len(froms) != 1 or len(tos) != 1 or bool(via_nodes) == bool(via_ways) or len(via_nodes) > 1:
+        return None
+    from_way, to_way = froms[0], tos[0]
+    if from_way is None or to_way is None or None in via_nodes or None in via_ways:
+        return None
+    return OsmRestriction(
+        osm_id=osm_id,
+        restriction=kind,
+        from_way=from_way,
+        via_node=via_nodes[0] if via_nodes else None,
+        via_ways=tuple(w for w in via_ways if w is not None),
+        to_way=to_way,
+    )
 
 
 # --- GeoJSON -------------------------------------------------------------------------------------

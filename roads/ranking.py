@@ -138,7 +138,7 @@ async def _one_to_many(
 ) -> dict[int, tuple[float, float]]:
     params = {
         **points.params(),
-        "edges_sql": _edges_sql(conn, hour, box, settings, reverse),
+        "edges_sql": _edges_sql(conn, hour, box, settings, points, reverse),
         "points_sql": _points_sql(conn, points),
         "start": start,
         "ends": sorted(ends),

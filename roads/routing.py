@@ -35,6 +35,7 @@ from runtime.db import query
 
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 VERTEX_SNAP_M = 1.0  # a point this close to an edge's end is that vertex
+EXTRA_PID = 1_000_000  # a point's places on an edge's copies (roads/restrictions.py): pid + k * this
 STOP_LINE_M = 15.0  # a vehicle standing this close to the end of its edge waits at that junction
 METRES_PER_DEGREE = 111_320.0
 WHOLE_WORLD = (-180.0, -90.0, 180.0, 90.0)  # west, south, east, north
@@ -101,6 +102,9 @@ class Snap:
     lon: float
     lat: float
     length_m: float = 0.0  # the edge's
+    # The edge's rows in the graph of turn restrictions (roads/restrictions.py): (row id, forward,
+    # split). A split edge drives only as its split rows; copies are further places of the point.
+    arcs: tuple[tuple[int, bool, bool], ...] = ()
 
     def stop_line(self) -> tuple[int, bool] | None:
         """(edge, driven forward) when the spot is within STOP_LINE_M of the end of its edge in the
@@ -126,25 +130,46 @@ class _RoadPath:
 
 @dataclass(slots=True)
 class _Points:
-    """Virtual points of one pgRouting call; identical spots share one point id."""
+    """Virtual points of one pgRouting call; identical spots share one point id. A spot on an edge
+    with rows in the graph of turn restrictions is a point on each row it may be driven on (the
+    point's id, then pid + k * EXTRA_PID), joined by zero-cost connectors (`connectors`)."""
 
     reverse: bool = False  # on the reversed graph a travel direction flips
     ids: dict[tuple[int, float, str], int] = field(default_factory=dict)
+    arcs: dict[int, tuple[tuple[int, bool, bool], ...]] = field(default_factory=dict)  # by pid
 
     def node(self, snap: Snap) -> int:
         """The pgRouting node of a snap: its vertex, or -pid of a virtual point."""
         if snap.vertex is not None:
             return snap.vertex
         side = {"r": "l", "l": "r"}.get(snap.side, snap.side) if self.reverse else snap.side
-        return -self.ids.setdefault((snap.edge_id, snap.fraction, side), len(self.ids) + 1)
+        pid = self.ids.setdefault((snap.edge_id, snap.fraction, side), len(self.ids) + 1)
+        if snap.arcs:
+            self.arcs[pid] = snap.arcs
+        return -pid
+
+    def rows(self) -> list[tuple[int, int, float, str]]:
+        """(pid, graph row, fraction, side) of each place of each point."""
+        out: list[tuple[int, int, float, str]] = []
+        for (edge, fraction, side), pid in sorted(self.ids.items(), key=lambda kv: kv[1]):
+            arcs = self.arcs.get(pid, ())
+            travel = {"r": "l", "l": "r"}.get(side, side) if self.reverse else side
+            graph_rows = [] if any(split for _, _, split in arcs) else [edge]
+            graph_rows += [row for row, forward, _ in arcs if travel == "b" or forward == (travel == "r")]
+            out.extend((pid + k * EXTRA_PID, row, fraction, side) for k, row in enumerate(graph_rows))
+        return out
+
+    def connectors(self) -> list[tuple[int, int]]:
+        """(-pid, -extra pid): the zero-cost edges joining a point's places."""
+        return [(-(pid % EXTRA_PID), -pid) for pid, *_ in self.rows() if pid > EXTRA_PID]
 
     def params(self) -> dict[str, Any]:
-        items = sorted(self.ids.items(), key=lambda kv: kv[1])
+        rows = self.rows()
         return {
-            "pids": [pid for _, pid in items],
-            "edge_ids": [key[0] for key, _ in items],
-            "fractions": [key[1] for key, _ in items],
-            "sides": [key[2] for key, _ in items],
+            "pids": [r[0] for r in rows],
+            "edge_ids": [r[1] for r in rows],
+            "fractions": [r[2] for r in rows],
+            "sides": [r[3] for r in rows],
         }
 
 
@@ -205,22 +230,43 @@ async def snap_points(
                 lon=row["lon"],
                 lat=row["lat"],
                 length_m=row["length_m"],
+                arcs=tuple(zip(row["arc_ids"], row["arc_forwards"], row["arc_splits"], strict=True))
+                if settings.turn_restrictions and row["arc_ids"]
+                else (),
             )
     return snaps
 
 
 def _edges_sql(
-    conn: AsyncConnection[Any], hour: int, box: Box, settings: RoutingSettings, reverse: bool = False
+    conn: AsyncConnection[Any],
+    hour: int,
+    box: Box,
+    settings: RoutingSettings,
+    points: _Points,
+    reverse: bool = False,
 ) -> str:
     west, south, east, north = box
-    edges = sql.SQL(query("roads/route_edges")).format(
-        hour=sql.Literal(hour),
-        min_samples=sql.Literal(settings.learned_min_samples),
-        west=sql.Literal(west),
-        south=sql.Literal(south),
-        east=sql.Literal(east),
-        north=sql.Literal(north),
-    )
+    where = {
+        "hour": sql.Literal(hour),
+        "min_samples": sql.Literal(settings.learned_min_samples),
+        "west": sql.Literal(west),
+        "south": sql.Literal(south),
+        "east": sql.Literal(east),
+        "north": sql.Literal(north),
+    }
+    edges: sql.Composable = sql.SQL(query("roads/route_edges")).format(**where)
+    if settings.turn_restrictions:
+        edges = sql.SQL(query("roads/route_turn_graph")).format(**where, edges=edges)
+        if connectors := points.connectors():
+            edges = sql.SQL(
+                "{} UNION ALL SELECT c.id, c.source, c.target, 0.0::float8, 0.0::float8"
+                " FROM unnest({}::bigint[], {}::bigint[], {}::bigint[]) AS c(id, source, target)"
+            ).format(
+                edges,
+                sql.Literal([-target for _, target in connectors]),
+                sql.Literal([source for source, _ in connectors]),
+                sql.Literal([target for _, target in connectors]),
+            )
     if reverse:  # every arc turned around: many-to-one becomes one-to-many
         edges = sql.SQL(
             "SELECT id, source, target, reverse_cost AS cost, cost AS reverse_cost FROM ({}) AS forward"
@@ -328,7 +374,7 @@ async def _path(
     """The path between the nodes `ends`, costed at `hour`."""
     params = {
         **points.params(),
-        "edges_sql": _edges_sql(conn, hour, box, settings),
+        "edges_sql": _edges_sql(conn, hour, box, settings, points),
         "points_sql": _points_sql(conn, points),
         "start": ends[0],
         "end": ends[1],

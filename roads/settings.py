@@ -48,6 +48,11 @@ class RoutingSettings(BaseSettings):
     learned_min_samples: int = Field(
         20, ge=1, description="A learned speed (road_speeds) replaces the profile from this many samples."
     )
+    turn_restrictions: bool = Field(
+        True,
+        description="Respect OSM turn restrictions (no_*/only_* relations, roads/restrictions.py). Off: a"
+        " service whose crews are allowed to ignore them on a run routes through them.",
+    )
     turn_costs: bool = Field(
         False,
         description="Scale the wait at each junction of a route by what the turn taken there costs against"

@@ -10,11 +10,14 @@ WITH pts AS (
                         directed => true, driving_side => 'r', details => true)
 )
 SELECT p.end_pid AS node, sum(p.cost) AS duration_s,
-       sum(e.length_m * abs(
-           CASE p.next_node WHEN e.source THEN 0 WHEN e.target THEN 1 ELSE b.fraction END
-           - CASE p.node WHEN e.source THEN 0 WHEN e.target THEN 1 ELSE a.fraction END)) AS distance_m
+       coalesce(sum(e.length_m * abs(
+           CASE p.next_node WHEN coalesce(t.source, e.source) THEN 0 WHEN coalesce(t.target, e.target) THEN 1
+                ELSE b.fraction END
+           - CASE p.node WHEN coalesce(t.source, e.source) THEN 0 WHEN coalesce(t.target, e.target) THEN 1
+                  ELSE a.fraction END)), 0) AS distance_m
 FROM path p
-JOIN road_edges e ON e.id = p.edge
+LEFT JOIN road_turn_arcs t ON t.id = p.edge  -- a row of the turn-restricted graph: its road edge
+LEFT JOIN road_edges e ON e.id = coalesce(t.edge_id, p.edge)  -- none for connectors
 LEFT JOIN pts a ON a.pid = -p.node
 LEFT JOIN pts b ON b.pid = -p.next_node
 GROUP BY p.end_pid

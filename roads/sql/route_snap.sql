@@ -13,7 +13,7 @@ WITH p AS (
          WITH ORDINALITY AS u(lon, lat, heading, i)
 )
 SELECT p.i, s.edge_id, s.fraction, s.side, s.distance_m, s.vertex, s.length_m,
-       ST_X(s.spot) AS lon, ST_Y(s.spot) AS lat
+       ST_X(s.spot) AS lon, ST_Y(s.spot) AS lat, t.arc_ids, t.arc_forwards, t.arc_splits
 FROM p
 CROSS JOIN LATERAL (
     SELECT c.id AS edge_id, c.fraction, d.side, c.distance_m, c.length_m,
@@ -52,4 +52,10 @@ CROSS JOIN LATERAL (
              c.length_m
     LIMIT 1
 ) s
+-- The edge's rows in the graph of turn restrictions (road_turn_arcs), when it has any.
+LEFT JOIN LATERAL (
+    SELECT array_agg(a.id ORDER BY a.id) AS arc_ids, array_agg(a.forward ORDER BY a.id) AS arc_forwards,
+           array_agg(a.split ORDER BY a.id) AS arc_splits
+    FROM road_turn_arcs a WHERE a.edge_id = s.edge_id
+) t ON true
 ORDER BY p.i
