@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 
 from roads.ids import edge_id, vertex_id
-from roads.osm import Coord, OsmRestriction, RoadFileError, RoadLine, read_restrictions, read_road_lines
+from roads.osm import Coord, OsmRestriction, RoadFileError, RoadLine, read_road_file
 from roads.restrictions import (
     MappedRestriction,
     map_restriction,
@@ -234,10 +234,10 @@ def import_roads(
     left_out = 0
     try:
         for path in paths:
-            lines.extend(read_road_lines(path))
-            found, unusable = read_restrictions(path)
-            relations.extend((r, path.name) for r in found)
-            left_out += unusable
+            road_file = read_road_file(path)
+            lines.extend(road_file.lines)
+            relations.extend((r, path.name) for r in road_file.restrictions)
+            left_out += road_file.restrictions_left_out
             step(1, f"read {path.name} ({len(lines)} lines so far)")
     except RoadFileError as exc:
         raise RoadImportError(str(exc)) from exc

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,16 +67,38 @@ class RoadFileError(ValueError):
     """A road file that cannot be read (unknown format, malformed content)."""
 
 
-def read_road_lines(path: Path) -> list[RoadLine]:
-    """The drivable lines of one file, by its extension: .osm, .osm.pbf, .pbf, .geojson or .json."""
+OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.bz2", ".osm.gz")
+
+
+@dataclass(frozen=True, slots=True)
+class RoadFile:
+    """What one road file holds: its drivable lines and (OSM only) its turn restrictions, with how
+    many restriction relations were left out (a member missing or not drivable, a via of another
+    kind)."""
+
+    lines: list[RoadLine]
+    restrictions: list[OsmRestriction]
+    restrictions_left_out: int = 0
+
+
+def read_road_file(path: Path) -> RoadFile:
+    """One file, by its extension: .osm, .osm.pbf, .pbf, .geojson or .json. An OSM file's ways are
+    read once for both its lines and its restrictions."""
     if not path.is_file():
         raise RoadFileError(f"{path}: no such file")
     name = path.name.lower()
-    if name.endswith((".osm", ".osm.pbf", ".pbf", ".osm.bz2", ".osm.gz")):
-        return list(read_osm(path))
+    if name.endswith(OSM_SUFFIXES):
+        ways = list(_drivable_ways(path))
+        restrictions, left_out = _read_restrictions(path, ways)
+        return RoadFile(list(_osm_lines(ways, path.name)), restrictions, left_out)
     if name.endswith((".geojson", ".json")):
-        return read_geojson(path)
+        return RoadFile(read_geojson(path), [])
     raise RoadFileError(f"{path}: unknown road file type (expected .osm, .osm.pbf or .geojson)")
+
+
+def read_road_lines(path: Path) -> list[RoadLine]:
+    """The drivable lines of one file (read_road_file)."""
+    return read_road_file(path).lines
 
 
 # --- OpenStreetMap -------------------------------------------------------------------------------
@@ -129,10 +151,9 @@ class _Way:
     id: int = 0
 
 
-def read_osm(path: Path) -> Iterator[RoadLine]:
+def _osm_lines(ways: Sequence[_Way], source_file: str) -> Iterator[RoadLine]:
     """Drivable ways split into lines at every node shared with another drivable way (or used twice
     by one), so that OSM node ids define the junctions. Nodes missing from the extract break a way."""
-    ways = list(_drivable_ways(path))
     uses = Counter(node_id for way in ways for node_id, _ in way.nodes)
     for way in ways:
         direction = oneway_direction(way.tags)
@@ -144,7 +165,7 @@ def read_osm(path: Path) -> Iterator[RoadLine]:
                 name=way.tags.get("name"),
                 oneway=direction != 0,
                 maxspeed_kmh=parse_maxspeed(way.tags.get("maxspeed")),
-                source_file=path.name,
+                source_file=source_file,
             )
 
 
@@ -199,10 +220,6 @@ class OsmRestriction:
     via_ways: tuple[tuple[Coord, ...], ...]
     to_way: tuple[Coord, ...]
 
-    @property
-    def only(self) -> bool:
-        return self.restriction.startswith("only_")
-
 
 # Restrictions that bind an ambulance: the general one, or one for motor cars. `except=` naming
 # emergency vehicles (or motorcar) lifts it.
@@ -223,11 +240,9 @@ def restriction_kind(tags: Mapping[str, str]) -> str | None:
     return None
 
 
-def read_restrictions(path: Path) -> tuple[list[OsmRestriction], int]:
-    """The turn restrictions of an OSM file whose members are drivable ways of it, and how many
-    others were left out (a member missing from the extract or not drivable, a via of another kind)."""
-    if not path.name.lower().endswith((".osm", ".osm.pbf", ".pbf", ".osm.bz2", ".osm.gz")):
-        return [], 0
+def _read_restrictions(path: Path, drivable: Sequence[_Way]) -> tuple[list[OsmRestriction], int]:
+    """The turn restrictions of an OSM file whose members are its `drivable` ways, and how many
+    others were left out."""
     relations: list[tuple[int, str, list[tuple[str, str, int]]]] = []
     try:
         for obj in osmium.FileProcessor(str(path), osmium.osm.RELATION):
@@ -240,7 +255,7 @@ def read_restrictions(path: Path) -> tuple[list[OsmRestriction], int]:
         raise RoadFileError(f"{path}: {exc}") from exc
     if not relations:
         return [], 0
-    ways = {way.id: way for way in _drivable_ways(path)}
+    ways = {way.id: way for way in drivable}
     nodes = {node_id: coord for way in ways.values() for node_id, coord in way.nodes if coord is not None}
     found: list[OsmRestriction] = []
     for osm_id, kind, members in relations:
