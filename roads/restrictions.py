@@ -164,6 +164,13 @@ def departures(ends: Mapping[int, EdgeEnds]) -> dict[int, list[Arc]]:
     return leaving
 
 
+def on_network(restriction: MappedRestriction, ends: Mapping[int, EdgeEnds]) -> bool:
+    """Whether the restriction's edges are all in the network and its arcs join end to start."""
+    return all(arc[0] in ends for arc in restriction.arcs) and all(
+        arc_end(a, ends) == arc_start(b, ends) for a, b in itertools.pairwise(restriction.arcs)
+    )
+
+
 def forbidden_sequences(
     restrictions: Iterable[MappedRestriction], ends: Mapping[int, EdgeEnds]
 ) -> set[tuple[Arc, ...]]:
@@ -173,9 +180,7 @@ def forbidden_sequences(
     leaving = departures(ends)
     forbidden: set[tuple[Arc, ...]] = set()
     for r in restrictions:
-        if not all(arc[0] in ends for arc in r.arcs) or any(
-            arc_end(a, ends) != arc_start(b, ends) for a, b in itertools.pairwise(r.arcs)
-        ):
+        if not on_network(r, ends):
             log.warning("turn restriction %s does not match the network: left out", r.osm_id)
             continue
         if not r.only:
@@ -276,6 +281,6 @@ def rebuild_turn_graph(conn: psycopg.Connection) -> int:
     ):
         for r in rows:
             copy.write_row((r.id, r.edge_id, r.forward, r.source, r.target, r.split))
-    held = len({r.osm_id for r in stored if all(a[0] in ends for a in r.arcs)})
+    held = sum(1 for r in stored if on_network(r, ends))
     log.info("turn restrictions: %d held, %d graph rows", held, len(rows))
     return held

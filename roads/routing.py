@@ -128,6 +128,11 @@ class _RoadPath:
     lengths: list[float] = field(default_factory=list)  # each edge's metres driven
 
 
+def _opposite(side: str) -> str:
+    """A point side on the reversed graph, where a travel direction flips ('b' stays)."""
+    return {"r": "l", "l": "r"}.get(side, side)
+
+
 @dataclass(slots=True)
 class _Points:
     """Virtual points of one pgRouting call; identical spots share one point id. A spot on an edge
@@ -142,7 +147,7 @@ class _Points:
         """The pgRouting node of a snap: its vertex, or -pid of a virtual point."""
         if snap.vertex is not None:
             return snap.vertex
-        side = {"r": "l", "l": "r"}.get(snap.side, snap.side) if self.reverse else snap.side
+        side = _opposite(snap.side) if self.reverse else snap.side
         pid = self.ids.setdefault((snap.edge_id, snap.fraction, side), len(self.ids) + 1)
         if snap.arcs:
             self.arcs[pid] = snap.arcs
@@ -153,7 +158,7 @@ class _Points:
         out: list[tuple[int, int, float, str]] = []
         for (edge, fraction, side), pid in sorted(self.ids.items(), key=lambda kv: kv[1]):
             arcs = self.arcs.get(pid, ())
-            travel = {"r": "l", "l": "r"}.get(side, side) if self.reverse else side
+            travel = _opposite(side) if self.reverse else side
             graph_rows = [] if any(split for _, _, split in arcs) else [edge]
             graph_rows += [row for row, forward, _ in arcs if travel == "b" or forward == (travel == "r")]
             out.extend((pid + k * EXTRA_PID, row, fraction, side) for k, row in enumerate(graph_rows))

@@ -15,13 +15,15 @@ import psycopg
 import pytest
 
 from roads.importer import build_network, import_roads, map_restrictions
-from roads.osm import OsmRestriction, read_restrictions, read_road_lines, restriction_kind
+from roads.osm import OsmRestriction, read_road_file, read_road_lines, restriction_kind
 from roads.ranking import rank_sources, rank_targets
 from roads.restrictions import (
     Arc,
     EdgeEnds,
     GraphRow,
     MappedRestriction,
+    arc_end,
+    departures,
     forbidden_sequences,
     map_restriction,
     rebuild_turn_graph,
@@ -60,8 +62,9 @@ def test_which_relations_bind_an_ambulance(tags: dict[str, str], kind: str | Non
 
 
 def test_the_extract_restrictions_map_onto_the_network() -> None:
-    found, unusable = read_restrictions(HAI_CHAU)
-    assert unusable == 0
+    extract = read_road_file(HAI_CHAU)
+    found = extract.restrictions
+    assert extract.restrictions_left_out == 0
     assert {r.osm_id for r in found} == {9660538, 10807751, 15738758, 17564163, 19357281, 19559522, 19610761}
     lines = [line for path in DANANG_FILES for line in read_road_lines(path)]
     network = build_network(lines, RoutingSettings())
@@ -134,21 +137,13 @@ def grid(n: int, rng: random.Random) -> tuple[dict[int, EdgeEnds], dict[int, flo
 def random_restrictions(
     ends: Mapping[int, EdgeEnds], rng: random.Random, count: int
 ) -> list[MappedRestriction]:
-    leaving: dict[int, list[Arc]] = {}
-    for e, v in ends.items():
-        leaving.setdefault(v.source, []).append((e, True))
-        if v.two_way:
-            leaving.setdefault(v.target, []).append((e, False))
-
-    def end(arc: Arc) -> int:
-        return ends[arc[0]].target if arc[1] else ends[arc[0]].source
-
+    leaving = departures(ends)
     found = []
     arcs = sorted(a for arcs in leaving.values() for a in arcs)
     while len(found) < count:
         seq = [rng.choice(arcs)]
         for _ in range(rng.choice((1, 1, 2, 3))):  # via a node, or via one or two ways
-            seq.append(rng.choice(leaving.get(end(seq[-1]), [seq[-1]])))
+            seq.append(rng.choice(leaving.get(arc_end(seq[-1], ends), [seq[-1]])))
         if len(set(seq)) < len(seq) and seq[-1][0] != seq[-2][0]:
             continue
         kind = rng.choice(("no_left_turn", "no_u_turn", "only_straight_on"))
@@ -196,7 +191,8 @@ def expanded_costs(
 def reference_costs(
     forbidden: set[tuple[Arc, ...]], ends: Mapping[int, EdgeEnds], cost: Mapping[int, float], start: int
 ) -> dict[int, float]:
-    """Dijkstra whose state is (vertex, the last arcs driven): no path ends with a forbidden sequence."""
+    """Dijkstra whose state is (vertex, the last arcs driven): no path ends with a forbidden sequence.
+    Written apart from roads/restrictions.py on purpose: it is the reference."""
     memory = max((len(s) for s in forbidden), default=1) - 1
     leaving: dict[int, list[Arc]] = {}
     for e, v in ends.items():
