@@ -285,9 +285,12 @@ async def predict(
             assert journey.arrival is not None
             target = RoutePoint(*journey.target)
             moving_heading = None  # a vehicle waiting at a light still faces the way it drove
+            stopped_since = None  # its first fix of standing still, as amb-tracker's rules keep it
             for i, (when, lat, lon, heading, kmh) in enumerate(journey.fixes):
                 if kmh >= MOVING_KMH:
-                    moving_heading = heading
+                    moving_heading, stopped_since = heading, None
+                elif stopped_since is None:
+                    stopped_since = when
                 if i % every:
                     continue
                 done += 1
@@ -295,7 +298,8 @@ async def predict(
                 if actual <= 0:
                     continue
                 stopped = kmh < MOVING_KMH and moving_heading is not None  # waiting on the way
-                start = RoutePoint(lat, lon, moving_heading, stopped=stopped)
+                stood = (when - stopped_since).total_seconds() if stopped and stopped_since else None
+                start = RoutePoint(lat, lon, moving_heading, stopped=stopped, stood_s=stood)
                 try:
                     r = await route(conn, start, target, when)
                 except NoRouteError:

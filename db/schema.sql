@@ -564,6 +564,9 @@ CREATE INDEX IF NOT EXISTS road_turn_hours_hour_idx ON road_turn_hours (hour_sta
 -- and their delay: how long a vehicle waiting at that stop line still has to wait (roads/timing.py).
 ALTER TABLE road_turn_hours ADD COLUMN IF NOT EXISTS stops integer NOT NULL DEFAULT 0;
 ALTER TABLE road_turn_hours ADD COLUMN IF NOT EXISTS stop_seconds double precision NOT NULL DEFAULT 0;
+-- ... and the sum of their squares: how widely the stops' waits spread (rows learned before it
+-- have 0, read as "not known").
+ALTER TABLE road_turn_hours ADD COLUMN IF NOT EXISTS stop_squares double precision NOT NULL DEFAULT 0;
 -- The mean wait of a stop at the end of an edge (driven forward or not) over the learning period;
 -- edge_id 0 (forward true): the network's.
 CREATE TABLE IF NOT EXISTS road_junction_stops (
@@ -573,6 +576,8 @@ CREATE TABLE IF NOT EXISTS road_junction_stops (
     stops        integer NOT NULL,
     PRIMARY KEY (edge_id, forward)
 );
+-- The standard deviation of those waits; NULL where the crossings learned do not tell it.
+ALTER TABLE road_junction_stops ADD COLUMN IF NOT EXISTS sd_stop_s real CHECK (sd_stop_s >= 0);
 -- What a turn costs at the end of an edge against all the turns taken there (delay per crossing
 -- over theirs), over the learning period; edge_id 0 (forward true): the network's, by turn.
 CREATE TABLE IF NOT EXISTS road_turn_factors (

@@ -1,6 +1,8 @@
 """Rankings by road time, costed at the hour of day: many-to-one (the fastest units to an
 incident) and one-to-many (the nearest hospitals by road), each in one Dijkstra run. Points join
-the network as in roads/routing.py (snapped, with their off-network joins)."""
+the network as in roads/routing.py (snapped, with their off-network joins). A ranking's time is
+the route's without the stop at the end (Route.through_s): the braking there, a couple of seconds,
+is alike for every unit to the same target."""
 
 from __future__ import annotations
 

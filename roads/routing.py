@@ -21,7 +21,7 @@ import itertools
 import json
 import math
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -30,13 +30,17 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from roads.settings import RoutingSettings
-from roads.timing import Piece, local_clock_hours, timed_pieces, waiting_at
+from roads.timing import NETWORK_STOPS, Piece, local_clock_hours, timed_pieces, waiting_at
 from runtime.db import query
 
 LOCAL_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 VERTEX_SNAP_M = 1.0  # a point this close to an edge's end is that vertex
 EXTRA_PID = 1_000_000  # a point's places on an edge's copies (roads/restrictions.py): pid + k * this
 STOP_LINE_M = 15.0  # a vehicle standing this close to the end of its edge waits at that junction
+# ... and one standing this close past the start of its edge waits at the junction behind it: the
+# stop line is before the junction's node, so a fix past it is the GPS's error or a vehicle waiting
+# inside the junction to turn.
+PAST_LINE_M = 10.0
 METRES_PER_DEGREE = 111_320.0
 WHOLE_WORLD = (-180.0, -90.0, 180.0, 90.0)  # west, south, east, north
 
@@ -55,8 +59,10 @@ class RoutePoint:
     lat: float
     lon: float
     heading: float | None = None
-    # Standing still on the way (not parked): at a stop line, it is waiting at that junction.
+    # Standing still on the way (not parked): at a stop line, it is waiting at that junction,
+    # for `stood_s` already when known.
     stopped: bool = False
+    stood_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,13 @@ class Route:
     # (metres, seconds) from the start at each end of the joins and edges: what is left of the
     # route at any point along it (a red light's wait is at its junction, not spread by distance).
     profile: list[tuple[float, float]] = field(default_factory=list)
+    # Of duration_s, what braking to a stop at the end costs over driving through (stopping_s).
+    stopping_s: float = 0.0
+
+    @property
+    def through_s(self) -> float:
+        """The time without the stop at the end: what the rankings (roads/ranking.py) give."""
+        return self.duration_s - self.stopping_s
 
 
 def seconds_at(profile: Sequence[tuple[float, float]], metres: float) -> float:
@@ -88,6 +101,20 @@ def seconds_at(profile: Sequence[tuple[float, float]], metres: float) -> float:
         if metres <= m1:
             return s0 if m1 <= m0 else s0 + (s1 - s0) * (metres - m0) / (m1 - m0)
     return profile[-1][1]
+
+
+@dataclass(frozen=True, slots=True)
+class StopLine:
+    """The junction a vehicle standing still on its way waits at."""
+
+    vertex: int
+    # The edge leading into it (its id, driven forward) when the vehicle stands on it: the wait
+    # learned there; None when the vehicle stands just past the junction (the network's wait).
+    edge: tuple[int, bool] | None
+
+    @property
+    def behind(self) -> bool:
+        return self.edge is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,15 +132,21 @@ class Snap:
     # The edge's rows in the graph of turn restrictions (roads/restrictions.py): (row id, forward,
     # split). A split edge drives only as its split rows; copies are further places of the point.
     arcs: tuple[tuple[int, bool, bool], ...] = ()
+    ends: tuple[int, int] | None = None  # the edge's (source, target) vertices
 
-    def stop_line(self) -> tuple[int, bool] | None:
-        """(edge, driven forward) when the spot is within STOP_LINE_M of the end of its edge in the
-        direction it snapped with (a heading): where a vehicle waits for the junction's light."""
-        if self.side not in ("r", "l"):
+    def stop_line(self) -> StopLine | None:
+        """Where a vehicle standing here waits for a junction's light, in the direction it snapped
+        with (a heading): the end of its edge within STOP_LINE_M ahead, or its start within
+        PAST_LINE_M behind, whichever is nearer."""
+        if self.side not in ("r", "l") or self.ends is None:
             return None
         forward = self.side == "r"
-        left_m = (1 - self.fraction if forward else self.fraction) * self.length_m
-        return (self.edge_id, forward) if left_m <= STOP_LINE_M else None
+        driven_m = (self.fraction if forward else 1 - self.fraction) * self.length_m
+        left_m = self.length_m - driven_m
+        entry, exit_ = self.ends if forward else self.ends[::-1]
+        if left_m <= STOP_LINE_M and (left_m <= driven_m or driven_m > PAST_LINE_M):
+            return StopLine(exit_, (self.edge_id, forward))
+        return StopLine(entry, None) if driven_m <= PAST_LINE_M else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +268,7 @@ async def snap_points(
                 lon=row["lon"],
                 lat=row["lat"],
                 length_m=row["length_m"],
+                ends=(row["source"], row["target"]),
                 arcs=tuple(zip(row["arc_ids"], row["arc_forwards"], row["arc_splits"], strict=True))
                 if settings.turn_restrictions and row["arc_ids"]
                 else (),
@@ -315,6 +349,9 @@ async def route(
     if s is None or e is None:
         which = "start" if s is None else "end"
         raise NoRouteError(f"the {which} is more than {settings.snap_max_m:.0f} m from any drivable road")
+    line = s.stop_line() if start.stopped else None
+    if line is not None and line.behind:
+        s = replace(s, vertex=line.vertex)  # waiting at the junction: it may leave it any way
     points = _Points()
     start_node, end_node = points.node(s), points.node(e)
     clock = local_clock_hours(at, LOCAL_TIME) + _off_network_s(s, settings) / 3600
@@ -330,7 +367,7 @@ async def route(
             raise NoRouteError("no road path joins the start to the end")
     # Each edge costed at the time the vehicle reaches it (roads/timing.py).
     pieces = [(edge, fwd, cost) for (edge, fwd), cost in zip(road.edges, road.costs, strict=True)]
-    waiting_s = await _waiting_s(conn, start, s, pieces)
+    waiting_s = await _waiting_s(conn, line, s, pieces, start.stood_s)
     timed = (
         await timed_pieces(
             conn, pieces, clock, hour, settings, partial_start=start_node < 0, waiting_s=waiting_s
@@ -338,8 +375,17 @@ async def route(
         if pieces
         else [road.duration_s]
     )
+    lengths = road.lengths or [road.distance_m]
+    driven_s = timed[-1] - ((waiting_s or 0.0) if len(timed) == 1 else 0.0)
+    # It stops at the target: braking from the last edge's speed.
+    stop_s = (
+        stopping_s(lengths[-1] / driven_s, road.distance_m, settings.arrival_decel_mps2)
+        if driven_s > 0
+        else 0.0
+    )
+    timed[-1] += stop_s
     profile = [(0.0, 0.0), (s.distance_m, _off_network_s(s, settings))]
-    for metres, seconds in zip(road.lengths or [road.distance_m], timed, strict=True):
+    for metres, seconds in zip(lengths, timed, strict=True):
         profile.append((profile[-1][0] + metres, profile[-1][1] + seconds))
     profile.append((profile[-1][0] + e.distance_m, profile[-1][1] + _off_network_s(e, settings)))
     return Route(
@@ -351,21 +397,36 @@ async def route(
         hour=hour,
         edges=road.edges,
         profile=profile,
+        stopping_s=stop_s,
     )
 
 
+def stopping_s(speed_mps: float, left_m: float, decel_mps2: float) -> float:
+    """What stopping at the end of `left_m` metres costs over driving them at `speed_mps`: braking
+    from that speed takes v / (2 decel) longer; closer than the braking distance the vehicle is
+    already braking, from sqrt(2 decel left)."""
+    if speed_mps <= 0 or left_m <= 0:
+        return 0.0
+    if left_m >= speed_mps**2 / (2 * decel_mps2):
+        return speed_mps / (2 * decel_mps2)
+    return math.sqrt(2 * left_m / decel_mps2) - left_m / speed_mps
+
+
 async def _waiting_s(
-    conn: AsyncConnection[Any], start: RoutePoint, snap: Snap, pieces: Sequence[Piece]
+    conn: AsyncConnection[Any],
+    line: StopLine | None,
+    snap: Snap,
+    pieces: Sequence[Piece],
+    stood_s: float | None,
 ) -> float | None:
-    """What a vehicle standing at a stop line still has to wait there (roads/timing.py's
-    waiting_at), when the route goes on through that junction; None otherwise."""
-    line = snap.stop_line() if start.stopped else None
+    """What a vehicle standing at the stop `line` (for `stood_s` already) still has to wait there
+    (roads/timing.py's waiting_at: the edge's stops, else the network's), when the route goes on
+    through that junction; None otherwise."""
     if line is None or not pieces:
         return None
-    at_vertex = snap.vertex is not None
-    if not at_vertex and ((pieces[0][0], pieces[0][1]) != line or len(pieces) == 1):
+    if snap.vertex != line.vertex and ((pieces[0][0], pieces[0][1]) != line.edge or len(pieces) == 1):
         return None  # not on the route's first edge, or the target comes before the junction
-    return await waiting_at(conn, *line)
+    return await waiting_at(conn, *(line.edge or NETWORK_STOPS), stood_s)
 
 
 async def _path(

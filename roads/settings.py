@@ -42,6 +42,12 @@ class RoutingSettings(BaseSettings):
     off_network_kmh: float = Field(
         10.0, gt=0, description="Speed of the straight segment joining a point off the network."
     )
+    arrival_decel_mps2: float = Field(
+        3.0,
+        gt=0,
+        description="How hard a vehicle brakes to stop at its target (about 3 m/s², a driver's usual"
+        " stop): the router adds what braking from the last edge's speed costs over driving through.",
+    )
     snap_max_m: float = Field(
         300.0, gt=0, description="A point farther than this from every drivable edge cannot be routed."
     )

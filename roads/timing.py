@@ -74,9 +74,10 @@ class EdgeTurns:
 
 # edge -> (when fetched, its turns); 0 -> the network's factors (bearings None)
 _turns: dict[int, tuple[float, EdgeTurns]] = {}
-# (edge, forward) -> (when fetched, the rest of the wait of a vehicle found at its stop line)
-_stops: dict[tuple[int, bool], tuple[float, float]] = {}
-RESIDUAL_SHARE = 0.62
+# (edge, forward) -> (when fetched, the mean and sd of the waits of the stops at its stop line)
+_stops: dict[tuple[int, bool], tuple[float, float, float]] = {}
+MIN_REST_S = 5.0
+NETWORK_STOPS = (0, True)  # road_junction_stops' row of the whole network
 
 
 def turn_class(arrive: float | None, leave: float | None) -> int | None:
@@ -161,25 +162,39 @@ def _turn_factor(turns: dict[int, EdgeTurns], piece: Piece, after: Piece) -> flo
     return own if own is not None else turns[0].factors.get((True, turn), 1.0)
 
 
-async def waiting_at(conn: AsyncConnection[Any], edge: int, forward: bool) -> float:
+async def waiting_at(
+    conn: AsyncConnection[Any], edge: int, forward: bool, stood_s: float | None = None
+) -> float:
     """How long a vehicle found standing at the stop line at the end of the edge still waits, on
-    average: RESIDUAL_SHARE of a stop's mean wait there (road_junction_stops: the edge's, else
-    the network's). A vehicle is found during a long wait more often than during a short one, and
-    part-way through it: for waits spread evenly over 5-55 s the rest is 0.62 of their mean."""
+    average, from the waits of the stops learned there (road_junction_stops: the edge's, else the
+    network's), taken as spread evenly over mean ± √3 sd (0 to twice the mean where the spread is
+    not known). Having stood `stood_s` already: what is left of the waits longer than that, at
+    least MIN_REST_S (a wait longer than most still ends with a start). Without it, what is left of
+    a wait found at a random moment, (mean² + sd²) / (2 mean): a vehicle is found during a long
+    wait more often than during a short one, and part-way through it."""
     now = time.monotonic()
     hit = _stops.get((edge, forward))
     if hit is None or now - hit[0] > COST_CACHE_S:
         if len(_stops) > COST_CACHE_MAX_EDGES:
             _stops.clear()
         cur = await conn.execute(
-            "SELECT mean_stop_s FROM road_junction_stops WHERE (edge_id, forward) IN ((%s, %s), (0, true))"
-            " ORDER BY edge_id = 0 LIMIT 1",
+            "SELECT mean_stop_s, sd_stop_s FROM road_junction_stops"
+            " WHERE (edge_id, forward) IN ((%s, %s), (0, true)) ORDER BY edge_id = 0 LIMIT 1",
             (edge, forward),
         )
         row = await cur.fetchone()
-        hit = (now, RESIDUAL_SHARE * float(row[0]) if row else 0.0)
+        mean = float(row[0]) if row else 0.0
+        sd = float(row[1]) if row and row[1] is not None else mean / math.sqrt(3)
+        hit = (now, mean, sd)
         _stops[(edge, forward)] = hit
-    return hit[1]
+    _, mean, sd = hit
+    if mean <= 0:
+        return 0.0
+    if stood_s is None:
+        return (mean**2 + sd**2) / (2 * mean)
+    half = min(math.sqrt(3) * sd, mean)
+    rest = mean - stood_s if stood_s < mean - half else (mean + half - stood_s) / 2
+    return max(min(MIN_REST_S, mean), rest)
 
 
 async def timed_pieces(

@@ -90,6 +90,15 @@ def _route_urgency(row: dict[str, Any], now: datetime, policy: EtaPolicy) -> flo
     return age if age > policy.recompute_s else 0.0
 
 
+def standing_s(row: dict[str, Any]) -> float | None:
+    """How long the vehicle had stood still at its latest fix (its rules' stopped_since); None
+    when that is not known or not readable."""
+    try:
+        return max(0.0, (row["fix_time"] - datetime.fromisoformat(row["stopped_since"])).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
 def _calibrated(calibration: Calibration, row: dict[str, Any], seconds: float) -> dict[str, Any]:
     """The bind parameters of a calibrated ETA: expected seconds, arrival, the window's ends."""
     fix_time = row["fix_time"]
@@ -110,7 +119,9 @@ async def _routed(
     # Standing on the way (it has moved since dispatch, or left the scene): at a stop line, it is
     # waiting for that junction's light. A unit still parked at its station is not.
     stopped = row["status"] in UNDER_WAY and row["speed_kmh"] is not None and row["speed_kmh"] < stopped_kmh
-    start = RoutePoint(row["lat"], row["lon"], row["course"], stopped=stopped)
+    start = RoutePoint(
+        row["lat"], row["lon"], row["course"], stopped=stopped, stood_s=standing_s(row) if stopped else None
+    )
     target = RoutePoint(row["target_lat"], row["target_lon"])
     try:
         r = await route(conn, start, target, now)

@@ -96,10 +96,12 @@ WITH fixes AS MATERIALIZED (
 ), turns_written AS (
     -- Each crossing's delay by the turn taken, and the crossings that stopped (%(stop_delay_s)s s
     -- or more: a red light, not a corner).
-    INSERT INTO road_turn_hours (edge_id, forward, turn, hour_start, delay_seconds, crossings, stops, stop_seconds)
+    INSERT INTO road_turn_hours (edge_id, forward, turn, hour_start, delay_seconds, crossings, stops, stop_seconds,
+                                 stop_squares)
     SELECT edge_id, forward, turn, hour_start, sum(stopped), count(*)::int,
            count(*) FILTER (WHERE stopped >= %(stop_delay_s)s)::int,
-           coalesce(sum(stopped) FILTER (WHERE stopped >= %(stop_delay_s)s), 0)
+           coalesce(sum(stopped) FILTER (WHERE stopped >= %(stop_delay_s)s), 0),
+           coalesce(sum(stopped ^ 2) FILTER (WHERE stopped >= %(stop_delay_s)s), 0)
     FROM pieces
     WHERE turn IS NOT NULL
     GROUP BY edge_id, forward, turn, hour_start

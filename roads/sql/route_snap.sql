@@ -12,11 +12,11 @@ WITH p AS (
     FROM unnest(%(lons)s::float8[], %(lats)s::float8[], %(headings)s::float8[])
          WITH ORDINALITY AS u(lon, lat, heading, i)
 )
-SELECT p.i, s.edge_id, s.fraction, s.side, s.distance_m, s.vertex, s.length_m,
+SELECT p.i, s.edge_id, s.fraction, s.side, s.distance_m, s.vertex, s.length_m, s.source, s.target,
        ST_X(s.spot) AS lon, ST_Y(s.spot) AS lat, t.arc_ids, t.arc_forwards, t.arc_splits
 FROM p
 CROSS JOIN LATERAL (
-    SELECT c.id AS edge_id, c.fraction, d.side, c.distance_m, c.length_m,
+    SELECT c.id AS edge_id, c.fraction, d.side, c.distance_m, c.length_m, c.source, c.target,
            CASE WHEN c.fraction * c.length_m < %(vertex_m)s THEN c.source
                 WHEN (1 - c.fraction) * c.length_m < %(vertex_m)s THEN c.target END AS vertex,
            ST_Transform(ST_LineInterpolatePoint(c.geom_merc, c.fraction), 4326) AS spot

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from tracking import journeys
-from tracking.eta import EtaPolicy, hospital_inbound, journey_eta, update_etas
+from tracking.eta import EtaPolicy, hospital_inbound, journey_eta, standing_s, update_etas
 
 SON_TRA = (16.0570921, 108.2355425)  # sample station 2, on the network
 DA_NANG_HOSPITAL = "Bệnh viện Đà Nẵng"
@@ -172,3 +172,12 @@ async def test_routes_per_update_are_budgeted_most_needed_first(
         # The one without a route goes first; the other two move along theirs.
         kept = {e["computed_at"] for e in first} & {e["computed_at"] for e in second}
         assert len(second) == 3 and len(kept) == 2
+
+
+def test_how_long_a_unit_has_stood_comes_from_its_rules_memory_and_a_bad_one_is_not_known() -> None:
+    fix_time = datetime(2026, 12, 5, 8, 0, 30, tzinfo=UTC)
+    row = {"fix_time": fix_time, "stopped_since": "2026-12-05T08:00:00+00:00"}
+    assert standing_s(row) == 30.0
+    assert standing_s({**row, "stopped_since": "2026-12-05T08:01:00+00:00"}) == 0.0  # a clock's jitter
+    for unknown in (None, "soon", "2026-12-05T08:00:00"):  # none, corrupt, without its zone
+        assert standing_s({**row, "stopped_since": unknown}) is None

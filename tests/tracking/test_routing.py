@@ -21,6 +21,7 @@ from roads.routing import (
     route,
     search_box,
     snap_points,
+    stopping_s,
 )
 from roads.settings import RoutingSettings
 from roads.timing import forget_costs
@@ -252,7 +253,7 @@ async def test_learned_speeds_replace_the_profile_with_enough_samples(
     length, profile_kmh, lat1, lon1, lat2, lon2 = row
     a, b = RoutePoint(lat1, lon1), RoutePoint(lat2, lon2)  # 40 % of the edge, source -> target
     base = await route(conn, a, b, AT)
-    assert base.duration_s == pytest.approx(0.4 * length * 3.6 / profile_kmh, rel=0.01)
+    assert base.through_s == pytest.approx(0.4 * length * 3.6 / profile_kmh, rel=0.01)
 
     def learn(forward: bool, hour: int, kmh: float, samples: int) -> None:
         learned.execute(
@@ -271,14 +272,22 @@ async def test_learned_speeds_replace_the_profile_with_enough_samples(
 
     learn(True, 8, 15.0, SETTINGS.learned_min_samples)
     slow = await route(conn, a, b, AT)
-    assert slow.duration_s == pytest.approx(0.4 * length * 3.6 / 15.0, rel=0.01)
+    assert slow.through_s == pytest.approx(0.4 * length * 3.6 / 15.0, rel=0.01)
     assert slow.distance_m == pytest.approx(base.distance_m)
     # The reverse direction's learned speed applies to the trip back.
     back = await route(conn, b, a, AT)
-    assert back.duration_s == pytest.approx(0.4 * length * 3.6 / 15.0, rel=0.01)
+    assert back.through_s == pytest.approx(0.4 * length * 3.6 / 15.0, rel=0.01)
     # Rankings use the same costs.
     (ranked,) = await rank_sources(conn, [("a", a)], b, AT)
-    assert ranked.duration_s == pytest.approx(slow.duration_s)
+    assert ranked.duration_s == pytest.approx(slow.through_s)
+
+
+def test_a_stop_at_the_target_costs_the_braking_from_the_last_edge_s_speed() -> None:
+    # 15 m/s braked at 3 m/s²: 37.5 m, 5 s, against 2.5 s driven through - 2.5 s more.
+    assert stopping_s(15.0, 200.0, 3.0) == pytest.approx(2.5)
+    # Closer than that it is braking already: from sqrt(2 * 3 * 6) = 6 m/s, 2 s, against 0.4 s.
+    assert stopping_s(15.0, 6.0, 3.0) == pytest.approx(2.0 - 0.4)
+    assert stopping_s(15.0, 0.0, 3.0) == stopping_s(0.0, 100.0, 3.0) == 0.0
 
 
 def test_hours_are_local_to_da_nang() -> None:
@@ -312,10 +321,10 @@ async def test_many_to_one_equals_one_route_per_source(conn: psycopg.AsyncConnec
         except NoRouteError:
             continue
         expected[key] = r
-    assert [r.key for r in ranked] == sorted(expected, key=lambda k: expected[k].duration_s)
+    assert [r.key for r in ranked] == sorted(expected, key=lambda k: expected[k].through_s)
     assert len(ranked) >= 15  # the hospitals outside the loaded roads are left out
     for r in ranked:
-        assert r.duration_s == pytest.approx(expected[r.key].duration_s, abs=1e-6)
+        assert r.duration_s == pytest.approx(expected[r.key].through_s, abs=1e-6)
         assert r.distance_m == pytest.approx(expected[r.key].distance_m, abs=0.01)
         assert r.snapped_m == pytest.approx(expected[r.key].snapped_start_m)
 
@@ -332,7 +341,7 @@ async def test_one_to_many_equals_one_route_per_target(conn: psycopg.AsyncConnec
     assert {r.key for r in ranked} == set(expected)
     assert [r.duration_s for r in ranked] == sorted(r.duration_s for r in ranked)
     for r in ranked:
-        assert r.duration_s == pytest.approx(expected[r.key].duration_s, abs=1e-6)
+        assert r.duration_s == pytest.approx(expected[r.key].through_s, abs=1e-6)
         assert r.distance_m == pytest.approx(expected[r.key].distance_m, abs=0.01)
 
 
@@ -386,7 +395,7 @@ async def test_each_edge_is_costed_at_the_time_the_vehicle_reaches_it(
     peak = await route(conn, DA_NANG_HOSPITAL, VINMEC, at(8, 30))
     assert free.edges == peak.edges
     joins = (free.snapped_start_m + free.snapped_end_m) * 3.6 / SETTINGS.off_network_kmh
-    assert peak.duration_s == pytest.approx(joins + 2 * (free.duration_s - joins), rel=1e-6)
+    assert peak.through_s == pytest.approx(joins + 2 * (free.through_s - joins), rel=1e-6)
     # Leaving at 7:30 the trip (about 7 minutes) reaches the costs of 8 h as it goes: the hours'
     # figures hold at their middle, linear in between.
     into = await route(conn, DA_NANG_HOSPITAL, VINMEC, at(7, 30))

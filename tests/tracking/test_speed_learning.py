@@ -239,24 +239,28 @@ async def test_a_route_from_before_a_red_light_keeps_its_whole_wait_and_a_route_
     # 90 % along, 35 m before the light: the wait is still all ahead (pgRouting alone would
     # keep a tenth of it).
     across = await route(conn, point(in_coords, 0.9), point(out_coords, 0.5), at)
-    assert across.duration_s == pytest.approx(0.1 * length_in / 10 + 40 + 0.5 * length_out / 10, rel=0.08)
+    assert across.through_s == pytest.approx(0.1 * length_in / 10 + 40 + 0.5 * length_out / 10, rel=0.08)
     # A target before the stop line is reached without waiting at it.
     before = await route(conn, point(in_coords, 0.1), point(in_coords, 0.6), at)
-    assert before.duration_s == pytest.approx(0.5 * length_in / 10, rel=0.08)
+    assert before.through_s == pytest.approx(0.5 * length_in / 10, rel=0.08)
 
 
 async def test_a_vehicle_standing_at_the_stop_line_waits_the_rest_of_a_stop_there(
     conn: psycopg.AsyncConnection, db: psycopg.Connection, drive: Drive
 ) -> None:
+    # The light stops every crossing: for 20 s or for 60 s, in turn (a mean of 40, sd 20).
     legs = [(ONE_WAY_IN, True), (ONE_WAY_OUT, True)]
-    await drive(legs, local(14), 36.0, waits={0: 40.0}, times=20)
+    await drive(legs, local(14), 36.0, waits={0: 20.0}, times=10)
+    await drive(legs, local(14, 5), 36.0, waits={0: 60.0}, times=10)
     await learn(conn)
     cur = await conn.execute(
-        "SELECT edge_id, forward, mean_stop_s, stops FROM road_junction_stops ORDER BY edge_id = 0"
+        "SELECT edge_id, forward, mean_stop_s, stops, sd_stop_s FROM road_junction_stops ORDER BY edge_id = 0"
     )
     rows = await cur.fetchall()
     assert rows[0][:2] == (ONE_WAY_IN, True) and rows[0][3] == 20
-    assert rows[0][2] == pytest.approx(40, abs=3)  # the wait, and the time to brake and start again
+    mean, sd = rows[0][2], rows[0][4]
+    assert mean == pytest.approx(40, abs=3)  # the wait, and the time to brake and start again
+    assert sd == pytest.approx(20, abs=2)
     assert rows[-1][0] == 0  # the network's
 
     (in_coords, _), (out_coords, length_out) = _line(db, ONE_WAY_IN, True), _line(db, ONE_WAY_OUT, True)
@@ -264,11 +268,24 @@ async def test_a_vehicle_standing_at_the_stop_line_waits_the_rest_of_a_stop_ther
     end = RoutePoint(*_at(out_coords, 0.5))
     at = local(14, 30).astimezone(UTC)
     driving = await route(conn, RoutePoint(lat, lon, heading), end, at)
-    standing = await route(conn, RoutePoint(lat, lon, heading, stopped=True), end, at)
     rest = 0.5 + 0.5 * length_out / 10
-    assert driving.duration_s == pytest.approx(rest + 40, rel=0.1)  # every traversal waited 40 s
-    # Found standing there, part-way through a wait: 0.62 of a stop's mean wait is left.
-    assert standing.duration_s == pytest.approx(rest + 0.62 * rows[0][2], rel=0.1)
+    assert driving.duration_s == pytest.approx(rest + 40, rel=0.1)  # traversals waited 40 s on average
+    # Found standing there at a moment not known, part-way through a wait: long waits are found
+    # more often than short ones, (mean² + sd²) / (2 mean) is left (25 s).
+    standing = RoutePoint(lat, lon, heading, stopped=True)
+    assert (await route(conn, standing, end, at)).duration_s == pytest.approx(
+        rest + (mean**2 + sd**2) / (2 * mean), rel=0.1
+    )
+    # Having stood a while: the rest of the waits longer than that, taken as spread evenly over
+    # mean ± √3 sd (about 5-75 s); after the longest, 5 s.
+    high = mean + math.sqrt(3) * sd
+    for stood, left in ((0.0, mean), (30.0, (high - 30) / 2), (60.0, (high - 60) / 2), (200.0, 5.0)):
+        waited = RoutePoint(lat, lon, heading, stopped=True, stood_s=stood)
+        assert (await route(conn, waited, end, at)).duration_s == pytest.approx(rest + left, rel=0.1), stood
+    # Standing 5 m past the junction's node (the GPS's error, or waiting inside the junction to
+    # turn) is waiting at it too: the network's stops (here the same junction's), from the node.
+    past = RoutePoint(*_at(out_coords, 5 / length_out), stopped=True, stood_s=30.0)
+    assert (await route(conn, past, end, at)).duration_s == pytest.approx(rest + (high - 30) / 2, rel=0.1)
     # Standing in the middle of the edge (a queue, a patient loaded) is not waiting at the light.
     middle = RoutePoint(*_at(in_coords, 0.5), stopped=True)
     assert (await route(conn, middle, end, at)).duration_s == pytest.approx(
