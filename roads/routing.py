@@ -3,7 +3,8 @@ each (roads/timing.py); rankings many-to-one and one-to-many are in roads/rankin
 
 How a point joins the network: it is snapped to the best drivable edge within `snap_max_m` and
 becomes a pgRouting virtual point on it (`pgr_withPoints`, fraction along the edge); the straight
-join from the point to the road is driven at `off_network_kmh`. pgRouting runs with driving side
+join from the point to the road is driven at `off_network_kmh` (a point with a heading within
+`on_road_m` of its road is a vehicle on it, off by its fix's error: no join). pgRouting runs with driving side
 'r' (Vietnam drives on the right), which makes a point's side mean a travel direction: side 'r' is
 passed travelling source -> target, 'l' target -> source, 'b' either way. A point with a heading
 gets the side of the direction it snapped with, so a vehicle driving north on a two-way road
@@ -68,7 +69,7 @@ class RoutePoint:
 @dataclass(frozen=True, slots=True)
 class Route:
     """A route by road. `distance_m` and `duration_s` include the off-network joins at both ends
-    (`snapped_start_m`, `snapped_end_m` long, driven at off_network_kmh); `geometry` is
+    (`snapped_start_m`, `snapped_end_m` long, driven at off_network_kmh, or none: on_road_m); `geometry` is
     (lon, lat) pairs from the start point to the end point."""
 
     distance_m: float
@@ -331,6 +332,10 @@ def _points_sql(conn: AsyncConnection[Any], points: _Points) -> str:
 
 
 def _off_network_s(snap: Snap, settings: RoutingSettings) -> float:
+    """The time to join the road: none for a vehicle driving on it (a heading, within on_road_m:
+    the GPS's error), else the straight join at off_network_kmh."""
+    if snap.side != "b" and snap.distance_m <= settings.on_road_m:
+        return 0.0
     return snap.distance_m * 3.6 / settings.off_network_kmh
 
 

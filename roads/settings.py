@@ -42,6 +42,12 @@ class RoutingSettings(BaseSettings):
     off_network_kmh: float = Field(
         10.0, gt=0, description="Speed of the straight segment joining a point off the network."
     )
+    on_road_m: float = Field(
+        10.0,
+        ge=0,
+        description="A point with a heading (a vehicle driving) this close to its road is on it: the"
+        " distance is its fix's error, and joining the road costs no time.",
+    )
     arrival_decel_mps2: float = Field(
         3.0,
         gt=0,
