@@ -179,8 +179,8 @@ async def waiting_at(
             _stops.clear()
         cur = await conn.execute(
             "SELECT mean_stop_s, sd_stop_s FROM road_junction_stops"
-            " WHERE (edge_id, forward) IN ((%s, %s), (0, true)) ORDER BY edge_id = 0 LIMIT 1",
-            (edge, forward),
+            " WHERE (edge_id, forward) IN ((%s, %s), (%s, %s)) ORDER BY edge_id = %s LIMIT 1",
+            (edge, forward, *NETWORK_STOPS, NETWORK_STOPS[0]),
         )
         row = await cur.fetchone()
         mean = float(row[0]) if row else 0.0
