@@ -142,6 +142,57 @@ def import_network(network: str) -> None:
     print(f"   network {network}: {report.summary()}", flush=True)
 
 
+# The journey timestamp set when a vehicle's emulated phase becomes this one (as amb-tracker's
+# rules set them from the fixes); IDLE: back at the station, the journey completed.
+PHASE_MOMENTS = {
+    Phase.TO_SCENE: "dispatched_at",
+    Phase.AT_SCENE: "on_scene_at",
+    Phase.TO_HOSPITAL: "transporting_at",
+    Phase.AT_HOSPITAL: "at_hospital_at",
+    Phase.RETURNING: "returning_at",
+    Phase.IDLE: "completed_at",
+}
+
+
+@dataclass(slots=True)
+class Missions:
+    """The training fleet's journeys, as amb-tracker records them: the learner leaves out the
+    pairs of fixes around a change of a journey's status (a stop at the scene is not a red light)."""
+
+    phases: dict[int, Phase] = field(default_factory=dict)
+    open_: dict[int, dict[str, Any]] = field(default_factory=dict)
+    done: list[dict[str, Any]] = field(default_factory=list)
+
+    def see(self, vehicle_id: int, phase: Phase, when: datetime, target: int, graph: RoadGraph) -> None:
+        before = self.phases.get(vehicle_id)
+        self.phases[vehicle_id] = phase
+        if before is None or phase is before:
+            return
+        if phase is Phase.TO_SCENE:
+            if vehicle_id in self.open_:
+                self.done.append(self.open_.pop(vehicle_id))
+            lat, lon = graph.node_latlon(target)
+            self.open_[vehicle_id] = {"vehicle_id": vehicle_id, "lat": lat, "lon": lon}
+        journey = self.open_.get(vehicle_id)
+        if journey is not None:
+            journey.setdefault(PHASE_MOMENTS[phase], when)
+            if phase is Phase.IDLE:
+                self.done.append(self.open_.pop(vehicle_id))
+
+    async def store(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        rows = [*self.done, *self.open_.values()]
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO journeys (vehicle_id, status, incident_geom, dispatched_at, en_route_at,"
+                " on_scene_at, transporting_at, at_hospital_at, returning_at, completed_at)"
+                " VALUES (%(vehicle_id)s, 'completed', ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326),"
+                " %(dispatched_at)s, %(dispatched_at)s, %(on_scene_at)s, %(transporting_at)s,"
+                " %(at_hospital_at)s, %(returning_at)s, %(completed_at)s)",
+                [dict.fromkeys(PHASE_MOMENTS.values()) | j for j in rows],
+            )
+        print(f"   {len(rows)} journeys recorded", flush=True)
+
+
 def plate(i: int) -> str:
     return f"43E{i:05d}"
 
@@ -197,10 +248,12 @@ async def train(
         stored += len(await store_fixes(conn, pending))
         pending.clear()
 
+    missions = Missions()
     for step in range(1, steps + 1):
         when = start + timedelta(seconds=step * args.interval)
         for tracker, (vehicle_id, device_id) in zip(trackers, fleet, strict=True):
             sample = streets.step(tracker.vehicle, args.interval, when)
+            missions.see(vehicle_id, sample.phase, when, tracker.vehicle.target, tracker.vehicle.graph)
             if sample.speed_mps > 0 or step % (STOPPED_FIX_S // args.interval) == 0:
                 pending.append(stored_fix(vehicle_id, device_id, tracker, sample, when))
         if len(pending) >= STORE_BATCH:
@@ -212,6 +265,7 @@ async def train(
                 flush=True,
             )
     await flush()
+    await missions.store(conn)
     await conn.execute("TRUNCATE tracking_inbox")  # no worker evaluates them here
     await conn.execute("ANALYZE positions")
     await conn.close()

@@ -346,6 +346,8 @@ CREATE TABLE IF NOT EXISTS journeys (
     updated_at               timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS journeys_vehicle_idx ON journeys (vehicle_id, dispatched_at DESC);
+-- Speed learning reads the journeys of each hour it learns (roads/sql/learn_traversals.sql).
+CREATE INDEX IF NOT EXISTS journeys_dispatched_idx ON journeys (dispatched_at);
 CREATE INDEX IF NOT EXISTS journeys_destination_idx ON journeys (destination_hospital_id)
     WHERE status NOT IN ('completed', 'cancelled');
 -- One open journey per vehicle.

@@ -19,7 +19,10 @@ Two steps, each set-based in PostGIS:
      drive its start at the later fix's speed, the first edge the rest - so a red light's wait
      (the fixes of a stopped vehicle are left out, its time is in the pair around the stop) lands
      on the edge that leads into the junction. Pairs on edges that do not join (a skipped edge, a
-     lost match) are left out whole, time and distance, which leaves the ratio unbiased.
+     lost match) are left out whole, time and distance, which leaves the ratio unbiased; so are
+     pairs around a change of the vehicle's journey (dispatched, on scene, at the hospital...): a
+     stop at the scene or at the hospital's door is the mission's, not a wait in traffic, and
+     learned as one it made every ETA to that place a minute late at its last junction.
 2. **Rebuilding the speeds** (roads/sql/learn_speeds.sql) from `road_traversal_hours` of the
    period (`learn_days`), a small table: per (edge, direction, local hour), the speed whose travel
    time is the mean traversal time, 3.6 x metres / seconds. A thin cell (fewer than

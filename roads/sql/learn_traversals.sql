@@ -6,7 +6,7 @@
 WITH fixes AS MATERIALIZED (
     -- Valid moving fixes with a course (the fixes of the %(max_gap_s)s seconds before the period
     -- too: the first pair of the period needs its earlier fix).
-    SELECT p.device_id, p.fix_time, p.speed_kmh::float8 AS kmh,
+    SELECT p.device_id, p.vehicle_id, p.fix_time, p.speed_kmh::float8 AS kmh,
            radians(p.course) AS course,
            ST_Transform(p.geom, 3857) AS merc,
            cos(radians(ST_Y(p.geom))) AS scale  -- metres per Mercator unit
@@ -18,7 +18,7 @@ WITH fixes AS MATERIALIZED (
 ), candidates AS (
     -- Every edge within %(match_m)s metres (the GiST index on geom_merc), with how well the fix's
     -- course agrees with the edge's direction at the nearest spot (1 = along, -1 = against).
-    SELECT f.device_id, f.fix_time, f.kmh, e.id AS edge_id, e.source, e.target, e.length_m,
+    SELECT f.device_id, f.vehicle_id, f.fix_time, f.kmh, e.id AS edge_id, e.source, e.target, e.length_m,
            e.reverse_cost_s, l.fraction,
            ST_Distance(e.geom_merc, f.merc) AS distance,
            cos(f.course - ST_Azimuth(
@@ -32,7 +32,7 @@ WITH fixes AS MATERIALIZED (
     -- Each fix on the nearest edge it drives along (a one-way edge never against its direction),
     -- with its position along the direction driven (0 = where it enters, 1 = where it leaves).
     SELECT DISTINCT ON (device_id, fix_time)
-           device_id, fix_time, kmh, edge_id, agree > 0 AS forward, length_m,
+           device_id, vehicle_id, fix_time, kmh, edge_id, agree > 0 AS forward, length_m,
            CASE WHEN agree > 0 THEN fraction ELSE 1 - fraction END AS pos,
            CASE WHEN agree > 0 THEN source ELSE target END AS entry,
            CASE WHEN agree > 0 THEN target ELSE source END AS exit
@@ -46,16 +46,32 @@ WITH fixes AS MATERIALIZED (
            lag(length_m) OVER w AS prev_length, lag(exit) OVER w AS prev_exit
     FROM matched m
     WINDOW w AS (PARTITION BY device_id ORDER BY fix_time)
+), moments AS MATERIALIZED (
+    -- When the vehicles' journeys changed status (dispatched, on scene, at the hospital...): a
+    -- pair of fixes around one is a stop of the mission - at the scene, at the hospital's door, a
+    -- dispatch while parked - not a wait in traffic. Journeys of the day before the period too.
+    SELECT j.vehicle_id, m.at
+    FROM journeys j
+    CROSS JOIN LATERAL (
+        VALUES (j.dispatched_at), (j.en_route_at), (j.on_scene_at), (j.transporting_at),
+               (j.at_hospital_at), (j.returning_at), (j.completed_at), (j.cancelled_at)
+    ) AS m(at)
+    WHERE j.dispatched_at >= %(since)s::timestamptz - interval '1 day' AND j.dispatched_at < %(until)s
+      AND m.at >= %(since)s::timestamptz - make_interval(secs => %(max_gap_s)s) AND m.at < %(until)s
 ), kept AS (
     -- Pairs ending in the period, close enough in time to be one drive (a red light, a queue),
-    -- on one edge or on two that join (the first's exit is the second's entry); the others
-    -- (a skipped edge, a parked vehicle, a lost match) are left out whole, time and distance.
+    -- on one edge or on two that join (the first's exit is the second's entry), with no change of
+    -- the vehicle's journey between them (`moments`); the others (a skipped edge, a parked
+    -- vehicle, a lost match, a stop at the scene) are left out whole, time and distance.
     SELECT *, extract(epoch FROM fix_time - prev_time)::float8 AS dt,
            date_trunc('hour', fix_time) AS hour_start
-    FROM pairs
+    FROM pairs p
     WHERE fix_time >= %(since)s AND prev_time IS NOT NULL
       AND fix_time - prev_time <= make_interval(secs => %(max_gap_s)s)
       AND ((edge_id = prev_edge AND forward = prev_forward) OR entry = prev_exit)
+      AND NOT EXISTS (
+          SELECT 1 FROM moments m WHERE m.vehicle_id = p.vehicle_id AND m.at > p.prev_time AND m.at <= p.fix_time
+      )
 ), crossings AS MATERIALIZED (
     -- Pairs across a junction: the second edge gets the time to drive its start at the later fix's
     -- speed (never more than its share of the distance), the first edge the rest - so a wait at

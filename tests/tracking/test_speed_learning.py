@@ -210,6 +210,35 @@ async def test_a_red_light_wait_lands_on_the_edge_leading_into_the_junction(
     assert learned[(DBP_EAST, True, 14)][0] == pytest.approx(36.0, rel=0.05)
 
 
+async def test_a_stop_of_the_mission_is_not_a_wait_at_the_junction(
+    conn: psycopg.AsyncConnection, db: psycopg.Connection, drive: Drive, vehicle: tuple[int, str]
+) -> None:
+    """A vehicle that stops at the junction because its journey is there (on scene, then
+    transporting) did not wait for a light: the pair around that stop is not learned."""
+    legs = [(DBP_WEST, True), (DBP_EAST, True)]
+    await drive(legs, local(14), 36.0, waits={0: 40.0}, times=2)
+    await drive(legs, local(14, 30), 36.0, waits={0: 100.0})
+    stop = local(14, 30) + timedelta(seconds=_line(db, DBP_WEST, True)[1] / 10)  # at 36 km/h
+    journey = db.execute(
+        "INSERT INTO journeys (vehicle_id, status, incident_geom, dispatched_at, on_scene_at, transporting_at)"
+        " VALUES (%s, 'completed', ST_SetSRID(ST_MakePoint(108.2, 16.06), 4326), %s, %s, %s) RETURNING id",
+        (vehicle[0], local(14, 25), stop + timedelta(seconds=50), stop + timedelta(seconds=100)),
+    ).fetchone()
+    assert journey is not None
+    try:
+        await learn(conn)
+        cur = await conn.execute(
+            "SELECT sum(crossings), sum(stops), sum(stop_seconds) FROM road_turn_hours"
+            " WHERE edge_id = %s AND forward",
+            (DBP_WEST,),
+        )
+        crossings, stops, stopped = await cur.fetchone() or (0, 0, 0.0)
+        assert (crossings, stops) == (2, 2)  # the two red lights; not the stop at the scene
+        assert stopped / stops == pytest.approx(40.0, abs=3.0)
+    finally:
+        db.execute("DELETE FROM journeys WHERE id = %s", journey)
+
+
 async def test_a_route_from_before_a_red_light_keeps_its_whole_wait_and_a_route_ending_before_it_none(
     conn: psycopg.AsyncConnection, db: psycopg.Connection, drive: Drive
 ) -> None:
