@@ -1,6 +1,7 @@
 """Rankings by road time, costed at the hour of day: many-to-one (the fastest units to an
 incident) and one-to-many (the nearest hospitals by road), each in one Dijkstra run. Points join
-the network as in roads/routing.py (snapped, with their off-network joins). A ranking's time is
+the network as in roads/routing.py (snapped, with their off-network joins; a point within a fix's
+error of the other is there). A ranking's time is
 the route's without the stop at the end (Route.through_s): the braking there, a couple of seconds,
 is alike for every unit to the same target."""
 
@@ -23,6 +24,7 @@ from roads.routing import (
     _off_network_s,
     _Points,
     _points_sql,
+    ground_m,
     local_hour,
     search_box,
     snap_points,
@@ -112,7 +114,10 @@ async def _rank(
             road |= await _one_to_many(conn, points, one_node, missing, hour, WHOLE_WORLD, settings, reverse)
     join_s = _off_network_s(one_snap, settings)
     ranked = []
-    for (key, _), snap, node in zip(many, many_snaps, nodes, strict=True):
+    for (key, point), snap, node in zip(many, many_snaps, nodes, strict=True):
+        if (apart := ground_m(one, point)) <= settings.on_road_m:  # there (roads/routing.py)
+            ranked.append((key, apart * 3.6 / settings.off_network_kmh, apart, 0.0))
+            continue
         if snap is None or node not in road:
             continue
         duration, distance = road[node]

@@ -4,7 +4,8 @@ each (roads/timing.py); rankings many-to-one and one-to-many are in roads/rankin
 How a point joins the network: it is snapped to the best drivable edge within `snap_max_m` and
 becomes a pgRouting virtual point on it (`pgr_withPoints`, fraction along the edge); the straight
 join from the point to the road is driven at `off_network_kmh` (a point with a heading within
-`on_road_m` of its road is a vehicle on it, off by its fix's error: no join). pgRouting runs with driving side
+`on_road_m` of its road is a vehicle on it, off by its fix's error: no join; a start that close to
+the end is there). pgRouting runs with driving side
 'r' (Vietnam drives on the right), which makes a point's side mean a travel direction: side 'r' is
 passed travelling source -> target, 'l' target -> source, 'b' either way. A point with a heading
 gets the side of the direction it snapped with, so a vehicle driving north on a two-way road
@@ -350,6 +351,19 @@ async def route(
     off the network or no path joins them."""
     settings = settings or RoutingSettings()
     hour = local_hour(at)
+    if (apart := ground_m(start, end)) <= settings.on_road_m:
+        # Within a fix's error of the end: there. (Routed, a fix a few metres past the target's
+        # junction would be sent round the block back to it.)
+        seconds = apart * 3.6 / settings.off_network_kmh
+        return Route(
+            distance_m=apart,
+            duration_s=seconds,
+            geometry=_dedupe([(start.lon, start.lat), (end.lon, end.lat)]),
+            snapped_start_m=0.0,
+            snapped_end_m=0.0,
+            hour=hour,
+            profile=[(0.0, 0.0), (apart, seconds)],
+        )
     s, e = await snap_points(conn, [start, end], settings)
     if s is None or e is None:
         which = "start" if s is None else "end"
@@ -404,6 +418,13 @@ async def route(
         profile=profile,
         stopping_s=stop_s,
     )
+
+
+def ground_m(a: RoutePoint, b: RoutePoint) -> float:
+    """The distance between two nearby points (equirectangular: exact enough within a city)."""
+    dy = (b.lat - a.lat) * METRES_PER_DEGREE
+    dx = (b.lon - a.lon) * METRES_PER_DEGREE * math.cos(math.radians((a.lat + b.lat) / 2))
+    return math.hypot(dx, dy)
 
 
 def stopping_s(speed_mps: float, left_m: float, decel_mps2: float) -> float:

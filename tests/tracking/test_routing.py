@@ -245,10 +245,20 @@ async def test_points_off_the_network_cannot_be_routed(conn: psycopg.AsyncConnec
         await route(conn, VINMEC, DA_NANG_HOSPITAL, datetime(2026, 3, 2, 8, 30))
 
 
-async def test_the_same_place_is_a_route_of_its_joins(conn: psycopg.AsyncConnection) -> None:
-    r = await route(conn, VINMEC, VINMEC, AT)
-    assert r.edges == []
-    assert r.distance_m == pytest.approx(2 * r.snapped_start_m)
+async def test_a_start_within_a_fix_error_of_the_end_is_there(conn: psycopg.AsyncConnection) -> None:
+    same = await route(conn, VINMEC, VINMEC, AT)
+    assert (same.edges, same.distance_m, same.duration_s) == ([], 0.0, 0.0)
+    # A vehicle whose fix is 6 m past the target, driving away from it (the GPS's error at the
+    # junction): there, not round the block and back.
+    north = 6 / 111_320
+    target = HOANG_DIEU_MID
+    past = RoutePoint(target.lat - north, target.lon, 180.0)
+    there = await route(conn, past, target, AT)
+    assert there.edges == [] and there.distance_m == pytest.approx(6.0, abs=0.1)
+    assert there.duration_s == pytest.approx(6.0 * 3.6 / SETTINGS.off_network_kmh, abs=0.05)
+    # Farther than a fix's error, it is routed: on its way south, it turns and comes back.
+    beyond = await route(conn, RoutePoint(target.lat - 5 * north, target.lon, 180.0), target, AT)
+    assert beyond.edges and beyond.distance_m > 60
 
 
 # --- Learned speeds ----------------------------------------------------------------------------
