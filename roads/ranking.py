@@ -1,7 +1,7 @@
 """Rankings by road time, costed at the hour of day: many-to-one (the fastest units to an
 incident) and one-to-many (the nearest hospitals by road), each in one Dijkstra run. Points join
-the network as in roads/routing.py (snapped, with their off-network joins; a point within a fix's
-error of the other is there). A ranking's time is
+the network as in roads/routing.py (snapped, with their off-network joins; a moving start within a
+fix's error of the end is there, as in a route). A ranking's time is
 the route's without the stop at the end (Route.through_s): the braking there, a couple of seconds,
 is alike for every unit to the same target."""
 
@@ -28,6 +28,7 @@ from roads.routing import (
     local_hour,
     search_box,
     snap_points,
+    there_s,
 )
 from roads.settings import RoutingSettings
 from runtime.db import query
@@ -115,20 +116,21 @@ async def _rank(
     join_s = _off_network_s(one_snap, settings)
     ranked = []
     for (key, point), snap, node in zip(many, many_snaps, nodes, strict=True):
-        if (apart := ground_m(one, point)) <= settings.on_road_m:  # there (roads/routing.py)
-            ranked.append((key, apart * 3.6 / settings.off_network_kmh, apart, 0.0))
-            continue
-        if snap is None or node not in road:
-            continue
-        duration, distance = road[node]
-        ranked.append(
-            (
+        apart = ground_m(one, point)
+        there = apart <= settings.on_road_m and not (point if reverse else one).stopped  # roads/routing.py
+        if snap is not None and node in road:
+            duration, distance = road[node]
+            joined = (
                 key,
                 duration + join_s + _off_network_s(snap, settings),
                 distance + one_snap.distance_m + snap.distance_m,
                 snap.distance_m,
             )
-        )
+            if not there or joined[1] <= there_s(apart, settings):
+                ranked.append(joined)
+                continue
+        if there:
+            ranked.append((key, there_s(apart, settings), apart, 0.0))
     ranked.sort(key=lambda r: r[1])
     return ranked
 

@@ -4,8 +4,8 @@ each (roads/timing.py); rankings many-to-one and one-to-many are in roads/rankin
 How a point joins the network: it is snapped to the best drivable edge within `snap_max_m` and
 becomes a pgRouting virtual point on it (`pgr_withPoints`, fraction along the edge); the straight
 join from the point to the road is driven at `off_network_kmh` (a point with a heading within
-`on_road_m` of its road is a vehicle on it, off by its fix's error: no join; a start that close to
-the end is there). pgRouting runs with driving side
+`on_road_m` of its road is a vehicle on it, off by its fix's error: no join; a moving start that
+close to the end is there). pgRouting runs with driving side
 'r' (Vietnam drives on the right), which makes a point's side mean a travel direction: side 'r' is
 passed travelling source -> target, 'l' target -> source, 'b' either way. A point with a heading
 gets the side of the direction it snapped with, so a vehicle driving north on a two-way road
@@ -348,22 +348,43 @@ async def route(
     settings: RoutingSettings | None = None,
 ) -> Route:
     """The fastest route by road from `start` to `end` leaving at `at`; NoRouteError when a point is
-    off the network or no path joins them."""
+    off the network or no path joins them. A start within a fix's error (on_road_m) of the end,
+    not standing at a light, is there: never more than the straight line at off_network_kmh (a fix
+    a few metres past the target's junction would be routed round the block and back)."""
     settings = settings or RoutingSettings()
-    hour = local_hour(at)
-    if (apart := ground_m(start, end)) <= settings.on_road_m:
-        # Within a fix's error of the end: there. (Routed, a fix a few metres past the target's
-        # junction would be sent round the block back to it.)
-        seconds = apart * 3.6 / settings.off_network_kmh
+    apart = ground_m(start, end)
+    there = apart <= settings.on_road_m and not start.stopped
+    try:
+        road = await _road_route(conn, start, end, at, settings)
+    except NoRouteError:
+        if not there:
+            raise
+        road = None
+    if there and (road is None or road.duration_s > there_s(apart, settings)):
+        seconds = there_s(apart, settings)
         return Route(
             distance_m=apart,
             duration_s=seconds,
             geometry=_dedupe([(start.lon, start.lat), (end.lon, end.lat)]),
             snapped_start_m=0.0,
             snapped_end_m=0.0,
-            hour=hour,
+            hour=local_hour(at),
             profile=[(0.0, 0.0), (apart, seconds)],
         )
+    assert road is not None
+    return road
+
+
+def there_s(apart_m: float, settings: RoutingSettings) -> float:
+    """The time of a start within a fix's error of the end: the straight line at off_network_kmh."""
+    return apart_m * 3.6 / settings.off_network_kmh
+
+
+async def _road_route(
+    conn: AsyncConnection[Any], start: RoutePoint, end: RoutePoint, at: datetime, settings: RoutingSettings
+) -> Route:
+    """The fastest route by road (see `route`)."""
+    hour = local_hour(at)
     s, e = await snap_points(conn, [start, end], settings)
     if s is None or e is None:
         which = "start" if s is None else "end"

@@ -8,6 +8,7 @@ import csv
 import json
 import math
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import psycopg
@@ -259,6 +260,11 @@ async def test_a_start_within_a_fix_error_of_the_end_is_there(conn: psycopg.Asyn
     # Farther than a fix's error, it is routed: on its way south, it turns and comes back.
     beyond = await route(conn, RoutePoint(target.lat - 5 * north, target.lon, 180.0), target, AT)
     assert beyond.edges and beyond.distance_m > 60
+    # Driving towards it, the road's time when shorter; standing at a light, routed (it waits).
+    towards = await route(conn, RoutePoint(target.lat + north, target.lon, 180.0), target, AT)
+    assert towards.edges and towards.duration_s < there.duration_s
+    standing = await route(conn, replace(past, stopped=True, stood_s=0.0), target, AT)
+    assert standing.edges
 
 
 # --- Learned speeds ----------------------------------------------------------------------------
