@@ -9,8 +9,9 @@ hospital: their arrivals are detected differently - stopping within the scene's 
 the hospital's area - and measured apart in `make run`) and length band (< 2, 2-5, 5-15,
 15+ minutes predicted) - and per local hour band (3 hours) too where a band has `MIN_HOUR_SAMPLES`
 outcomes, which a city's fleet reaches only in a busy day - the 10th and 90th percentiles of
-actual / predicted and the correction factor that makes the median relative error smallest,
-shrunk towards 1 where it is within the band's noise (`eta_calibration`; a band with fewer than
+actual / predicted and the correction factor that makes the median plus the 90th percentile of
+the relative errors smallest (the typical ETA and the bad one), shrunk towards 1 where it is within
+the band's noise (`eta_calibration`; a band with fewer than
 `min_samples` falls back to its length band over both targets, then to everything). Not the median ratio: arrivals scatter late far more
 than early (a red light, a queue), and centring on them moves the many close ETAs off; not hour
 bands from a few hundred outcomes either: their noise moved the windows more than the hours did
