@@ -46,8 +46,8 @@ class RoutingSettings(BaseSettings):
         10.0,
         ge=0,
         description="A point with a heading (a vehicle driving) this close to its road is on it: the"
-        " distance is its fix's error, and joining the road costs no time. A start this close to the end"
-        " is there: the straight line at off_network_kmh, not a route.",
+        " distance is its fix's error, and joining the road costs no time. A moving start this close to"
+        " the end is there: its route costs at most the straight line at off_network_kmh.",
     )
     arrival_decel_mps2: float = Field(
         3.0,
