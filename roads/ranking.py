@@ -24,11 +24,11 @@ from roads.routing import (
     _off_network_s,
     _Points,
     _points_sql,
-    ground_m,
     local_hour,
+    off_network_s,
     search_box,
     snap_points,
-    there_s,
+    there_m,
 )
 from roads.settings import RoutingSettings
 from runtime.db import query
@@ -116,8 +116,7 @@ async def _rank(
     join_s = _off_network_s(one_snap, settings)
     ranked = []
     for (key, point), snap, node in zip(many, many_snaps, nodes, strict=True):
-        apart = ground_m(one, point)
-        there = apart <= settings.on_road_m and not (point if reverse else one).stopped  # roads/routing.py
+        apart = there_m(point, one, settings) if reverse else there_m(one, point, settings)
         if snap is not None and node in road:
             duration, distance = road[node]
             joined = (
@@ -126,11 +125,11 @@ async def _rank(
                 distance + one_snap.distance_m + snap.distance_m,
                 snap.distance_m,
             )
-            if not there or joined[1] <= there_s(apart, settings):
+            if apart is None or joined[1] <= off_network_s(apart, settings):
                 ranked.append(joined)
                 continue
-        if there:
-            ranked.append((key, there_s(apart, settings), apart, 0.0))
+        if apart is not None:
+            ranked.append((key, off_network_s(apart, settings), apart, 0.0))
     ranked.sort(key=lambda r: r[1])
     return ranked
 

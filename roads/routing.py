@@ -332,12 +332,24 @@ def _points_sql(conn: AsyncConnection[Any], points: _Points) -> str:
     )
 
 
+def off_network_s(metres: float, settings: RoutingSettings) -> float:
+    """The time of a straight line off the network, driven at off_network_kmh."""
+    return metres * 3.6 / settings.off_network_kmh
+
+
 def _off_network_s(snap: Snap, settings: RoutingSettings) -> float:
     """The time to join the road: none for a vehicle driving on it (a heading, within on_road_m:
     the GPS's error), else the straight join at off_network_kmh."""
     if snap.side != "b" and snap.distance_m <= settings.on_road_m:
         return 0.0
-    return snap.distance_m * 3.6 / settings.off_network_kmh
+    return off_network_s(snap.distance_m, settings)
+
+
+def there_m(start: RoutePoint, end: RoutePoint, settings: RoutingSettings) -> float | None:
+    """How far a moving start within a fix's error (on_road_m) of the end is from it - it is there:
+    its time is at most off_network_s of that - or None (farther, or standing at a light: routed)."""
+    apart = ground_m(start, end)
+    return apart if apart <= settings.on_road_m and not start.stopped else None
 
 
 async def route(
@@ -352,16 +364,15 @@ async def route(
     not standing at a light, is there: never more than the straight line at off_network_kmh (a fix
     a few metres past the target's junction would be routed round the block and back)."""
     settings = settings or RoutingSettings()
-    apart = ground_m(start, end)
-    there = apart <= settings.on_road_m and not start.stopped
+    apart = there_m(start, end, settings)
     try:
         road = await _road_route(conn, start, end, at, settings)
     except NoRouteError:
-        if not there:
+        if apart is None:
             raise
         road = None
-    if there and (road is None or road.duration_s > there_s(apart, settings)):
-        seconds = there_s(apart, settings)
+    seconds = off_network_s(apart, settings) if apart is not None else 0.0
+    if apart is not None and (road is None or road.duration_s > seconds):
         return Route(
             distance_m=apart,
             duration_s=seconds,
@@ -373,11 +384,6 @@ async def route(
         )
     assert road is not None
     return road
-
-
-def there_s(apart_m: float, settings: RoutingSettings) -> float:
-    """The time of a start within a fix's error of the end: the straight line at off_network_kmh."""
-    return apart_m * 3.6 / settings.off_network_kmh
 
 
 async def _road_route(

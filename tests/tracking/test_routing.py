@@ -265,6 +265,12 @@ async def test_a_start_within_a_fix_error_of_the_end_is_there(conn: psycopg.Asyn
     assert towards.edges and towards.duration_s < there.duration_s
     standing = await route(conn, replace(past, stopped=True, stood_s=0.0), target, AT)
     assert standing.edges
+    # Off every road, there all the same; standing, it is not routable.
+    hanoi = RoutePoint(21.0285, 105.8542, 90.0)
+    beside = RoutePoint(hanoi.lat + north, hanoi.lon)
+    assert (await route(conn, hanoi, beside, AT)).duration_s == pytest.approx(there.duration_s)
+    with pytest.raises(NoRouteError):
+        await route(conn, replace(hanoi, stopped=True), beside, AT)
 
 
 # --- Learned speeds ----------------------------------------------------------------------------
